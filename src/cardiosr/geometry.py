@@ -1,0 +1,508 @@
+"""Affines, slice-axis detection, the anatomical canonical grid and the long-axis slicing operator R.
+
+Conventions
+-----------
+* World coordinates are the NIfTI RAS+ millimetres of the input file; every array travels with the 4×4
+  affine that maps its voxel indices to them.
+* Internal axis order is ``(D, H, W)``: ``D`` the through-plane (slice) axis of the short-axis stack,
+  ``H``/``W`` the in-plane row/column.
+* The **canonical grid** is the prior's grid: 64×128×128 voxels of 2×1.25×1.25 mm, centred on the
+  centre of mass of the heart labels. Its ``D`` axis is the stack's slice axis ordered from apex to base
+  (decided from the anatomy); in-plane it is rotated about ``D`` so that the LV→RV direction is the one
+  the published prior was trained with, and its handedness is that of the reference data. The map from
+  the input's world to the canonical grid is rigid (axis reversal + rotation about the slice axis) plus a
+  crop and a resampling, so mapping back is exact and outputs always lie in the input's world frame.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from cardiosr.errors import GeometryWarning, InputError
+from cardiosr.labels import LV, MYO, N_CLASSES, RV
+from cardiosr.volume import LabelVolume
+
+#: Canonical (prior) grid shape ``(D, H, W)`` in voxels.
+CANONICAL_SHAPE: tuple[int, int, int] = (64, 128, 128)
+#: Canonical voxel size ``(D, H, W)`` in mm.
+CANONICAL_SPACING: tuple[float, float, float] = (2.0, 1.25, 1.25)
+#: Voxel size of high-resolution outputs written in the input's world frame, in mm.
+HR_SPACING: tuple[float, float, float] = (2.0, 1.25, 1.25)
+
+#: Direction of the LV→RV centroid vector in the canonical (H, W) plane, as ``atan2(w, h)`` in degrees.
+#: Measured on ``srheart-demo/demo_HR.nii.gz`` (the published prior's training orientation), whose array
+#: is already apex→base; ``tests/test_geometry.py`` re-measures it when the shared data is present.
+REFERENCE_LV_TO_RV_ANGLE_DEG = -142.58
+#: Sign of det[e_D, e_H, e_W] (unit world directions of the canonical axes) in the reference data.
+REFERENCE_HANDEDNESS = -1.0
+#: Typical world (RAS+) direction from base to apex of a heart: towards the patient's left, anterior and
+#: inferior. Only used to check the affine against the anatomy.
+APEX_DIRECTION_RAS = np.array([-1.0, 1.0, -1.0]) / np.sqrt(3.0)
+
+_TIE_TOLERANCE = 1e-3
+
+
+def detect_slice_axis(affine: np.ndarray, shape: tuple[int, ...], slice_axis: int | None = None) -> int:
+    """Return the on-disk array axis that is the through-plane (slice) axis.
+
+    Parameters
+    ----------
+    affine:
+        4×4 voxel-to-world affine (mm).
+    shape:
+        Array shape (3 axes).
+    slice_axis:
+        If given (0, 1 or 2), it is checked and returned: the user's word wins.
+
+    Returns
+    -------
+    int
+        A single-slice image (exactly one axis of length 1, e.g. a long-axis view) has that axis as its
+        slice axis; otherwise the axis of largest voxel spacing.
+
+    Raises
+    ------
+    InputError
+        If the largest spacing is shared by two axes (within 0.1 %) and ``slice_axis`` is not given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> detect_slice_axis(np.diag([1.5, 1.5, 10.0, 1.0]), (256, 256, 12))
+    2
+    """
+    if slice_axis is not None:
+        if slice_axis not in (0, 1, 2):
+            raise InputError(f"slice axis must be 0, 1 or 2, got {slice_axis}")
+        return int(slice_axis)
+    singleton = [i for i, n in enumerate(shape[:3]) if n == 1]
+    if len(singleton) == 1:
+        return singleton[0]
+    spacing = np.linalg.norm(np.asarray(affine, dtype=float)[:3, :3], axis=0)
+    order = np.argsort(spacing)[::-1]
+    largest, second = spacing[order[0]], spacing[order[1]]
+    if largest - second <= _TIE_TOLERANCE * largest:
+        raise InputError(
+            f"cannot tell the slice axis: voxel spacing {np.round(spacing, 3).tolist()} mm has no single "
+            "largest value; name it with --slice-axis"
+        )
+    return int(order[0])
+
+
+def to_internal_order(
+    array: np.ndarray, affine: np.ndarray, slice_axis: int
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int]]:
+    """Move ``slice_axis`` to the front, keeping the in-plane axes in their on-disk order.
+
+    Returns the ``(D, H, W)`` array, its affine (every voxel keeps its world position) and ``disk_axes``
+    (``disk_axes[i]`` is the on-disk axis of internal axis ``i``).
+    """
+    disk_axes = (slice_axis, *[i for i in range(3) if i != slice_axis])
+    perm = np.eye(4)
+    perm[:3, :3] = np.eye(3)[:, list(disk_axes)]
+    return np.transpose(array, disk_axes), np.asarray(affine, float) @ perm, disk_axes  # type: ignore
+
+
+def unit_columns(affine: np.ndarray) -> np.ndarray:
+    """The affine's three voxel axes as unit world vectors (columns of a 3×3 matrix)."""
+    m = np.asarray(affine, float)[:3, :3]
+    return m / np.linalg.norm(m, axis=0)
+
+
+def apex_to_base_score(labels: np.ndarray) -> float:
+    """How strongly the anatomy says that slice index increases from apex to base, in [-1, 1].
+
+    Three cues, each a signed number in [-1, 1] with positive meaning "base at the high-index end",
+    are averaged (shift-invariant: only per-slice areas are used, so breathing offsets do not matter):
+
+    * the heart's cross-section grows towards the base (area-weighted mean slice position);
+    * the RV is widest at the base (RV-area-weighted mean slice position);
+    * the apex end has slices where myocardium closes the LV (myocardium with little or no LV cavity).
+
+    Parameters
+    ----------
+    labels:
+        ``(D, H, W)`` internal labels.
+
+    Returns
+    -------
+    float
+        Positive: apex at index 0. Negative: apex at the last index. Near 0: undecided.
+    """
+    areas = np.stack([(labels == k).reshape(labels.shape[0], -1).sum(1) for k in (LV, MYO, RV)], 1)
+    total = areas.sum(1).astype(float)
+    heart = np.flatnonzero(total > 0)
+    if heart.size < 2:
+        return 0.0
+    first, last = heart[0], heart[-1]
+    t = (np.arange(labels.shape[0]) - 0.5 * (first + last)) / (0.5 * (last - first))
+    votes = [float((t * total).sum() / total.sum()) * 2.0]
+    if areas[:, 2].sum() > 0:
+        votes.append(float((t * areas[:, 2]).sum() / areas[:, 2].sum()) * 2.0)
+    cap = np.flatnonzero((areas[:, 1] > 0) & (areas[:, 0] < 0.1 * areas[:, 1]))
+    if cap.size:
+        votes.append(-float(np.mean(t[cap])))
+    return float(np.clip(np.mean(np.clip(votes, -1.0, 1.0)), -1.0, 1.0))
+
+
+@dataclass
+class CanonicalFrame:
+    """The canonical grid of one input, and how it was decided.
+
+    Attributes
+    ----------
+    affine:
+        4×4 affine of the canonical grid (canonical voxel index → the input's world, mm).
+    shape:
+        Canonical grid shape ``(D, H, W)``.
+    flipped:
+        True if the input's slice index runs base→apex (so canonical ``D`` runs against it).
+    rotation_deg:
+        Angle of the in-plane rotation about the slice axis, from the input's ``H`` axis to the
+        canonical ``H`` axis, in degrees.
+    centre:
+        World position (mm) of the heart's centre of mass, the centre of the canonical grid.
+    warnings:
+        One-line warnings raised while deciding the frame (also issued as :class:`GeometryWarning`).
+    """
+
+    affine: np.ndarray
+    shape: tuple[int, int, int] = CANONICAL_SHAPE
+    flipped: bool = False
+    rotation_deg: float = 0.0
+    centre: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def spacing(self) -> np.ndarray:
+        """Canonical voxel size in mm."""
+        return np.linalg.norm(self.affine[:3, :3], axis=0)
+
+
+def _centroid_world(labels: np.ndarray, affine: np.ndarray, values: tuple[int, ...]) -> np.ndarray | None:
+    idx = np.argwhere(np.isin(labels, values))
+    if idx.size == 0:
+        return None
+    return (affine @ np.r_[idx.mean(0), 1.0])[:3]
+
+
+def _warn(frame_warnings: list[str], message: str) -> None:
+    frame_warnings.append(message)
+    warnings.warn(message, GeometryWarning, stacklevel=3)
+
+
+def canonical_frame(
+    volume: LabelVolume,
+    shape: tuple[int, int, int] = CANONICAL_SHAPE,
+    spacing: tuple[float, float, float] = CANONICAL_SPACING,
+) -> CanonicalFrame:
+    """Decide the canonical grid of a short-axis label map.
+
+    Parameters
+    ----------
+    volume:
+        Short-axis label map in internal ``(D, H, W)`` order (any resolution).
+    shape, spacing:
+        Canonical grid shape (voxels) and voxel size (mm), ``(D, H, W)``.
+
+    Returns
+    -------
+    CanonicalFrame
+
+    Raises
+    ------
+    InputError
+        If the map holds no heart labels.
+
+    Notes
+    -----
+    The slice direction is ordered apex→base by :func:`apex_to_base_score`. If the affine's slice
+    direction disagrees with the usual apex direction (patient's left, anterior, inferior), the anatomy
+    is followed and a :class:`GeometryWarning` says so. The in-plane rotation puts the LV→RV centroid
+    direction at :data:`REFERENCE_LV_TO_RV_ANGLE_DEG`; the canonical axes keep the reference handedness
+    :data:`REFERENCE_HANDEDNESS` so that the map is rigid in world space.
+    """
+    labels, affine = volume.array, volume.affine
+    where = volume.path or "input"
+    notes: list[str] = []
+    centre = _centroid_world(labels, affine, (LV, MYO, RV))
+    if centre is None:
+        raise InputError("contains no heart labels (LV, MYO or RV); nothing to process", volume.path)
+    axes = unit_columns(affine)
+    slice_dir = axes[:, 0]
+
+    score = apex_to_base_score(labels)
+    affine_says_base_high = float(slice_dir @ APEX_DIRECTION_RAS) < 0.0
+    if abs(score) < 0.05:
+        base_high = affine_says_base_high
+        _warn(notes, f"{where}: the anatomy does not show which end is the apex; following the affine")
+    else:
+        base_high = score > 0
+        if base_high != affine_says_base_high:
+            _warn(
+                notes,
+                f"{where}: the affine's slice direction puts the apex on the wrong side (expected towards "
+                "the patient's left, anterior, inferior); following the anatomy (is the array flipped "
+                "along the slice axis, or the world not RAS?)",
+            )
+    e_d = slice_dir if base_high else -slice_dir
+
+    lv_c = _centroid_world(labels, affine, (LV,))
+    rv_c = _centroid_world(labels, affine, (RV,))
+    in_plane_h = axes[:, 1] - (axes[:, 1] @ e_d) * e_d
+    in_plane_h /= np.linalg.norm(in_plane_h)
+    v = None if lv_c is None or rv_c is None else (rv_c - lv_c) - ((rv_c - lv_c) @ e_d) * e_d
+    if v is None or np.linalg.norm(v) < 1.0:
+        _warn(notes, f"{where}: no distinct LV and RV to orient the heart in-plane; keeping the input's rows")
+        # Keep the input's row direction as the LV→RV reference direction.
+        v = in_plane_h
+    v_hat = v / np.linalg.norm(v)
+    q = -REFERENCE_HANDEDNESS * np.cross(v_hat, e_d)  # det[e_d, v_hat, q] == REFERENCE_HANDEDNESS
+    theta = np.deg2rad(REFERENCE_LV_TO_RV_ANGLE_DEG)
+    e_h = np.cos(theta) * v_hat - np.sin(theta) * q
+    e_w = np.sin(theta) * v_hat + np.cos(theta) * q
+
+    rot = np.stack([e_d, e_h, e_w], 1)
+    canon = np.eye(4)
+    canon[:3, :3] = rot * np.asarray(spacing, float)
+    canon[:3, 3] = centre - canon[:3, :3] @ ((np.asarray(shape, float) - 1.0) / 2.0)
+    in_plane_w = np.cross(e_d, in_plane_h)
+    rotation = float(np.degrees(np.arctan2(e_h @ in_plane_w, e_h @ in_plane_h)))
+    return CanonicalFrame(
+        affine=canon,
+        shape=tuple(int(n) for n in shape),  # type: ignore[arg-type]
+        flipped=not base_high,
+        rotation_deg=rotation,
+        centre=centre,
+        warnings=notes,
+    )
+
+
+def resample_probabilities(
+    probs: np.ndarray,
+    src_affine: np.ndarray,
+    dst_shape: tuple[int, int, int],
+    dst_affine: np.ndarray,
+) -> np.ndarray:
+    """Resample class probabilities ``(C, D, H, W)`` onto another grid by trilinear interpolation.
+
+    Outside the source grid the first channel (background) is 1 and the others 0. Linear interpolation
+    between voxel centres is done by :func:`scipy.ndimage.affine_transform` (``mode='grid-constant'``,
+    so values fade to the background over half a voxel beyond the edge of the source).
+
+    Parameters
+    ----------
+    probs:
+        ``(C, D, H, W)`` class probabilities (or one-hot) on the source grid.
+    src_affine, dst_affine:
+        4×4 voxel-to-world affines (mm) of the source and destination grids.
+    dst_shape:
+        Destination grid shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(C, *dst_shape)`` float32.
+    """
+    dst_to_src = np.linalg.inv(np.asarray(src_affine, float)) @ np.asarray(dst_affine, float)
+    out = np.empty((probs.shape[0], *dst_shape), dtype=np.float32)
+    for c in range(probs.shape[0]):
+        ndimage.affine_transform(
+            np.asarray(probs[c], dtype=np.float32),
+            dst_to_src[:3, :3],
+            offset=dst_to_src[:3, 3],
+            output_shape=tuple(dst_shape),
+            output=out[c],
+            order=1,
+            mode="grid-constant",
+            cval=1.0 if c == 0 else 0.0,
+            prefilter=False,
+        )
+    return out
+
+
+def resample_labels(
+    labels: np.ndarray,
+    src_affine: np.ndarray,
+    dst_shape: tuple[int, int, int],
+    dst_affine: np.ndarray,
+    n_classes: int = N_CLASSES,
+) -> np.ndarray:
+    """Resample a label map onto another grid: per-class linear interpolation, then argmax.
+
+    Unlike nearest-neighbour resampling of label values this keeps boundaries smooth and never invents
+    a label between two others. See :func:`resample_probabilities` for the parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.zeros((3, 4, 4), np.uint8); lab[:, 1:3, 1:3] = 1
+    >>> resample_labels(lab, np.eye(4), (3, 4, 4), np.eye(4)).tolist() == lab.tolist()
+    True
+    """
+    one_hot = (np.arange(n_classes).reshape(-1, 1, 1, 1) == np.asarray(labels)[None]).astype(np.float32)
+    return resample_probabilities(one_hot, src_affine, dst_shape, dst_affine).argmax(0).astype(np.uint8)
+
+
+def to_canonical(volume: LabelVolume, frame: CanonicalFrame | None = None) -> tuple[LabelVolume, CanonicalFrame]:
+    """Map a short-axis label map onto its canonical grid.
+
+    Parameters
+    ----------
+    volume:
+        Label map in internal order, any resolution (a thick-slice stack is interpolated linearly
+        between slice centres, per class).
+    frame:
+        A frame from :func:`canonical_frame`; decided from ``volume`` if not given.
+
+    Returns
+    -------
+    (LabelVolume, CanonicalFrame)
+        The canonical label map (shape ``frame.shape``, affine ``frame.affine``) and the frame.
+
+    Examples
+    --------
+    >>> canon, frame = to_canonical(load_labels("sa.nii.gz"))  # doctest: +SKIP
+    >>> canon.array.shape
+    (64, 128, 128)
+    """
+    frame = canonical_frame(volume) if frame is None else frame
+    array = resample_labels(volume.array, volume.affine, frame.shape, frame.affine)
+    return (
+        LabelVolume(array, frame.affine.copy(), volume.convention, (0, 1, 2), volume.path, volume.header),
+        frame,
+    )
+
+
+def hr_grid(like: LabelVolume, spacing: tuple[float, float, float] = HR_SPACING) -> tuple[tuple[int, int, int], np.ndarray]:
+    """A grid along ``like``'s own axes with voxel size ``spacing``, covering the same slab.
+
+    The new grid keeps ``like``'s axis directions and covers the same physical extent (from the outer
+    face of its first voxel to the outer face of its last), centred on the same point. For an input that
+    already has voxel size ``spacing`` the grid is the input's grid exactly.
+
+    Returns
+    -------
+    (shape, affine)
+    """
+    old_spacing = like.spacing
+    new_spacing = np.asarray(spacing, float)
+    n_old = np.asarray(like.shape, float)
+    n_new = np.maximum(1, np.rint(n_old * old_spacing / new_spacing)).astype(int)
+    # An axis that already has (within 0.1 %) the requested voxel size keeps its own grid exactly.
+    same = (n_new == n_old) & (np.abs(old_spacing - new_spacing) <= 1e-3 * new_spacing)
+    new_spacing = np.where(same, old_spacing, new_spacing)
+    first = 0.5 * (n_old - 1) * old_spacing - 0.5 * (n_new - 1) * new_spacing  # mm along each axis
+    axes = unit_columns(like.affine)
+    affine = np.eye(4)
+    affine[:3, :3] = axes * new_spacing
+    affine[:3, 3] = like.affine[:3, 3] + axes @ first
+    return tuple(int(n) for n in n_new), affine  # type: ignore[return-value]
+
+
+def from_canonical(
+    canonical: np.ndarray,
+    frame: CanonicalFrame,
+    like: LabelVolume,
+    spacing: tuple[float, float, float] = HR_SPACING,
+) -> LabelVolume:
+    """Map a canonical-grid result back to the input's world frame at high resolution.
+
+    Parameters
+    ----------
+    canonical:
+        ``(D, H, W)`` internal labels, or ``(C, D, H, W)`` class probabilities, on ``frame``'s grid.
+    frame:
+        The frame the input was mapped with.
+    like:
+        The input: the output keeps its axis directions, on-disk axis order, label convention and header.
+    spacing:
+        Output voxel size in mm along ``like``'s ``(D, H, W)`` (default 2×1.25×1.25 mm).
+
+    Returns
+    -------
+    LabelVolume
+        Labels on :func:`hr_grid` of ``like``; outside the canonical crop everything is background.
+    """
+    shape, affine = hr_grid(like, spacing)
+    canonical = np.asarray(canonical)
+    if canonical.ndim == 3:
+        array = resample_labels(canonical, frame.affine, shape, affine)
+    else:
+        array = resample_probabilities(canonical, frame.affine, shape, affine).argmax(0).astype(np.uint8)
+    return like.with_array(array, affine)
+
+
+def voxel_coordinates(src_affine: np.ndarray, dst_affine: np.ndarray, dst_shape: tuple[int, ...]) -> np.ndarray:
+    """Voxel coordinates in the ``src`` grid of every voxel centre of the ``dst`` grid.
+
+    Returns an array of shape ``(*dst_shape, 3)``.
+    """
+    m = np.linalg.inv(np.asarray(src_affine, float)) @ np.asarray(dst_affine, float)
+    idx = np.stack(np.meshgrid(*[np.arange(n, dtype=float) for n in dst_shape], indexing="ij"), -1)
+    return idx @ m[:3, :3].T + m[:3, 3]
+
+
+class LongAxisSlicer(torch.nn.Module):
+    """The slicing operator R of the paper's Eq. 4: sample a canonical volume on a long-axis plane.
+
+    ``L_LA(z, d) = CE(R(G(z)), S_LA)``: R maps class probabilities on the canonical grid to the pixel
+    grid of a long-axis view, through world coordinates (both views share one world space, given by
+    their NIfTI affines), with trilinear interpolation (``torch.nn.functional.grid_sample``), so it is
+    differentiable with respect to the volume.
+
+    Parameters
+    ----------
+    volume_affine:
+        4×4 affine of the canonical grid (e.g. ``CanonicalFrame.affine``).
+    volume_shape:
+        Canonical grid shape ``(D, H, W)``.
+    view_affine:
+        4×4 affine of the long-axis view in internal order (its singleton slice axis first).
+    view_shape:
+        ``(H_LA, W_LA)`` pixel grid of the view.
+
+    Attributes
+    ----------
+    inside:
+        ``(H_LA, W_LA)`` bool tensor: the view pixels that fall inside the canonical grid.
+
+    Examples
+    --------
+    >>> la = load_labels("la_4ch.nii.gz", "mnms")  # doctest: +SKIP
+    >>> R = LongAxisSlicer(frame.affine, frame.shape, la.affine, la.shape[1:])  # doctest: +SKIP
+    >>> R(probs).shape  # probs: (B, 4, 64, 128, 128)  # doctest: +SKIP
+    torch.Size([B, 4, 256, 256])
+    """
+
+    grid: torch.Tensor
+    inside: torch.Tensor
+
+    def __init__(
+        self,
+        volume_affine: np.ndarray,
+        volume_shape: tuple[int, int, int],
+        view_affine: np.ndarray,
+        view_shape: tuple[int, int],
+    ) -> None:
+        super().__init__()
+        coords = voxel_coordinates(volume_affine, view_affine, (1, *view_shape))[0]  # (H_LA, W_LA, 3) d,h,w
+        size = np.asarray(volume_shape, float)
+        # grid_sample with align_corners=True maps -1/+1 to the centres of the first/last voxel; its
+        # last axis is ordered (x, y, z) = (W, H, D).
+        normalised = 2.0 * coords / (size - 1.0) - 1.0
+        inside = np.all(np.abs(normalised) <= 1.0, axis=-1)
+        grid = torch.from_numpy(normalised[..., ::-1].copy()).float()[None, None]  # (1, 1, H, W, 3)
+        self.register_buffer("grid", grid)
+        self.register_buffer("inside", torch.from_numpy(inside))
+
+    def forward(self, volume: torch.Tensor) -> torch.Tensor:
+        """Sample ``(B, C, D, H, W)`` probabilities on the view: returns ``(B, C, H_LA, W_LA)``."""
+        grid = self.grid.to(dtype=volume.dtype).expand(volume.shape[0], -1, -1, -1, -1)
+        out = torch.nn.functional.grid_sample(volume, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        return out[:, :, 0]

@@ -1,0 +1,233 @@
+"""Reading and writing NIfTI label maps with their geometry; atomic writes.
+
+Every write goes to a temporary file in the destination folder and is renamed into place, so a crash
+or a full disk never leaves a partial output under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from cardiosr.errors import InputError
+from cardiosr.geometry import detect_slice_axis, to_internal_order
+from cardiosr.labels import DEFAULT_CONVENTION, LabelConvention, get_convention
+from cardiosr.volume import LabelVolume
+
+#: Largest number of voxels accepted in one label map (guards against absurd headers).
+MAX_VOXELS = 512 * 1024 * 1024
+
+
+def _read_image(path: Path) -> nib.Nifti1Image:
+    if not path.exists():
+        raise InputError("file does not exist", path)
+    if path.is_dir():
+        raise InputError("is a folder, not a NIfTI file", path)
+    if path.stat().st_size == 0:
+        raise InputError("file is empty (0 bytes)", path)
+    try:
+        img = nib.load(str(path))
+    except (nib.filebasedimages.ImageFileError, OSError, EOFError, zlib.error, ValueError) as exc:
+        raise InputError(f"not a readable NIfTI file ({_short(exc)})", path) from None
+    if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
+        raise InputError(f"not a NIfTI file (read as {type(img).__name__})", path)
+    return img
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _read_array(img: nib.Nifti1Image, path: Path) -> np.ndarray:
+    shape = tuple(int(n) for n in img.shape)
+    if int(np.prod(shape, dtype=np.int64)) > MAX_VOXELS:
+        raise InputError(f"array of shape {shape} is too large for a label map", path)
+    try:
+        data = np.asanyarray(img.dataobj)
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
+        raise InputError(f"could not read the voxel data ({_short(exc)})", path) from None
+    # Drop trailing singleton axes beyond the third (e.g. X×Y×Z×1 exports); anything else must be 3D.
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise InputError(f"expected a 3D label map, got an array of shape {tuple(data.shape)}", path)
+    if min(data.shape) < 1:
+        raise InputError(f"array of shape {tuple(data.shape)} has no voxels", path)
+    return data
+
+
+def _check_affine(img: nib.Nifti1Image, path: Path) -> np.ndarray:
+    header = img.header
+    if int(header["sform_code"]) == 0 and int(header["qform_code"]) == 0:
+        raise InputError("has no orientation (qform_code and sform_code are both 0), so its geometry is unknown", path)
+    affine = np.asarray(img.affine, dtype=np.float64)
+    if not np.all(np.isfinite(affine)):
+        raise InputError("affine contains NaN or infinite values", path)
+    det = float(np.linalg.det(affine[:3, :3]))
+    if abs(det) < 1e-6 or np.linalg.cond(affine[:3, :3]) > 1e6:
+        raise InputError("affine is singular (voxel axes are degenerate)", path)
+    return affine
+
+
+def _to_integer_labels(data: np.ndarray, path: Path) -> np.ndarray:
+    if data.dtype.kind in "iub":
+        return data.astype(np.int64)
+    if data.dtype.kind != "f":
+        raise InputError(f"voxel type {data.dtype} is not a label type", path)
+    if not np.all(np.isfinite(data)):
+        raise InputError("contains NaN or infinite values; a label map has whole-number labels only", path)
+    rounded = np.rint(data)
+    if np.any(np.abs(data - rounded) > 1e-3):
+        bad = data[np.abs(data - rounded) > 1e-3].flat[0]
+        raise InputError(
+            f"contains non-integer values (e.g. {float(bad):g}); is this an image or a probability map, "
+            "not a label map?",
+            path,
+        )
+    return rounded.astype(np.int64)
+
+
+def load_labels(
+    path: str | os.PathLike,
+    convention: str | LabelConvention = DEFAULT_CONVENTION,
+    slice_axis: int | None = None,
+) -> LabelVolume:
+    """Read a NIfTI label map into internal labels and internal ``(D, H, W)`` axis order.
+
+    Parameters
+    ----------
+    path:
+        A ``.nii`` or ``.nii.gz`` file.
+    convention:
+        The file's label convention (``'ukbb'``, ``'mnms'`` or ``'acdc'``); values it does not know are
+        an error.
+    slice_axis:
+        The on-disk array axis (0, 1 or 2) that is the through-plane axis. By default it is detected
+        from the affine (see :func:`cardiosr.geometry.detect_slice_axis`).
+
+    Returns
+    -------
+    LabelVolume
+        Internal labels, ``D`` the slice axis, and the affine of that axis order (the world position of
+        every voxel is unchanged).
+
+    Raises
+    ------
+    InputError
+        One line naming the file and the problem: missing, empty, truncated or not NIfTI, not 3D,
+        non-integer or NaN values, unknown label values, a singular or missing affine, an ambiguous
+        slice axis.
+
+    Examples
+    --------
+    >>> vol = load_labels("sa.nii.gz", convention="mnms")  # doctest: +SKIP
+    >>> vol.array.shape  # (slices, rows, columns)  # doctest: +SKIP
+    (12, 256, 256)
+    """
+    path = Path(path)
+    conv = get_convention(convention)
+    img = _read_image(path)
+    affine = _check_affine(img, path)
+    data = _read_array(img, path)
+    labels = conv.to_internal(_to_integer_labels(data, path), path=str(path))
+    try:
+        axis = detect_slice_axis(affine, labels.shape, slice_axis)
+    except InputError as exc:
+        raise InputError(exc.problem, path) from None
+    array, internal_affine, disk_axes = to_internal_order(labels, affine, axis)
+    return LabelVolume(
+        array=array,
+        affine=internal_affine,
+        convention=conv.name,
+        disk_axes=disk_axes,
+        path=str(path),
+        header=img.header,
+    )
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure delete it.
+
+    The temporary name keeps the final suffixes (``.nii.gz``, ``.png``, ...) so that writers that choose
+    a format from the name behave the same. Errors of the file system (unwritable folder, full disk)
+    become :class:`InputError` naming ``path``.
+
+    Examples
+    --------
+    >>> with atomic_path("summary.json") as tmp:  # doctest: +SKIP
+    ...     tmp.write_text("{}")
+    """
+    path = Path(path)
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise InputError(f"cannot write here ({exc.strerror or _short(exc)})", path) from None
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write ({exc.strerror or _short(exc)})", path) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_labels(
+    volume: LabelVolume,
+    path: str | os.PathLike,
+    convention: str | LabelConvention | None = None,
+) -> Path:
+    """Write a label map atomically in a file's convention and on-disk axis order.
+
+    Parameters
+    ----------
+    volume:
+        Internal labels in ``(D, H, W)`` order with their affine.
+    path:
+        Destination ``.nii.gz`` (or ``.nii``).
+    convention:
+        Label convention to write; defaults to ``volume.convention`` (the one it was read in).
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    path = Path(path)
+    conv = get_convention(convention or volume.convention)
+    disk = np.transpose(conv.from_internal(volume.array), np.argsort(volume.disk_axes))
+    # Internal voxel index i maps to on-disk index disk_axes[i]: undo that permutation on the affine.
+    perm = np.eye(4)
+    perm[:3, :3] = np.eye(3)[:, list(volume.disk_axes)]
+    disk_affine = volume.affine @ np.linalg.inv(perm)
+    header = volume.header.copy() if isinstance(volume.header, nib.Nifti1Header) else nib.Nifti1Header()
+    img = nib.Nifti1Image(np.ascontiguousarray(disk, dtype=np.uint8), disk_affine, header=header)
+    img.set_data_dtype(np.uint8)
+    img.header.set_slope_inter(1.0, 0.0)
+    sform_code = int(header["sform_code"]) or 2
+    qform_code = int(header["qform_code"]) or 0
+    img.set_sform(disk_affine, code=sform_code)
+    img.set_qform(disk_affine, code=qform_code)
+    with atomic_path(path) as tmp:
+        try:
+            nib.save(img, str(tmp))
+        except OSError:
+            raise
+        except Exception as exc:  # nibabel raises several types for unencodable headers
+            raise InputError(f"cannot encode as NIfTI ({_short(exc)})", path) from None
+    return path
