@@ -25,8 +25,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_labels(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--labels", default=DEFAULT_CONVENTION, choices=sorted(CONVENTIONS),
-                   help=f"label convention of the files (default: {DEFAULT_CONVENTION}: 1 LV, 2 MYO, 4 RV)")
+    p.add_argument(
+        "--labels",
+        default=DEFAULT_CONVENTION,
+        choices=sorted(CONVENTIONS),
+        help=f"label convention of the files (default: {DEFAULT_CONVENTION}: 1 LV, 2 MYO, 4 RV)",
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -74,8 +78,10 @@ def _cmd_canonical(args: argparse.Namespace) -> int:
     vol = load_labels(args.input, args.labels, slice_axis=args.slice_axis)
     canon, frame = to_canonical(vol)
     save_labels(canon, args.output)
-    print(f"canonical grid: {args.output} (apex-to-base reversed: {frame.flipped}, "
-          f"in-plane rotation {frame.rotation_deg:.1f} deg)")
+    print(
+        f"canonical grid: {args.output} (apex-to-base reversed: {frame.flipped}, "
+        f"in-plane rotation {frame.rotation_deg:.1f} deg)"
+    )
     if args.back:
         save_labels(from_canonical(canon.array, frame, vol), args.back)
         print(f"back in the input's world frame at 2x1.25x1.25 mm: {args.back}")

@@ -47,7 +47,15 @@ def run_demo(output_dir: str | os.PathLike = "demo_out", seed: int = 0, factor: 
     )
     summary = out / "summary.json"
     with atomic_path(summary) as tmp:
-        tmp.write_text(json.dumps({"seed": seed, "factor": factor, "dice_interpolated_vs_hr": scores,
-                                   "phantom": {"lv_ml": params.lv_ml, "rv_ml": params.rv_ml,
-                                               "myo_g": params.myo_g}}, indent=2))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "seed": seed,
+                    "factor": factor,
+                    "dice_interpolated_vs_hr": scores,
+                    "phantom": {"lv_ml": params.lv_ml, "rv_ml": params.rv_ml, "myo_g": params.myo_g},
+                },
+                indent=2,
+            )
+        )
     return DemoResult(paths["hr"], paths["lr"], paths["upsampled"], figure, summary, scores)

@@ -47,8 +47,9 @@ def save_orthogonal_views(
     for row, (vol, title) in enumerate(zip(volumes, titles, strict=True)):
         for col, (section, aspect) in enumerate(_views(vol, None)):
             ax = axes[row, col]
-            ax.imshow(section, cmap=LABEL_COLOURS, vmin=0, vmax=3, interpolation="nearest", aspect=aspect,
-                      origin="lower")
+            ax.imshow(
+                section, cmap=LABEL_COLOURS, vmin=0, vmax=3, interpolation="nearest", aspect=aspect, origin="lower"
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:

@@ -379,7 +379,9 @@ def to_canonical(volume: LabelVolume, frame: CanonicalFrame | None = None) -> tu
     )
 
 
-def hr_grid(like: LabelVolume, spacing: tuple[float, float, float] = HR_SPACING) -> tuple[tuple[int, int, int], np.ndarray]:
+def hr_grid(
+    like: LabelVolume, spacing: tuple[float, float, float] = HR_SPACING
+) -> tuple[tuple[int, int, int], np.ndarray]:
     """A grid along ``like``'s own axes with voxel size ``spacing``, covering the same slab.
 
     The new grid keeps ``like``'s axis directions and covers the same physical extent (from the outer

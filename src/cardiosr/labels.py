@@ -108,6 +108,4 @@ def get_convention(name: str | LabelConvention) -> LabelConvention:
     try:
         return CONVENTIONS[str(name).lower()]
     except KeyError:
-        raise InputError(
-            f"unknown label convention '{name}' (choose one of: {', '.join(CONVENTIONS)})"
-        ) from None
+        raise InputError(f"unknown label convention '{name}' (choose one of: {', '.join(CONVENTIONS)})") from None

@@ -163,13 +163,9 @@ def _render(p: PhantomParameters, field: list[tuple], offset: np.ndarray, shape:
 
     cavity = below_base & ((s1 / p.lv_a) ** 2 + (s2 / p.lv_b) ** 2 + (t / p.lv_c) ** 2 <= 1.0)
     th = p.thickness
-    epi = below_base & (
-        (s1 / (p.lv_a + th)) ** 2 + (s2 / (p.lv_b + th)) ** 2 + (t / (p.lv_c + th)) ** 2 <= 1.0
-    )
+    epi = below_base & ((s1 / (p.lv_a + th)) ** 2 + (s2 / (p.lv_b + th)) ** 2 + (t / (p.lv_c + th)) ** 2 <= 1.0)
     t_rv = t - p.base_height + p.rv_equator_below_base
-    rv_shell = (
-        ((s1 - p.rv_offset) / p.rv_radial) ** 2 + (s2 / p.rv_tangential) ** 2 + (t_rv / p.rv_length) ** 2 <= 1.0
-    )
+    rv_shell = ((s1 - p.rv_offset) / p.rv_radial) ** 2 + (s2 / p.rv_tangential) ** 2 + (t_rv / p.rv_length) ** 2 <= 1.0
     rv = below_base & rv_shell & ~epi
 
     labels = np.zeros(shape, np.uint8)
@@ -243,9 +239,7 @@ def generate_phantom(
             mask = labels == value
             labels[mask & ~_largest_component(mask)] = 0
         measured = _measure(labels)
-        touches_edge = any(
-            labels.take(i, axis=a).any() for a in range(3) for i in (0, shape[a] - 1)
-        )
+        touches_edge = any(labels.take(i, axis=a).any() for a in range(3) for i in (0, shape[a] - 1))
         if not touches_edge and all(lo <= measured[k] <= hi for k, (lo, hi) in VOLUME_RANGES.items()):
             params.lv_ml, params.rv_ml, params.myo_g = measured["lv_ml"], measured["rv_ml"], measured["myo_g"]
             return LabelVolume(labels, phantom_world_affine(shape), "ukbb"), params
