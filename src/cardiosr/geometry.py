@@ -498,7 +498,7 @@ class LongAxisSlicer(torch.nn.Module):
         # grid_sample with align_corners=True maps -1/+1 to the centres of the first/last voxel; its
         # last axis is ordered (x, y, z) = (W, H, D).
         normalised = 2.0 * coords / (size - 1.0) - 1.0
-        inside = np.all(np.abs(normalised) <= 1.0, axis=-1)
+        inside = np.all(np.abs(normalised) <= 1.0 + 1e-6, axis=-1)
         grid = torch.from_numpy(normalised[..., ::-1].copy()).float()[None, None]  # (1, 1, H, W, 3)
         self.register_buffer("grid", grid)
         self.register_buffer("inside", torch.from_numpy(inside))

@@ -61,6 +61,7 @@ class PhantomParameters:
     rv_equator_below_base: float
     rv_angle_jitter_deg: float
     deformation_mm: float
+    frame_rotation_deg: float = 0.0
     lv_ml: float = 0.0
     rv_ml: float = 0.0
     myo_g: float = 0.0
@@ -138,6 +139,10 @@ def _render(p: PhantomParameters, field: list[tuple], offset: np.ndarray, shape:
     spacing = np.asarray(CANONICAL_SPACING, np.float32)
     axes = [(np.arange(n, dtype=np.float32) - (n - 1) / 2) * s for n, s in zip(shape, spacing, strict=True)]
     z, y, x = np.meshgrid(*axes, indexing="ij")
+    # A rotation of the whole heart about the slice axis, chosen so that the LV→RV centroid direction is
+    # exactly the canonical one (the RV's own angular jitter then only changes its shape).
+    rot = np.deg2rad(p.frame_rotation_deg)
+    y, x = np.cos(rot) * y - np.sin(rot) * x, np.sin(rot) * y + np.cos(rot) * x
     pts = [z + offset[0], y + offset[1], x + offset[2]]
     # Smooth deformation: every structure is evaluated at displaced coordinates.
     disp = [np.zeros_like(z) for _ in range(3)]
@@ -173,6 +178,12 @@ def _render(p: PhantomParameters, field: list[tuple], offset: np.ndarray, shape:
     labels[cavity] = LV
     labels[rv] = RV
     return labels
+
+
+def _rotate_in_plane(vector: np.ndarray, angle_deg: float) -> np.ndarray:
+    t = np.deg2rad(angle_deg)
+    z, y, x = vector
+    return np.array([z, np.cos(t) * y - np.sin(t) * x, np.sin(t) * y + np.cos(t) * x])
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -228,7 +239,12 @@ def generate_phantom(
         for _ in range(4):  # scale the RV to its target volume and centre the heart on the grid
             labels = _render(params, field, offset, shape)
             idx = np.argwhere(labels > 0)
-            offset = offset + (idx.mean(0) - (np.asarray(shape) - 1) / 2) * spacing
+            lv_to_rv = (np.argwhere(labels == RV).mean(0) - np.argwhere(labels == LV).mean(0)) * spacing
+            error = np.degrees(np.arctan2(lv_to_rv[2], lv_to_rv[1])) - REFERENCE_LV_TO_RV_ANGLE_DEG
+            params.frame_rotation_deg += (error + 180.0) % 360.0 - 180.0
+            # the offset is applied after the rotation: express the centroid error in rotated coordinates
+            centre_error = (idx.mean(0) - (np.asarray(shape) - 1) / 2) * spacing
+            offset = offset + _rotate_in_plane(centre_error, params.frame_rotation_deg)
             rv_ml = _measure(labels)["rv_ml"]
             if rv_ml > 0:
                 scale = float(np.clip((target_rv / rv_ml) ** 0.5, 0.8, 1.25))

@@ -1,0 +1,37 @@
+"""Shared fixtures: the reference data beside the repository (optional) and small NIfTI writers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+DEMO_HR = SHARED / "srheart-demo" / "demo_HR.nii.gz"
+DEMO_LR = SHARED / "srheart-demo" / "demo_LR.nii.gz"
+MNMS_SA = SHARED / "mnms2-case001" / "001_SA_ED_gt.nii.gz"
+MNMS_LA = SHARED / "mnms2-case001" / "001_LA_ED_gt.nii.gz"
+
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data (reference data) is absent")
+
+
+def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray, sform_code: int = 2) -> Path:
+    """Write ``array`` as NIfTI with the given affine (no label mapping, no checks)."""
+    array = np.asarray(array)
+    if array.dtype == np.int64:
+        array = array.astype(np.int16)
+    img = nib.Nifti1Image(array, None)
+    img.set_sform(np.asarray(affine, float), code=sform_code)  # sform only: singular affines can be written
+    nib.save(img, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def phantom():
+    """One phantom (LabelVolume, parameters), generated once per test session."""
+    from cardiosr.phantom import generate_phantom
+
+    return generate_phantom(7)
