@@ -19,8 +19,8 @@ from cardiosr.geometry import (
     detect_slice_axis,
     from_canonical,
     hr_grid,
-    to_internal_order,
     to_canonical,
+    to_internal_order,
     voxel_coordinates,
 )
 from cardiosr.io import load_labels
@@ -78,7 +78,11 @@ def test_phantom_is_already_canonical(phantom):
 
 @pytest.mark.parametrize(
     ("perm", "flips", "rotate"),
-    [((0, 1, 2), (False, True, False), 0.0), ((2, 0, 1), (True, False, True), 35.0), ((1, 2, 0), (False, True, True), -70.0)],
+    [
+        ((0, 1, 2), (False, True, False), 0.0),
+        ((2, 0, 1), (True, False, True), 35.0),
+        ((1, 2, 0), (False, True, True), -70.0),
+    ],
 )
 def test_any_storage_of_a_phantom_lands_on_the_same_canonical_volume(phantom, perm, flips, rotate):
     vol, _ = phantom
@@ -172,7 +176,11 @@ def test_demo_hr_round_trip():
 @needs_shared
 @pytest.mark.parametrize(
     ("perm", "flips", "rotate"),
-    [((2, 1, 0), (True, False, False), 0.0), ((1, 0, 2), (False, True, True), 30.0), ((0, 2, 1), (False, False, True), -50.0)],
+    [
+        ((2, 1, 0), (True, False, False), 0.0),
+        ((1, 0, 2), (False, True, True), 30.0),
+        ((0, 2, 1), (False, False, True), -50.0),
+    ],
 )
 def test_demo_hr_stored_another_way_lands_on_the_same_canonical_volume(perm, flips, rotate):
     vol = load_labels(DEMO_HR)

@@ -18,6 +18,7 @@ Sizes are drawn so that the cavity and myocardial volumes fall in adult ranges
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -62,6 +63,7 @@ class PhantomParameters:
     rv_angle_jitter_deg: float
     deformation_mm: float
     frame_rotation_deg: float = 0.0
+    cohort_index: int | None = None
     lv_ml: float = 0.0
     rv_ml: float = 0.0
     myo_g: float = 0.0
@@ -144,6 +146,9 @@ def _render(p: PhantomParameters, field: list[tuple], offset: np.ndarray, shape:
     rot = np.deg2rad(p.frame_rotation_deg)
     y, x = np.cos(rot) * y - np.sin(rot) * x, np.sin(rot) * y + np.cos(rot) * x
     pts = [z + offset[0], y + offset[1], x + offset[2]]
+    # The basal cut is a plane parallel to the slices, in undeformed coordinates, so that on every slice
+    # the cavity is ringed by myocardium.
+    below_base = pts[0] <= 0.0
     # Smooth deformation: every structure is evaluated at displaced coordinates.
     disp = [np.zeros_like(z) for _ in range(3)]
     for k, phase, amp in field:
@@ -164,7 +169,6 @@ def _render(p: PhantomParameters, field: list[tuple], offset: np.ndarray, shape:
     t = (z * u[0] + y * u[1] + x * u[2]) + p.base_height
     s1 = z * p1[0] + y * p1[1] + x * p1[2]
     s2 = z * p2[0] + y * p2[1] + x * p2[2]
-    below_base = z <= 0.0
 
     cavity = below_base & ((s1 / p.lv_a) ** 2 + (s2 / p.lv_b) ** 2 + (t / p.lv_c) ** 2 <= 1.0)
     th = p.thickness
@@ -262,15 +266,22 @@ def generate_phantom(
     raise RuntimeError("could not draw a phantom inside the volume ranges")  # pragma: no cover
 
 
+def cohort_member(seed: int, index: int) -> tuple[LabelVolume, PhantomParameters]:
+    """Case ``index`` of the cohort of ``seed`` (its own random stream, whatever the cohort's size)."""
+    vol, params = generate_phantom(np.random.SeedSequence(int(seed), spawn_key=(int(index),)))
+    params.cohort_index = int(index)
+    return vol, params
+
+
+def iter_phantoms(n: int, seed: int = 0) -> Iterator[tuple[LabelVolume, PhantomParameters]]:
+    """Yield the first ``n`` cases of the cohort of ``seed`` one at a time (see :func:`cohort_member`)."""
+    for index in range(int(n)):
+        yield cohort_member(seed, index)
+
+
 def phantom_cohort(n: int, seed: int = 0) -> list[tuple[LabelVolume, PhantomParameters]]:
-    """Generate ``n`` independent phantoms from one seed (case ``i`` uses the i-th spawned stream)."""
-    children = np.random.SeedSequence(int(seed)).spawn(int(n))
-    out = []
-    for i, child in enumerate(children):
-        vol, params = generate_phantom(child)
-        params.seed = int(seed) * 1_000_000 + i
-        out.append((vol, params))
-    return out
+    """The first ``n`` cases of the cohort of ``seed``, as a list."""
+    return list(iter_phantoms(n, seed))
 
 
 def parameters_row(params: PhantomParameters) -> dict[str, float | int]:
