@@ -71,6 +71,34 @@ def _cmd_phantoms(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from cardiosr.simulate import case_rng, iter_hr_sources, motion_scale, simulate_case, write_case
+
+    scale = motion_scale(args.motion, args.motion_scale)
+    pattern = None if args.motion_scale is not None else args.motion
+    if args.factor < 1:
+        raise InputError(f"--factor must be at least 1, got {args.factor}")
+    if not 0.0 <= args.error_rate <= 1.0:
+        raise InputError(f"--error-rate must be in [0, 1], got {args.error_rate}")
+    out = Path(args.output)
+    sources = iter_hr_sources(args.phantoms, args.hr, args.labels, args.seed)
+    count = 0
+    for index, (name, hr) in enumerate(
+        tqdm(sources, total=args.phantoms, desc="simulate", unit="case", disable=None, file=sys.stderr)
+    ):
+        case = simulate_case(name, hr, scale, case_rng(args.seed, index), args.factor, args.error_rate, pattern)
+        write_case(case, out, args.labels, args.seed)
+        if args.figures and index == 0:
+            from cardiosr.figures import save_simulation_figure
+
+            save_simulation_figure(case.hr, case.lr, case.shifts_mm, out / f"{name}_figure.png")
+        count += 1
+    print(f"wrote {count} simulated cases (motion x{scale:g}, factor {args.factor}) to {out}")
+    return 0
+
+
 def _cmd_canonical(args: argparse.Namespace) -> int:
     from cardiosr.geometry import from_canonical, to_canonical
     from cardiosr.io import load_labels, save_labels
@@ -105,6 +133,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="cohort seed (default: 0)")
     _add_labels(p)
     p.set_defaults(func=_cmd_phantoms)
+
+    p = sub.add_parser("simulate", help="simulate clinical stacks with known motion from HR label maps")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--phantoms", type=int, metavar="N", help="simulate from N phantoms")
+    src.add_argument("--hr", metavar="DIR", help="simulate from the HR label maps (.nii.gz) in DIR")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument(
+        "--motion",
+        default="normal",
+        choices=("none", "normal", "severe"),
+        help="motion pattern (paper 3.2): none, normal (2.3±0.87 mm), severe (4x normal); default normal",
+    )
+    p.add_argument("--motion-scale", type=float, help="any other multiple of the normal amplitude (overrides --motion)")
+    p.add_argument("--factor", type=int, default=5, help="down-sampling factor along the slice axis (default 5)")
+    p.add_argument("--error-rate", type=float, default=0.0, help="rate of segmentation errors ε (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of phantoms, motion and errors (default 0)")
+    p.add_argument("--figures", action="store_true", help="also write CASE_figure.png for the first case")
+    _add_labels(p)
+    p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("canonical", help="map a short-axis label map onto the prior's canonical grid")
     p.add_argument("-i", "--input", required=True, help="short-axis label map (.nii.gz)")
