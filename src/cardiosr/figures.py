@@ -20,6 +20,16 @@ from cardiosr.volume import LabelVolume  # noqa: E402
 LABEL_COLOURS = ListedColormap(["#000000", "#e4572e", "#f3c623", "#2e86ab"])
 
 
+def save_figure(fig: plt.Figure, path: str | os.PathLike) -> Path:
+    """Lay out ``fig``, write it as PNG atomically (temp file + rename) and close it."""
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return path
+
+
 def _views(vol: LabelVolume, centre: Sequence[float] | None) -> list[tuple[np.ndarray, float]]:
     """Three central sections (D-H, D-W, H-W planes) with their pixel aspect ratios."""
     a = vol.array
@@ -58,12 +68,7 @@ def save_orthogonal_views(
                 ax.set_title(["short axis (H-W)", "through-plane (D-W)", "through-plane (D-H)"][col])
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def save_simulation_figure(hr: LabelVolume, lr: LabelVolume, shifts_mm: np.ndarray, path: str | os.PathLike) -> Path:
@@ -88,9 +93,4 @@ def save_simulation_figure(hr: LabelVolume, lr: LabelVolume, shifts_mm: np.ndarr
     axes[3].set_ylabel("shift (mm)")
     axes[3].legend(fontsize=8)
     axes[3].set_title("true in-plane shifts")
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
