@@ -10,7 +10,7 @@ from conftest import DEMO_HR, DEMO_LR, MNMS_LA, MNMS_SA, needs_shared, write_nif
 from cardiosr.errors import InputError
 from cardiosr.geometry import detect_slice_axis
 from cardiosr.io import atomic_path, load_labels, save_labels
-from cardiosr.labels import CONVENTIONS, get_convention
+from cardiosr.labels import get_convention
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,3 @@ def test_unwritable_destination_is_an_input_error(tmp_path):
     vol = load_labels(write_nifti(tmp_path / "a.nii.gz", _stack(), np.diag([10.0, 1.5, 1.5, 1])))
     with pytest.raises(InputError, match="cannot write"):
         save_labels(vol, blocker / "sub" / "out.nii.gz")
-
-
-def test_every_convention_is_listed():
-    assert set(CONVENTIONS) == {"ukbb", "mnms", "acdc"}

@@ -116,8 +116,8 @@ class SliceShift(torch.nn.Module):
     --------
     >>> import torch
     >>> shift = SliceShift((1.25, 1.25))
-    >>> x = torch.rand(1, 4, 12, 128, 128)
-    >>> torch.allclose(shift(x, torch.zeros(12, 2)), x, atol=1e-6)
+    >>> x = torch.rand(1, 4, 12, 128, 128, dtype=torch.float64)
+    >>> torch.allclose(shift(x, torch.zeros(12, 2)), x, atol=1e-10)
     True
     """
 
@@ -221,7 +221,6 @@ def add_segmentation_errors(labels: np.ndarray, rate: float, rng: np.random.Gene
             continue
         for _ in range(rng.poisson(rate)):
             radius = int(rng.integers(1, 3))
-            disc = np.zeros_like(heart)
             if rng.random() < 0.5:  # hole inside a structure
                 candidates = np.argwhere(ndimage.binary_erosion(heart, footprint, iterations=radius + 1))
                 value = 0

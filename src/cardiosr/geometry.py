@@ -367,9 +367,10 @@ def to_canonical(volume: LabelVolume, frame: CanonicalFrame | None = None) -> tu
 
     Examples
     --------
-    >>> canon, frame = to_canonical(load_labels("sa.nii.gz"))  # doctest: +SKIP
-    >>> canon.array.shape
-    (64, 128, 128)
+    >>> from cardiosr.phantom import generate_phantom
+    >>> canon, frame = to_canonical(generate_phantom(0)[0])
+    >>> canon.array.shape, frame.flipped
+    ((64, 128, 128), False)
     """
     frame = canonical_frame(volume) if frame is None else frame
     array = resample_labels(volume.array, volume.affine, frame.shape, frame.affine)
@@ -476,10 +477,12 @@ class LongAxisSlicer(torch.nn.Module):
 
     Examples
     --------
-    >>> la = load_labels("la_4ch.nii.gz", "mnms")  # doctest: +SKIP
-    >>> R = LongAxisSlicer(frame.affine, frame.shape, la.affine, la.shape[1:])  # doctest: +SKIP
-    >>> R(probs).shape  # probs: (B, 4, 64, 128, 128)  # doctest: +SKIP
-    torch.Size([B, 4, 256, 256])
+    With ``frame`` from :func:`canonical_frame` and a four-chamber view read by
+    :func:`cardiosr.io.load_labels`::
+
+        la = load_labels("la_4ch.nii.gz", "mnms")            # internal shape (1, 256, 256)
+        R = LongAxisSlicer(frame.affine, frame.shape, la.affine, la.shape[1:])
+        R(probs)                                              # (B, 4, 64, 128, 128) -> (B, 4, 256, 256)
     """
 
     grid: torch.Tensor

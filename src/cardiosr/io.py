@@ -129,9 +129,10 @@ def load_labels(
 
     Examples
     --------
-    >>> vol = load_labels("sa.nii.gz", convention="mnms")  # doctest: +SKIP
-    >>> vol.array.shape  # (slices, rows, columns)  # doctest: +SKIP
-    (12, 256, 256)
+    An M&Ms-2 stack stored as 256×256×12 (slice axis last on disk)::
+
+        vol = load_labels("sa.nii.gz", convention="mnms")
+        vol.array.shape        # (12, 256, 256): (slices, rows, columns)
     """
     path = Path(path)
     conv = get_convention(convention)
@@ -164,8 +165,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     Examples
     --------
-    >>> with atomic_path("summary.json") as tmp:  # doctest: +SKIP
-    ...     tmp.write_text("{}")
+    ::
+
+        with atomic_path("out/summary.json") as tmp:
+            tmp.write_text("{}")   # out/summary.json appears only once this block succeeds
     """
     path = Path(path)
     suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
@@ -227,7 +230,7 @@ def save_labels(
         try:
             nib.save(img, str(tmp))
         except OSError:
-            raise
+            raise  # file-system errors are reported by atomic_path, naming the destination
         except Exception as exc:  # nibabel raises several types for unencodable headers
             raise InputError(f"cannot encode as NIfTI ({_short(exc)})", path) from None
     return path
