@@ -116,6 +116,68 @@ def _cmd_canonical(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_prior(args: argparse.Namespace) -> int:
+    from cardiosr.prior.train import TrainConfig, folder_training_data, phantom_training_data, train_prior
+
+    for name in ("epochs", "batch_size", "latent_dim", "width", "levels"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)})")
+    if args.phantoms is not None and args.phantoms < 2:
+        raise InputError(f"--phantoms must be at least 2 (got {args.phantoms})")
+    command = "cardiosr " + " ".join(args.argv) if args.record_command is None else args.record_command
+    config = TrainConfig(
+        architecture=args.model,
+        latent_dim=args.latent_dim,
+        width=args.width,
+        levels=args.levels,
+        max_channels=args.max_channels,
+        beta=args.beta,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        augment=not args.no_augment,
+        mirror_probability=args.mirror,
+        device=args.device,
+        extra={"command": command},
+    )
+    progress = not args.quiet
+    if args.phantoms is not None:
+        data = phantom_training_data(args.phantoms, seed=args.seed, workers=args.workers, progress=progress)
+        description = f"{args.phantoms} cardiosr phantoms (cohort seed {args.seed}, cardiosr {__version__})"
+    else:
+        data = folder_training_data(args.input, args.labels, progress=progress)
+        description = f"{len(data)} label maps from {args.input} ({args.labels} labels)"
+    _, meta = train_prior(data, args.output, config, description, resume=args.resume, progress=progress)
+    dice = (meta.get("metrics") or {}).get("val_dice")
+    summary = "" if not dice else " (validation Dice " + ", ".join(f"{k} {v:.3f}" for k, v in dice.items()) + ")"
+    print(f"prior written to {Path(args.output) / 'prior.safetensors'}{summary}")
+    return 0
+
+
+def _cmd_sample_prior(args: argparse.Namespace) -> int:
+    from cardiosr.figures import save_orthogonal_views
+    from cardiosr.io import save_labels
+    from cardiosr.prior import load_prior
+    from cardiosr.prior.sample import sample_prior
+
+    if args.n < 1:
+        raise InputError(f"-n must be at least 1 (got {args.n})")
+    prior, meta = load_prior(args.prior)
+    samples = sample_prior(prior, args.n, seed=args.seed, temperature=args.temperature)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, vol in enumerate(samples):
+        save_labels(vol, out / f"sample_{i:03d}.nii.gz", convention=args.labels)
+    titles = [f"sample {i}" for i in range(len(samples))]
+    save_orthogonal_views(
+        samples, titles, out / "samples.png", suptitle=f"{meta['architecture']} prior, T={args.temperature}"
+    )
+    print(f"{len(samples)} samples and samples.png written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cardiosr`` command."""
     parser = _Parser(prog="cardiosr", description=__doc__.splitlines()[0])
@@ -160,7 +222,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slice-axis", type=int, choices=(0, 1, 2), help="on-disk slice axis (default: detect)")
     _add_labels(p)
     p.set_defaults(func=_cmd_canonical)
+
+    defaults = _train_defaults()
+    p = sub.add_parser("train-prior", help="train a shape prior (β-VAE or DCGAN) on HR label maps or phantoms")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--phantoms", type=int, metavar="N", help="train on N generated phantoms")
+    src.add_argument("-i", "--input", metavar="DIR", help="train on the HR label maps (.nii.gz) in DIR")
+    p.add_argument("-o", "--output", required=True, help="output folder (prior.safetensors, last.pt, history.json)")
+    p.add_argument("--model", default="vae", choices=("vae", "dcgan"), help="architecture (default vae)")
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help=f"epochs (default {defaults.epochs})")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults.batch_size,
+        help=f"batch size (default {defaults.batch_size}; paper 16)",
+    )
+    p.add_argument(
+        "--lr", type=float, default=defaults.lr, help=f"peak Adam learning rate (default {defaults.lr:g}; paper 1e-4)"
+    )
+    p.add_argument("--latent-dim", type=int, default=defaults.latent_dim, help="latent dimension M (default 64)")
+    p.add_argument("--width", type=int, default=defaults.width, help="channels of the first level (default 8)")
+    p.add_argument("--levels", type=int, default=defaults.levels, help="stride-2 levels (default 5)")
+    p.add_argument("--max-channels", type=int, default=defaults.max_channels, help="channel cap (default 64)")
+    p.add_argument("--beta", type=float, default=defaults.beta, help="β of the KL term (default 0.001)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data, split, initialisation (default 0)")
+    p.add_argument("--val-fraction", type=float, default=defaults.val_fraction, help="validation share (default 0.1)")
+    p.add_argument("--no-augment", action="store_true", help="no in-plane rotation/scaling augmentation")
+    p.add_argument("--mirror", type=float, default=0.0, metavar="P", help="probability of the handedness mirror (0)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda (default auto)")
+    p.add_argument("--workers", type=int, help="processes making phantoms (default: all cores)")
+    p.add_argument("--resume", "--continue", action="store_true", help="continue from OUTPUT/last.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--record-command", help=argparse.SUPPRESS)
+    _add_labels(p)
+    p.set_defaults(func=_cmd_train_prior)
+
+    p = sub.add_parser("sample-prior", help="decode random latents of a prior to label maps and a PNG")
+    p.add_argument("--prior", default="default", help="default, a .safetensors/folder, or srheart:PATH")
+    p.add_argument("-n", type=int, default=8, help="number of samples (default 8)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    p.add_argument("--temperature", type=float, default=1.0, help="std of the latents (default 1; 0 = z=0)")
+    _add_labels(p)
+    p.set_defaults(func=_cmd_sample_prior)
     return parser
+
+
+def _train_defaults():  # noqa: ANN202 - imported lazily to keep `cardiosr --help` fast
+    from cardiosr.prior.train import TrainConfig
+
+    return TrainConfig()
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -171,6 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``cardiosr`` command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
     try:

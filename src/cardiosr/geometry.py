@@ -17,6 +17,7 @@ Conventions
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -200,6 +201,7 @@ def canonical_frame(
     volume: LabelVolume,
     shape: tuple[int, int, int] = CANONICAL_SHAPE,
     spacing: tuple[float, float, float] = CANONICAL_SPACING,
+    centre_voxel: Sequence[float] | None = None,
 ) -> CanonicalFrame:
     """Decide the canonical grid of a short-axis label map.
 
@@ -209,6 +211,10 @@ def canonical_frame(
         Short-axis label map in internal ``(D, H, W)`` order (any resolution).
     shape, spacing:
         Canonical grid shape (voxels) and voxel size (mm), ``(D, H, W)``.
+    centre_voxel:
+        Where the heart's centre of mass lands on the grid, in voxel coordinates ``(D, H, W)``; the grid
+        centre by default. A prior trained on differently centred crops says so in its metadata
+        (``grid.heart_centre_voxel``).
 
     Returns
     -------
@@ -270,7 +276,9 @@ def canonical_frame(
     rot = np.stack([e_d, e_h, e_w], 1)
     canon = np.eye(4)
     canon[:3, :3] = rot * np.asarray(spacing, float)
-    canon[:3, 3] = centre - canon[:3, :3] @ ((np.asarray(shape, float) - 1.0) / 2.0)
+    if centre_voxel is None:
+        centre_voxel = (np.asarray(shape, float) - 1.0) / 2.0
+    canon[:3, 3] = centre - canon[:3, :3] @ np.asarray(centre_voxel, float)
     in_plane_w = np.cross(e_d, in_plane_h)
     rotation = float(np.degrees(np.arctan2(e_h @ in_plane_w, e_h @ in_plane_h)))
     return CanonicalFrame(
@@ -349,7 +357,9 @@ def resample_labels(
     return resample_probabilities(one_hot, src_affine, dst_shape, dst_affine).argmax(0).astype(np.uint8)
 
 
-def to_canonical(volume: LabelVolume, frame: CanonicalFrame | None = None) -> tuple[LabelVolume, CanonicalFrame]:
+def to_canonical(
+    volume: LabelVolume, frame: CanonicalFrame | None = None, centre_voxel: Sequence[float] | None = None
+) -> tuple[LabelVolume, CanonicalFrame]:
     """Map a short-axis label map onto its canonical grid.
 
     Parameters
@@ -359,6 +369,8 @@ def to_canonical(volume: LabelVolume, frame: CanonicalFrame | None = None) -> tu
         between slice centres, per class).
     frame:
         A frame from :func:`canonical_frame`; decided from ``volume`` if not given.
+    centre_voxel:
+        Passed to :func:`canonical_frame` when ``frame`` is not given.
 
     Returns
     -------
@@ -372,7 +384,7 @@ def to_canonical(volume: LabelVolume, frame: CanonicalFrame | None = None) -> tu
     >>> canon.array.shape, frame.flipped
     ((64, 128, 128), False)
     """
-    frame = canonical_frame(volume) if frame is None else frame
+    frame = canonical_frame(volume, centre_voxel=centre_voxel) if frame is None else frame
     array = resample_labels(volume.array, volume.affine, frame.shape, frame.affine)
     return (
         LabelVolume(array, frame.affine.copy(), volume.convention, (0, 1, 2), volume.path, volume.header),

@@ -95,7 +95,7 @@ def _truncated_ellipsoid_ml(a: float, b: float, c: float, h: float) -> float:
 def _draw(rng: np.random.Generator, seed: int) -> PhantomParameters:
     while True:
         lv_ml = rng.uniform(100.0, 205.0)
-        ratio_b, ratio_c = rng.uniform(0.88, 1.12), rng.uniform(1.9, 2.5)
+        ratio_b, ratio_c = rng.uniform(0.88, 1.12), rng.uniform(1.9, 3.0)
         eta = rng.uniform(0.2, 0.4)
         f = (eta + 1.0) - (eta**3 + 1.0) / 3.0
         a = (lv_ml * 1000.0 / (np.pi * ratio_b * ratio_c * f)) ** (1.0 / 3.0)
@@ -119,8 +119,8 @@ def _draw(rng: np.random.Generator, seed: int) -> PhantomParameters:
         rv_offset=r_out * rng.uniform(0.55, 0.75),
         rv_radial=r_out * rng.uniform(0.8, 1.0),
         rv_tangential=r_out * rng.uniform(1.25, 1.6),
-        rv_length=c * rng.uniform(0.8, 0.95),
-        rv_equator_below_base=rng.uniform(0.0, 0.25) * c,
+        rv_length=c * rng.uniform(0.9, 1.1),
+        rv_equator_below_base=rng.uniform(0.05, 0.25) * c,
         rv_angle_jitter_deg=rng.uniform(-10.0, 10.0),
         deformation_mm=rng.uniform(0.5, 2.5),
     )

@@ -1,0 +1,253 @@
+"""Generative shape priors G: z ↦ S (paper Eq. 2, §2.3, Fig. S1): a 3D β-VAE and a 3D DCGAN.
+
+Both map a latent vector ``z`` (dimension M, :attr:`latent_dim`) to 4-class logits on the canonical
+grid (background, LV, MYO, RV; 64×128×128 voxels at 2×1.25×1.25 mm) through the same decoder: a linear
+layer to a small 3D feature map, then ``levels`` transposed 3D convolutions (kernel 4, stride 2), each
+doubling the resolution. The VAE's encoder mirrors it with strided 3D convolutions.
+
+Example
+-------
+>>> import torch
+>>> vae = VAE3D(latent_dim=8, width=2, levels=5, max_channels=8).eval()
+>>> vae.decode(torch.zeros(1, 8)).shape
+torch.Size([1, 4, 64, 128, 128])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from cardiosr.geometry import CANONICAL_SHAPE
+from cardiosr.labels import N_CLASSES
+
+#: Architectures a checkpoint can name.
+ARCHITECTURES = ("vae", "dcgan")
+
+
+def channels_per_level(width: int, levels: int, max_channels: int | None) -> list[int]:
+    """Feature channels after each down-sampling level: ``width · 2^i``, capped at ``max_channels``."""
+    return [min(width * 2**i, max_channels or width * 2**i) for i in range(levels)]
+
+
+def bottleneck_shape(grid_shape: Sequence[int], levels: int) -> tuple[int, int, int]:
+    """Spatial shape of the coarsest feature map (each level halves every axis)."""
+    factor = 2**levels
+    if any(n % factor for n in grid_shape):
+        raise ValueError(f"grid {tuple(grid_shape)} is not divisible by 2^{levels}")
+    return tuple(int(n) // factor for n in grid_shape)  # type: ignore[return-value]
+
+
+def _encoder(channels: list[int], in_channels: int, final_activation: str, first_norm: bool = True) -> nn.Sequential:
+    """Strided convolutions (kernel 4, stride 2, padding 1), each with batch norm and LeakyReLU(0.2).
+
+    Layers are flat, ``[conv, norm, act] * levels``, so that indices match the published GenVAE3D.
+    """
+    layers: list[nn.Module] = []
+    previous = in_channels
+    for i, ch in enumerate(channels):
+        layers.append(nn.Conv3d(previous, ch, kernel_size=4, stride=2, padding=1))
+        layers.append(nn.BatchNorm3d(ch) if (first_norm or i > 0) else nn.Identity())
+        last = i == len(channels) - 1
+        layers.append(nn.ReLU() if last and final_activation == "relu" else nn.LeakyReLU(0.2))
+        previous = ch
+    return nn.Sequential(*layers)
+
+
+def _decoder(channels: list[int], out_channels: int) -> nn.Sequential:
+    """Transposed convolutions back to full resolution; the last one gives logits (no norm, no activation)."""
+    layers: list[nn.Module] = []
+    reversed_channels = channels[::-1]
+    for a, b in zip(reversed_channels[:-1], reversed_channels[1:], strict=True):
+        layers += [nn.ConvTranspose3d(a, b, kernel_size=4, stride=2, padding=1), nn.BatchNorm3d(b), nn.LeakyReLU(0.2)]
+    layers.append(nn.ConvTranspose3d(reversed_channels[-1], out_channels, kernel_size=4, stride=2, padding=1))
+    return nn.Sequential(*layers)
+
+
+class GenerativePrior(nn.Module):
+    """What every prior offers latent optimisation: ``decode(z)`` and ``latent_dim``."""
+
+    latent_dim: int
+    grid_shape: tuple[int, int, int]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def init_class_prior(self, frequencies: Sequence[float]) -> None:
+        """Set the last layer's bias to the log class frequencies, so training starts from the label prior."""
+        last = self._last_layer()
+        with torch.no_grad():
+            freq = torch.as_tensor(frequencies, dtype=last.bias.dtype).clamp_min(1e-6)
+            last.bias.copy_(torch.log(freq / freq.sum()))
+
+    def _last_layer(self) -> nn.ConvTranspose3d:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class VAE3D(GenerativePrior):
+    """3D β-VAE over one-hot label maps (paper §2.3, Fig. S1A).
+
+    Parameters
+    ----------
+    latent_dim : int
+        M, the dimension of z (paper: 64).
+    width : int
+        Channels after the first down-sampling; each further level doubles them (up to ``max_channels``).
+    levels : int
+        Number of stride-2 levels; the grid must be divisible by ``2**levels``.
+    max_channels : int or None
+        Cap on the channels of the deep levels (keeps the linear layers and the file small).
+    grid_shape : tuple of int
+        Output grid (D, H, W) in voxels; the canonical grid by default.
+    encoder_final_activation : {"leaky_relu", "relu"}
+        Activation after the last encoder convolution ("relu" in the published GenVAE3D).
+
+    Examples
+    --------
+    >>> import torch
+    >>> vae = VAE3D(latent_dim=4, width=2, levels=5, max_channels=4).eval()
+    >>> mu, logvar = vae.encode(torch.zeros(1, 4, 64, 128, 128))
+    >>> mu.shape, vae.latent_dim
+    (torch.Size([1, 4]), 4)
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 64,
+        width: int = 8,
+        levels: int = 5,
+        max_channels: int | None = 64,
+        grid_shape: Sequence[int] = CANONICAL_SHAPE,
+        encoder_final_activation: str = "leaky_relu",
+    ) -> None:
+        super().__init__()
+        if encoder_final_activation not in ("leaky_relu", "relu"):
+            raise ValueError(f"unknown encoder_final_activation {encoder_final_activation!r}")
+        self.latent_dim = int(latent_dim)
+        self.width, self.levels, self.max_channels = int(width), int(levels), max_channels
+        self.grid_shape = tuple(int(n) for n in grid_shape)  # type: ignore[assignment]
+        self.encoder_final_activation = encoder_final_activation
+        channels = channels_per_level(self.width, self.levels, max_channels)
+        self._bottom = (channels[-1], *bottleneck_shape(self.grid_shape, self.levels))
+        flat = math.prod(self._bottom)
+        self.encoder = _encoder(channels, N_CLASSES, encoder_final_activation)
+        self.fc_mu = nn.Linear(flat, self.latent_dim)
+        self.fc_logvar = nn.Linear(flat, self.latent_dim)
+        self.fc_decode = nn.Linear(self.latent_dim, flat)
+        self.decoder = _decoder(channels, N_CLASSES)
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (stored in checkpoint metadata)."""
+        return {
+            "latent_dim": self.latent_dim,
+            "width": self.width,
+            "levels": self.levels,
+            "max_channels": self.max_channels,
+            "encoder_final_activation": self.encoder_final_activation,
+        }
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance of z for one-hot (or probability) maps ``x`` of shape (B, 4, D, H, W)."""
+        h = self.encoder(x).flatten(1)
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits (B, 4, D, H, W) of the label map for latents ``z`` of shape (B, latent_dim)."""
+        return self.decoder(self.fc_decode(z).view(z.shape[0], *self._bottom))
+
+    def forward(
+        self, x: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reconstruct ``x``: returns (logits, mu, logvar).
+
+        ``noise`` (standard normal, shape (B, latent_dim)) gives the reparameterised sample
+        ``z = mu + noise · exp(logvar / 2)``; without it ``z = mu`` (deterministic reconstruction).
+        """
+        mu, logvar = self.encode(x)
+        z = mu if noise is None else mu + noise.to(mu) * torch.exp(0.5 * logvar)
+        return self.decode(z), mu, logvar
+
+    def _last_layer(self) -> nn.ConvTranspose3d:
+        return self.decoder[-1]  # type: ignore[return-value]
+
+
+class DCGAN3D(GenerativePrior):
+    """3D DCGAN (paper §2.3): a generator with the VAE's decoder and a strided-convolution discriminator.
+
+    The discriminator sees class probabilities (one-hot for real label maps, softmax of the generator's
+    logits for fakes) and returns one logit per sample.
+
+    Examples
+    --------
+    >>> import torch
+    >>> gan = DCGAN3D(latent_dim=4, width=2, levels=5, max_channels=4).eval()
+    >>> gan.discriminate(torch.softmax(gan.decode(torch.zeros(2, 4)), 1)).shape
+    torch.Size([2])
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 64,
+        width: int = 8,
+        levels: int = 5,
+        max_channels: int | None = 64,
+        grid_shape: Sequence[int] = CANONICAL_SHAPE,
+    ) -> None:
+        super().__init__()
+        self.latent_dim = int(latent_dim)
+        self.width, self.levels, self.max_channels = int(width), int(levels), max_channels
+        self.grid_shape = tuple(int(n) for n in grid_shape)  # type: ignore[assignment]
+        channels = channels_per_level(self.width, self.levels, max_channels)
+        self._bottom = (channels[-1], *bottleneck_shape(self.grid_shape, self.levels))
+        flat = math.prod(self._bottom)
+        self.fc_decode = nn.Linear(self.latent_dim, flat)
+        self.decoder = _decoder(channels, N_CLASSES)
+        # DCGAN convention: no batch norm on the discriminator's first layer.
+        self.discriminator = _encoder(channels, N_CLASSES, "leaky_relu", first_norm=False)
+        self.fc_discriminate = nn.Linear(flat, 1)
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (stored in checkpoint metadata)."""
+        return {
+            "latent_dim": self.latent_dim,
+            "width": self.width,
+            "levels": self.levels,
+            "max_channels": self.max_channels,
+        }
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits (B, 4, D, H, W) generated from latents ``z`` of shape (B, latent_dim)."""
+        return self.decoder(self.fc_decode(z).view(z.shape[0], *self._bottom))
+
+    def discriminate(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """One real-vs-generated logit per sample for class maps of shape (B, 4, D, H, W)."""
+        return self.fc_discriminate(self.discriminator(probabilities).flatten(1))[:, 0]
+
+    def generator_parameters(self) -> list[nn.Parameter]:
+        """Parameters of G (latent → label map)."""
+        return [*self.fc_decode.parameters(), *self.decoder.parameters()]
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the discriminator."""
+        return [*self.discriminator.parameters(), *self.fc_discriminate.parameters()]
+
+    def _last_layer(self) -> nn.ConvTranspose3d:
+        return self.decoder[-1]  # type: ignore[return-value]
+
+
+def build_model(
+    architecture: str, config: dict[str, Any], grid_shape: Sequence[int] = CANONICAL_SHAPE
+) -> GenerativePrior:
+    """Instantiate ``architecture`` ("vae" or "dcgan") from its :meth:`config` dict."""
+    if architecture == "vae":
+        return VAE3D(grid_shape=grid_shape, **config)
+    if architecture == "dcgan":
+        return DCGAN3D(grid_shape=grid_shape, **config)
+    raise ValueError(f"unknown prior architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})")
