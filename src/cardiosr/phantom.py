@@ -176,6 +176,10 @@ def _render(p: PhantomParameters, field: list[tuple], offset: np.ndarray, shape:
     t_rv = t - p.base_height + p.rv_equator_below_base
     rv_shell = ((s1 - p.rv_offset) / p.rv_radial) ** 2 + (s2 / p.rv_tangential) ** 2 + (t_rv / p.rv_length) ** 2 <= 1.0
     rv = below_base & rv_shell & ~epi
+    # The RV ends short of the LV: nothing of it on the epicardial apex slice or below.
+    epi_slices = np.flatnonzero(epi.any(axis=(1, 2)))
+    if epi_slices.size:
+        rv[: epi_slices[0] + 1] = False
 
     labels = np.zeros(shape, np.uint8)
     labels[epi] = MYO

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from cardiosr.errors import InputError
+from cardiosr.geometry import CANONICAL_SHAPE
 from cardiosr.io import atomic_path
 from cardiosr.labels import N_CLASSES, STRUCTURES
 from cardiosr.metrics import dice
@@ -142,7 +143,7 @@ def phantom_training_data(n: int, seed: int = 0, workers: int | None = None, pro
     from cardiosr.phantom import cohort_member
 
     workers = workers or os.cpu_count() or 1
-    out = np.empty((n, 64, 128, 128), np.uint8)
+    out = np.empty((n, *CANONICAL_SHAPE), np.uint8)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         jobs = pool.map(cohort_member, [seed] * n, range(n), chunksize=4)
         for i, (vol, _) in enumerate(tqdm(jobs, total=n, desc="phantoms", disable=not progress, leave=False)):
