@@ -68,7 +68,10 @@ def main() -> None:
     body = (
         f"Prior: `{args.prior}` ({meta['architecture']}, latent {meta['latent_dim']}, "
         f"trained on {training.get('data', '?')}). Dice of `decode(encode(x).mean)` against `x`, "
-        f"per structure (mean ± std over cases). {seconds:.0f} s.\n\n{table}"
+        f"per structure (mean ± std over cases). {seconds:.0f} s.\n\n{table}\n\n"
+        f"Training, from the prior's metadata: `{training.get('command', '?')}`, "
+        f"{training.get('epochs', '?')} epochs in {training.get('seconds', 0) / 60:.1f} min "
+        f"(plus making the data) on {training.get('machine', '?')}."
     )
     write_section(f"prior-reconstruction-{args.prior.replace('/', '_')}", f"Prior reconstruction ({args.prior})", body)
 

@@ -69,16 +69,38 @@ def _decoder(channels: list[int], out_channels: int) -> nn.Sequential:
 
 
 class GenerativePrior(nn.Module):
-    """What every prior offers latent optimisation: ``decode(z)`` and ``latent_dim``."""
+    """What every prior offers latent optimisation: ``decode(z)`` and ``latent_dim``.
 
-    latent_dim: int
-    grid_shape: tuple[int, int, int]
+    Subclasses build ``fc_decode`` (latent → coarsest feature map) and ``decoder`` (transposed
+    convolutions) from :attr:`channels` and :attr:`bottom`, which this base class works out.
+    """
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    fc_decode: nn.Linear
+    decoder: nn.Sequential
 
-    def config(self) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def __init__(
+        self, latent_dim: int, width: int, levels: int, max_channels: int | None, grid_shape: Sequence[int]
+    ) -> None:
+        super().__init__()
+        self.latent_dim = int(latent_dim)
+        self.width, self.levels, self.max_channels = int(width), int(levels), max_channels
+        self.grid_shape: tuple[int, int, int] = tuple(int(n) for n in grid_shape)  # type: ignore[assignment]
+        self.channels = channels_per_level(self.width, self.levels, max_channels)
+        #: (channels, D, H, W) of the coarsest feature map.
+        self.bottom = (self.channels[-1], *bottleneck_shape(self.grid_shape, self.levels))
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (stored in checkpoint metadata)."""
+        return {
+            "latent_dim": self.latent_dim,
+            "width": self.width,
+            "levels": self.levels,
+            "max_channels": self.max_channels,
+        }
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits (B, 4, D, H, W) of the label map for latents ``z`` of shape (B, latent_dim)."""
+        return self.decoder(self.fc_decode(z).view(z.shape[0], *self.bottom))
 
     def init_class_prior(self, frequencies: Sequence[float]) -> None:
         """Set the last layer's bias to the log class frequencies, so training starts from the label prior."""
@@ -127,40 +149,25 @@ class VAE3D(GenerativePrior):
         grid_shape: Sequence[int] = CANONICAL_SHAPE,
         encoder_final_activation: str = "leaky_relu",
     ) -> None:
-        super().__init__()
+        super().__init__(latent_dim, width, levels, max_channels, grid_shape)
         if encoder_final_activation not in ("leaky_relu", "relu"):
             raise ValueError(f"unknown encoder_final_activation {encoder_final_activation!r}")
-        self.latent_dim = int(latent_dim)
-        self.width, self.levels, self.max_channels = int(width), int(levels), max_channels
-        self.grid_shape = tuple(int(n) for n in grid_shape)  # type: ignore[assignment]
         self.encoder_final_activation = encoder_final_activation
-        channels = channels_per_level(self.width, self.levels, max_channels)
-        self._bottom = (channels[-1], *bottleneck_shape(self.grid_shape, self.levels))
-        flat = math.prod(self._bottom)
-        self.encoder = _encoder(channels, N_CLASSES, encoder_final_activation)
+        flat = math.prod(self.bottom)
+        self.encoder = _encoder(self.channels, N_CLASSES, encoder_final_activation)
         self.fc_mu = nn.Linear(flat, self.latent_dim)
         self.fc_logvar = nn.Linear(flat, self.latent_dim)
         self.fc_decode = nn.Linear(self.latent_dim, flat)
-        self.decoder = _decoder(channels, N_CLASSES)
+        self.decoder = _decoder(self.channels, N_CLASSES)
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (stored in checkpoint metadata)."""
-        return {
-            "latent_dim": self.latent_dim,
-            "width": self.width,
-            "levels": self.levels,
-            "max_channels": self.max_channels,
-            "encoder_final_activation": self.encoder_final_activation,
-        }
+        return {**super().config(), "encoder_final_activation": self.encoder_final_activation}
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance of z for one-hot (or probability) maps ``x`` of shape (B, 4, D, H, W)."""
         h = self.encoder(x).flatten(1)
         return self.fc_mu(h), self.fc_logvar(h)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Logits (B, 4, D, H, W) of the label map for latents ``z`` of shape (B, latent_dim)."""
-        return self.decoder(self.fc_decode(z).view(z.shape[0], *self._bottom))
 
     def forward(
         self, x: torch.Tensor, noise: torch.Tensor | None = None
@@ -200,31 +207,13 @@ class DCGAN3D(GenerativePrior):
         max_channels: int | None = 64,
         grid_shape: Sequence[int] = CANONICAL_SHAPE,
     ) -> None:
-        super().__init__()
-        self.latent_dim = int(latent_dim)
-        self.width, self.levels, self.max_channels = int(width), int(levels), max_channels
-        self.grid_shape = tuple(int(n) for n in grid_shape)  # type: ignore[assignment]
-        channels = channels_per_level(self.width, self.levels, max_channels)
-        self._bottom = (channels[-1], *bottleneck_shape(self.grid_shape, self.levels))
-        flat = math.prod(self._bottom)
+        super().__init__(latent_dim, width, levels, max_channels, grid_shape)
+        flat = math.prod(self.bottom)
         self.fc_decode = nn.Linear(self.latent_dim, flat)
-        self.decoder = _decoder(channels, N_CLASSES)
+        self.decoder = _decoder(self.channels, N_CLASSES)
         # DCGAN convention: no batch norm on the discriminator's first layer.
-        self.discriminator = _encoder(channels, N_CLASSES, "leaky_relu", first_norm=False)
+        self.discriminator = _encoder(self.channels, N_CLASSES, "leaky_relu", first_norm=False)
         self.fc_discriminate = nn.Linear(flat, 1)
-
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments (stored in checkpoint metadata)."""
-        return {
-            "latent_dim": self.latent_dim,
-            "width": self.width,
-            "levels": self.levels,
-            "max_channels": self.max_channels,
-        }
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Logits (B, 4, D, H, W) generated from latents ``z`` of shape (B, latent_dim)."""
-        return self.decoder(self.fc_decode(z).view(z.shape[0], *self._bottom))
 
     def discriminate(self, probabilities: torch.Tensor) -> torch.Tensor:
         """One real-vs-generated logit per sample for class maps of shape (B, 4, D, H, W)."""
