@@ -254,3 +254,34 @@ def test_sample_prior_with_a_missing_prior_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == f"cardiosr: error: {tmp_path / 'nope.safetensors'}: no such prior file"
     assert not (tmp_path / "s").exists()
+
+
+def test_train_prior_from_a_folder_in_another_convention(tmp_path, tiny_data, capsys):
+    from cardiosr.io import save_labels
+    from cardiosr.phantom import phantom_world_affine
+    from cardiosr.volume import LabelVolume
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for i, array in enumerate(tiny_data[:3]):
+        save_labels(LabelVolume(array, phantom_world_affine(), "mnms"), folder / f"case_{i}.nii.gz", convention="mnms")
+    out = tmp_path / "prior"
+    args = ["train-prior", "-i", str(folder), "--labels", "mnms", "-o", str(out), "--width", "2", "--quiet"]
+    args += ["--max-channels", "4", "--latent-dim", "4", "--batch-size", "2", "--epochs", "1", "--no-augment"]
+    assert main(args) == 0
+    meta = json.loads((out / "prior.json").read_text())
+    assert meta["training"]["n_train"] + meta["training"]["n_val"] == 3 and "mnms labels" in meta["training"]["data"]
+    # The same maps read with the wrong convention are refused (ukbb has no label 3), in one line.
+    capsys.readouterr()
+    assert main([*args[:4], "ukbb", *args[5:]]) == 2
+    assert "\n" not in capsys.readouterr().err.strip()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train-prior", "-i", str(empty), "-o", str(tmp_path / "p2"), "--quiet"]) == 2
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["train-prior", "--phantoms", "2", "-o", str(tmp_path), "--device", "cuda", "--quiet"]) == 2
+    assert "no usable CUDA GPU" in capsys.readouterr().err

@@ -117,7 +117,15 @@ def _cmd_canonical(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_prior(args: argparse.Namespace) -> int:
-    from cardiosr.prior.train import TrainConfig, folder_training_data, phantom_training_data, train_prior
+    from cardiosr.prior.train import (
+        TrainConfig,
+        folder_training_data,
+        phantom_training_data,
+        resolve_device,
+        train_prior,
+    )
+
+    resolve_device(args.device)  # before spending minutes on the data
 
     for name in ("epochs", "batch_size", "latent_dim", "width", "levels"):
         if getattr(args, name) < 1:

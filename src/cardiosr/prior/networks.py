@@ -109,8 +109,8 @@ class GenerativePrior(nn.Module):
             freq = torch.as_tensor(frequencies, dtype=last.bias.dtype).clamp_min(1e-6)
             last.bias.copy_(torch.log(freq / freq.sum()))
 
-    def _last_layer(self) -> nn.ConvTranspose3d:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _last_layer(self) -> nn.ConvTranspose3d:
+        return self.decoder[-1]  # type: ignore[return-value]
 
 
 class VAE3D(GenerativePrior):
@@ -181,9 +181,6 @@ class VAE3D(GenerativePrior):
         z = mu if noise is None else mu + noise.to(mu) * torch.exp(0.5 * logvar)
         return self.decode(z), mu, logvar
 
-    def _last_layer(self) -> nn.ConvTranspose3d:
-        return self.decoder[-1]  # type: ignore[return-value]
-
 
 class DCGAN3D(GenerativePrior):
     """3D DCGAN (paper §2.3): a generator with the VAE's decoder and a strided-convolution discriminator.
@@ -226,9 +223,6 @@ class DCGAN3D(GenerativePrior):
     def discriminator_parameters(self) -> list[nn.Parameter]:
         """Parameters of the discriminator."""
         return [*self.discriminator.parameters(), *self.fc_discriminate.parameters()]
-
-    def _last_layer(self) -> nn.ConvTranspose3d:
-        return self.decoder[-1]  # type: ignore[return-value]
 
 
 def build_model(

@@ -179,7 +179,13 @@ def resolve_device(device: str) -> torch.device:
     """``"auto"`` → CUDA when available, else CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"unknown device {device!r} (use auto, cpu or cuda)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but this machine has no usable CUDA GPU")
+    return resolved
 
 
 @torch.no_grad()
