@@ -192,6 +192,16 @@ def _centroid_world(labels: np.ndarray, affine: np.ndarray, values: tuple[int, .
     return (affine @ np.r_[idx.mean(0), 1.0])[:3]
 
 
+def _bbox_centre_world(labels: np.ndarray, affine: np.ndarray, spacing: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    """Centre of the heart's bounding box along the columns of ``rot`` (each voxel counted as its extent)."""
+    idx = np.argwhere(labels > 0).astype(float)
+    world = idx @ np.asarray(affine, float)[:3, :3].T + np.asarray(affine, float)[:3, 3]
+    along = world @ rot  # coordinates along the canonical axes, mm
+    half = 0.5 * np.abs(rot.T @ (unit_columns(affine) * spacing)).sum(1)  # half a voxel's extent on each axis
+    centre_along = 0.5 * ((along.min(0) - half) + (along.max(0) + half))
+    return rot @ centre_along
+
+
 def _warn(frame_warnings: list[str], message: str) -> None:
     frame_warnings.append(message)
     warnings.warn(message, GeometryWarning, stacklevel=3)
@@ -202,6 +212,7 @@ def canonical_frame(
     shape: tuple[int, int, int] = CANONICAL_SHAPE,
     spacing: tuple[float, float, float] = CANONICAL_SPACING,
     centre_voxel: Sequence[float] | None = None,
+    centring: str = "mass",
 ) -> CanonicalFrame:
     """Decide the canonical grid of a short-axis label map.
 
@@ -215,6 +226,10 @@ def canonical_frame(
         Where the heart's centre of mass lands on the grid, in voxel coordinates ``(D, H, W)``; the grid
         centre by default. A prior trained on differently centred crops says so in its metadata
         (``grid.heart_centre_voxel``).
+    centring:
+        Which point of the heart is put at ``centre_voxel``: ``'mass'`` (centre of mass of the heart
+        labels, cardiosr priors) or ``'bbox'`` (centre of their bounding box along the grid's axes, as
+        the published SRHeart crops; ``grid.centring`` in a prior's metadata).
 
     Returns
     -------
@@ -278,6 +293,10 @@ def canonical_frame(
     canon[:3, :3] = rot * np.asarray(spacing, float)
     if centre_voxel is None:
         centre_voxel = (np.asarray(shape, float) - 1.0) / 2.0
+    if centring == "bbox":
+        centre = _bbox_centre_world(labels, affine, volume.spacing, rot)
+    elif centring != "mass":
+        raise ValueError(f"centring must be 'mass' or 'bbox', got {centring!r}")
     canon[:3, 3] = centre - canon[:3, :3] @ np.asarray(centre_voxel, float)
     in_plane_w = np.cross(e_d, in_plane_h)
     rotation = float(np.degrees(np.arctan2(e_h @ in_plane_w, e_h @ in_plane_h)))
@@ -358,7 +377,10 @@ def resample_labels(
 
 
 def to_canonical(
-    volume: LabelVolume, frame: CanonicalFrame | None = None, centre_voxel: Sequence[float] | None = None
+    volume: LabelVolume,
+    frame: CanonicalFrame | None = None,
+    centre_voxel: Sequence[float] | None = None,
+    centring: str = "mass",
 ) -> tuple[LabelVolume, CanonicalFrame]:
     """Map a short-axis label map onto its canonical grid.
 
@@ -369,7 +391,7 @@ def to_canonical(
         between slice centres, per class).
     frame:
         A frame from :func:`canonical_frame`; decided from ``volume`` if not given.
-    centre_voxel:
+    centre_voxel, centring:
         Passed to :func:`canonical_frame` when ``frame`` is not given.
 
     Returns
@@ -384,7 +406,7 @@ def to_canonical(
     >>> canon.array.shape, frame.flipped
     ((64, 128, 128), False)
     """
-    frame = canonical_frame(volume, centre_voxel=centre_voxel) if frame is None else frame
+    frame = canonical_frame(volume, centre_voxel=centre_voxel, centring=centring) if frame is None else frame
     array = resample_labels(volume.array, volume.affine, frame.shape, frame.affine)
     return (
         LabelVolume(array, frame.affine.copy(), volume.convention, (0, 1, 2), volume.path, volume.header),

@@ -50,8 +50,9 @@ def default_prior_path() -> Path:
 def make_metadata(model: GenerativePrior, architecture: str, **extra: Any) -> dict[str, Any]:
     """Metadata describing ``model``: architecture, its arguments, grid, labels; ``extra`` adds keys (beta, ...).
 
-    ``grid.heart_centre_voxel`` is where the training crops put the heart's centre of mass (the grid
-    centre for cardiosr priors); :func:`cardiosr.geometry.to_canonical` takes it as ``centre_voxel``.
+    ``grid.heart_centre_voxel`` is where the training crops put the heart's centre (the grid centre for
+    cardiosr priors) and ``grid.centring`` which centre (``'mass'``; published SRHeart crops: ``'bbox'``);
+    :func:`canonical_options` turns them into the arguments of :func:`cardiosr.geometry.to_canonical`.
     """
     meta: dict[str, Any] = {
         "format": "cardiosr-prior",
@@ -63,11 +64,24 @@ def make_metadata(model: GenerativePrior, architecture: str, **extra: Any) -> di
             "shape": list(model.grid_shape),
             "spacing_mm": list(CANONICAL_SPACING),
             "heart_centre_voxel": [(n - 1) / 2 for n in model.grid_shape],
+            "centring": "mass",
         },
         "labels": LABEL_ORDER,
     }
     meta.update(extra)
     return meta
+
+
+def canonical_options(meta: dict[str, Any]) -> dict[str, Any]:
+    """``centre_voxel`` and ``centring`` of a prior's grid, for :func:`cardiosr.geometry.to_canonical`.
+
+    Examples
+    --------
+    >>> canonical_options({"grid": {"heart_centre_voxel": [31.5, 63.5, 63.5], "centring": "bbox"}})
+    {'centre_voxel': [31.5, 63.5, 63.5], 'centring': 'bbox'}
+    """
+    grid = meta.get("grid", {})
+    return {"centre_voxel": grid.get("heart_centre_voxel"), "centring": grid.get("centring", "mass")}
 
 
 def save_prior(model: GenerativePrior, path: str | os.PathLike, metadata: dict[str, Any]) -> Path:

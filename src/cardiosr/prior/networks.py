@@ -15,6 +15,7 @@ torch.Size([1, 4, 64, 128, 128])
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -101,6 +102,10 @@ class GenerativePrior(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Logits (B, 4, D, H, W) of the label map for latents ``z`` of shape (B, latent_dim)."""
         return self.decoder(self.fc_decode(z).view(z.shape[0], *self.bottom))
+
+    def frozen_decoder(self) -> FrozenDecoder:
+        """An inference copy of :meth:`decode` for latent optimisation (see :class:`FrozenDecoder`)."""
+        return FrozenDecoder(self)
 
     def init_class_prior(self, frequencies: Sequence[float]) -> None:
         """Set the last layer's bias to the log class frequencies, so training starts from the label prior."""
@@ -234,3 +239,58 @@ def build_model(
     if architecture == "dcgan":
         return DCGAN3D(grid_shape=grid_shape, **config)
     raise ValueError(f"unknown prior architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})")
+
+
+class FrozenDecoder(nn.Module):
+    """``decode(z)`` of a prior in ``eval`` mode, rebuilt for speed: weights frozen, batch norm folded.
+
+    In ``eval`` mode a ``BatchNorm3d`` after a transposed convolution is a per-channel affine map, so it
+    is folded into the convolution's weights and bias (``W' = W·s``, ``b' = (b - μ)·s + β`` with
+    ``s = γ / sqrt(σ² + ε)``), and activations run in place in ``channels_last_3d`` memory order. The
+    output equals ``prior.eval().decode(z)`` to float rounding; gradients flow to ``z`` only. On 2 CPU
+    cores this roughly halves the cost of one latent-optimisation step (``benchmarks/optimise_step_cost.py``).
+
+    Examples
+    --------
+    >>> prior = VAE3D(latent_dim=4, width=2, levels=2, max_channels=4, grid_shape=(8, 16, 16)).eval()
+    >>> z = torch.randn(2, 4)
+    >>> torch.allclose(prior.frozen_decoder()(z), prior.decode(z), atol=1e-5)
+    True
+    """
+
+    def __init__(self, prior: GenerativePrior) -> None:
+        super().__init__()
+        self.bottom = prior.bottom
+        self.fc_decode = copy.deepcopy(prior.fc_decode)
+        layers: list[nn.Module] = []
+        source = list(prior.decoder)
+        i = 0
+        while i < len(source):
+            layer = copy.deepcopy(source[i])
+            following = source[i + 1] if i + 1 < len(source) else None
+            if isinstance(layer, nn.ConvTranspose3d) and isinstance(following, nn.BatchNorm3d):
+                _fold_batchnorm(layer, following)
+                i += 1
+            elif isinstance(layer, nn.LeakyReLU | nn.ReLU):
+                layer.inplace = True
+            layers.append(layer)
+            i += 1
+        self.decoder = nn.Sequential(*layers)
+        self.eval()
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.to(memory_format=torch.channels_last_3d)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, 4, D, H, W)`` for latents ``(B, latent_dim)``."""
+        x = self.fc_decode(z).view(z.shape[0], *self.bottom).contiguous(memory_format=torch.channels_last_3d)
+        return self.decoder(x).contiguous()
+
+
+def _fold_batchnorm(conv: nn.ConvTranspose3d, norm: nn.BatchNorm3d) -> None:
+    """Fold an eval-mode ``BatchNorm3d`` into the ``ConvTranspose3d`` before it (in place)."""
+    with torch.no_grad():
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        conv.weight.mul_(scale.view(1, -1, 1, 1, 1))  # ConvTranspose3d weight: (in, out, k, k, k)
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
+        conv.bias = nn.Parameter((bias - norm.running_mean) * scale + norm.bias)
