@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -93,4 +94,62 @@ def save_simulation_figure(hr: LabelVolume, lr: LabelVolume, shifts_mm: np.ndarr
     axes[3].set_ylabel("shift (mm)")
     axes[3].legend(fontsize=8)
     axes[3].set_title("true in-plane shifts")
+    return save_figure(fig, path)
+
+
+def save_enhance_figure(result: Any, path: str | os.PathLike) -> Path:
+    """The figure of ``cardiosr enhance``: input and result in three orthogonal views, the shifts, and the
+    long-axis overlay when long-axis views were given.
+
+    Rows: the input stack (thick slices at their physical aspect), the super-resolved result on the same
+    axes, then one row per long-axis view: its labels, the result sliced on its plane, and their
+    disagreement. The last panel of the first row plots the estimated shifts per slice.
+    """
+    n_la = len(result.la)
+    fig, axes = plt.subplots(2 + n_la, 4, figsize=(13, 3.2 * (2 + n_la)), squeeze=False)
+    centre_world = result.frame.centre
+    for row, (vol, title) in enumerate(((result.sa, "input stack"), (result.sr, "result"))):
+        centre = (np.linalg.inv(vol.affine) @ np.r_[centre_world, 1.0])[:3]
+        for col, (section, aspect) in enumerate(_views(vol, centre)):
+            ax = axes[row, col]
+            ax.imshow(
+                section, cmap=LABEL_COLOURS, vmin=0, vmax=3, interpolation="nearest", aspect=aspect, origin="lower"
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(title)
+            if row == 0:
+                ax.set_title(["short axis (H-W)", "through-plane (D-W)", "through-plane (D-H)"][col])
+    shifts = result.shifts_mm
+    k = np.arange(len(shifts))
+    ax = axes[0, 3]
+    ax.plot(k, shifts[:, 0], "o-", label="row (H)")
+    ax.plot(k, shifts[:, 1], "s-", label="column (W)")
+    ax.set_xlabel("input slice")
+    ax.set_ylabel("estimated shift (mm)")
+    ax.set_title("slice shifts")
+    ax.legend(fontsize=8)
+    q = result.optimisation.history
+    axes[1, 3].semilogy([h["total"] for h in q], "k-")
+    axes[1, 3].set_xlabel("iteration (latent search, then refinement)")
+    axes[1, 3].set_title("loss L (Eq. 5)")
+    for i, (view, section) in enumerate(zip(result.la, result.la_sections, strict=True)):
+        row = 2 + i
+        spacing = view.spacing[1:]
+        aspect = spacing[0] / spacing[1]
+        panels = [(view.array[0], f"long-axis view {i}"), (section, "result on that plane")]
+        for col, (image, title) in enumerate(panels):
+            axes[row, col].imshow(
+                image, cmap=LABEL_COLOURS, vmin=0, vmax=3, interpolation="nearest", aspect=aspect, origin="lower"
+            )
+            axes[row, col].set_title(title)
+        differ = (view.array[0] != section) & ((view.array[0] > 0) | (section > 0))
+        axes[row, 2].imshow(view.array[0] > 0, cmap="gray", aspect=aspect, origin="lower", alpha=0.6)
+        axes[row, 2].imshow(np.ma.masked_where(~differ, differ), cmap="autumn", aspect=aspect, origin="lower")
+        axes[row, 2].set_title("disagreement (red)")
+        for col in range(4):
+            axes[row, col].set_xticks([])
+            axes[row, col].set_yticks([])
+        axes[row, 3].axis("off")
     return save_figure(fig, path)

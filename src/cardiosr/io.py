@@ -234,3 +234,25 @@ def save_labels(
         except Exception as exc:  # nibabel raises several types for unencodable headers
             raise InputError(f"cannot encode as NIfTI ({_short(exc)})", path) from None
     return path
+
+
+def save_scalar_map(like: LabelVolume, array: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a float32 map on ``like``'s grid (same affine, on-disk axis order and header geometry) atomically.
+
+    Used for per-voxel maps such as the restart uncertainty; ``array`` is in internal ``(D, H, W)`` order.
+    """
+    path = Path(path)
+    array = np.asarray(array, dtype=np.float32)
+    if array.shape != like.shape:
+        raise ValueError(f"map shape {array.shape} differs from the grid {like.shape}")
+    disk = np.transpose(array, np.argsort(like.disk_axes))
+    perm = np.eye(4)
+    perm[:3, :3] = np.eye(3)[:, list(like.disk_axes)]
+    disk_affine = like.affine @ np.linalg.inv(perm)
+    img = nib.Nifti1Image(np.ascontiguousarray(disk), disk_affine)
+    img.set_data_dtype(np.float32)
+    img.set_sform(disk_affine, code=2)
+    img.set_qform(disk_affine, code=0)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return path

@@ -573,7 +573,7 @@ def _losses(
         dd = apply_gauge(d[i : i + 1, :n], p.sa_loss.heart_slices, p.zero_mean_gauge)
         total, parts = multi_view_loss(logits[i : i + 1], dd, p)
         totals.append(total[0])
-        rows.append({"total": float(total[0]), **{k: float(v[0]) for k, v in parts.items()}})
+        rows.append({"total": total[0].item(), **{k: v[0].item() for k, v in parts.items()}})
     return torch.stack(totals), rows
 
 
@@ -795,7 +795,7 @@ def refine_consistency(
         residual = F.interpolate(r, size=base.shape[2:], mode="trilinear", align_corners=True)
         total, parts = multi_view_loss(base + residual, apply_gauge(dd, heart, zero_mean), problem)
         penalty = options.refine_weight * r.pow(2).mean()
-        row = {"total": float(total[0]), **{k: float(v[0]) for k, v in parts.items()}, "penalty": float(penalty)}
+        row = {"total": total[0].item(), **{k: v[0].item() for k, v in parts.items()}, "penalty": penalty.item()}
         return total[0] + penalty, row
 
     for iteration in range(options.refine_iterations + 1):
