@@ -99,6 +99,8 @@ class ShortAxisLoss(torch.nn.Module):
         The short-axis stack, internal labels and order.
     frame:
         Its canonical frame (:func:`cardiosr.geometry.canonical_frame`).
+    planar:
+        Use the fast path when possible (``None``, default) or never (``False``: always the 3D resampling).
 
     Attributes
     ----------
@@ -112,7 +114,7 @@ class ShortAxisLoss(torch.nn.Module):
     base: torch.Tensor
     jacobian: torch.Tensor
 
-    def __init__(self, sa: LabelVolume, frame: CanonicalFrame) -> None:
+    def __init__(self, sa: LabelVolume, frame: CanonicalFrame, planar: bool | None = None) -> None:
         super().__init__()
         coords = voxel_coordinates(frame.affine, sa.affine, sa.shape)  # canonical indices of SA voxels
         size = np.asarray(frame.shape, float) - 1.0
@@ -122,6 +124,10 @@ class ShortAxisLoss(torch.nn.Module):
         rows, cols = np.nonzero(inside.any(0))
         h0, h1, w0, w1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
         coords, inside = coords[:, h0:h1, w0:w1], inside[:, h0:h1, w0:w1]
+        crop = np.eye(4)
+        crop[1, 3], crop[2, 3] = h0, w0
+        #: Affine of the cropped stack the loss is computed on.
+        self.crop_affine = sa.affine @ crop
         self.shape = tuple(int(n) for n in frame.shape)
         labels = sa.array[:, h0:h1, w0:w1].astype(np.int64)
         self.register_buffer("target", torch.from_numpy(labels))
@@ -132,9 +138,10 @@ class ShortAxisLoss(torch.nn.Module):
         jac = -np.linalg.inv(frame.affine[:3, :3]) @ axes  # (3, 2): sampling moves against the content
         self.register_buffer("jacobian", torch.from_numpy(jac).float())
         depth = coords[..., 0]
-        self.planar = bool(np.all(np.abs(depth - depth.mean((1, 2), keepdims=True)) < 1e-3)) and bool(
+        can_be_planar = bool(np.all(np.abs(depth - depth.mean((1, 2), keepdims=True)) < 1e-3)) and bool(
             np.all(np.abs(jac[0]) < 1e-6)
         )
+        self.planar = can_be_planar if planar is None else bool(planar) and can_be_planar
         if self.planar:
             k = np.clip(depth.mean((1, 2)), 0.0, size[0])
             i0 = np.minimum(np.floor(k), size[0] - 1).astype(np.int64)
@@ -432,8 +439,8 @@ class OptimiseOptions:
         and the control-point grid ``(D, H, W)`` of its smooth residual.
     schedule:
         ``'joint'`` (Adam on ``z`` and ``d`` together, the default) or ``'reference'`` (the published
-        procedure: 500 rounds alternating a ``z`` step and a ``d`` step, lr 0.2 and 0.1 voxel halved every
-        100 rounds, ``z = 0`` start, no stopping rule), kept as the benchmark baseline.
+        procedure: ``reference_rounds`` = 500 rounds alternating a ``z`` step and a ``d`` step, lr 0.2 and
+        0.1 voxel halved every 100 rounds, ``z = 0`` start, no stopping rule), kept as the benchmark baseline.
     seed:
         Seed of the restarts.
     """
@@ -453,6 +460,7 @@ class OptimiseOptions:
     refine_weight: float = 0.01
     refine_grid: tuple[int, int, int] = (16, 32, 32)
     schedule: str = "joint"
+    reference_rounds: int = 500
     seed: int = 0
 
     def check(self) -> None:
@@ -497,6 +505,10 @@ class OptimisationResult:
         ``None`` with a single start.
     seconds:
         Wall time of this subject's optimisation (a batch's time is shared equally).
+    gauge:
+        How the common translation of ``shifts_mm`` is fixed (:data:`GAUGE_ZERO_MEAN` or :data:`GAUGE_LONG_AXIS`).
+    latent_probs:
+        ``G(z)`` as probabilities before the data-consistency stage (``None`` if it did not run).
     """
 
     probs: np.ndarray
@@ -510,6 +522,7 @@ class OptimisationResult:
     uncertainty: np.ndarray | None = None
     seconds: float = 0.0
     gauge: str = GAUGE_ZERO_MEAN
+    latent_probs: np.ndarray | None = None
 
 
 @dataclass
@@ -608,7 +621,7 @@ def latent_optimisation(
     options = options or OptimiseOptions()
     options.check()
     if options.schedule == "reference":
-        options = replace(options, warm_start=False, max_iterations=500)
+        options = replace(options, warm_start=False, max_iterations=options.reference_rounds)
     start = time.perf_counter()
     prior.eval()
     device = next(prior.parameters()).device
@@ -629,7 +642,7 @@ def latent_optimisation(
     rule = StoppingRule(options.window, options.tolerance)
     decode = prior.frozen_decoder().to(device)
     if options.schedule == "reference":
-        _reference_rounds(decode, problems, runs, z, d, progress)
+        _reference_rounds(decode, problems, runs, z, d, progress, rounds=options.reference_rounds)
     else:
         _joint_search(decode, problems, runs, z, d, options, rule, progress)
     results = _collect(decode, problems, runs, options)
@@ -742,8 +755,9 @@ def _collect(
         d = apply_gauge(best.best["d"][None, :n], problem.sa_loss.heart_slices, problem.zero_mean_gauge)[0]  # type: ignore[index]
         history = list(best.history)
         latent_iterations = int(best.best["iteration"])  # type: ignore[index]
-        final_logits, refine_iterations = logits[b : b + 1], 0
+        final_logits, refine_iterations, latent_probs = logits[b : b + 1], 0, None
         if options.refine and options.refine_iterations > 0 and options.schedule == "joint":
+            latent_probs = torch.softmax(final_logits, 1)[0].cpu().numpy()
             final_logits, d, rows = refine_consistency(final_logits, d, problem, options)
             history += rows
             refine_iterations = len(rows) - 1
@@ -762,6 +776,7 @@ def _collect(
                 restart_losses=[float(r.best["total"]) for r in mine],  # type: ignore[index]
                 uncertainty=uncertainty,
                 gauge=GAUGE_ZERO_MEAN if problem.zero_mean_gauge else GAUGE_LONG_AXIS,
+                latent_probs=latent_probs,
             )
         )
     return results

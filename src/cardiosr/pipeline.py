@@ -140,7 +140,9 @@ class Result:
                     "slice": k,
                     "has_heart": bool(heart[k]),
                     "shift_mm": None if not heart[k] else np.round(self.shifts_mm[k].astype(float), 4).tolist(),
-                    "shift_world_mm": None if not heart[k] else np.round(self.shifts_world_mm[k].astype(float), 4).tolist(),
+                    "shift_world_mm": None
+                    if not heart[k]
+                    else np.round(self.shifts_world_mm[k].astype(float), 4).tolist(),
                 }
             )
         return {

@@ -1,0 +1,289 @@
+"""Latent optimisation (Eq. 3–5, Algorithm 1) and ``cardiosr enhance``."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import DEMO_HR, DEMO_LR, MNMS_LA, MNMS_SA, SHARED, needs_shared
+
+from cardiosr.cli import main
+from cardiosr.degradation import Degradation, Downsample
+from cardiosr.errors import InputError
+from cardiosr.geometry import resample_labels, resample_probabilities, unit_columns
+from cardiosr.io import load_labels, save_labels
+from cardiosr.metrics import dice
+from cardiosr.optimise import (
+    OptimiseOptions,
+    ShortAxisLoss,
+    StoppingRule,
+    centroid_shifts,
+    latent_optimisation,
+    make_problem,
+    multi_view_loss,
+)
+from cardiosr.phantom import cohort_member
+from cardiosr.pipeline import enhance, enhance_batch
+from cardiosr.prior import VAE3D, canonical_options, load_prior
+from cardiosr.simulate import case_rng, simulate_case
+from cardiosr.volume import LabelVolume
+
+SRHEART = SHARED / "srheart-prior" / "VAECE_zdim_32_epoch_100_beta_1.00E-03_alpha.pt"
+
+
+@pytest.fixture(scope="module")
+def default_prior():
+    return load_prior()
+
+
+def _case(index: int, scale: float, seed: int = 1):
+    hr = cohort_member(seed, index)[0]
+    return hr, simulate_case(f"c{index}", hr, scale, case_rng(seed, index))
+
+
+def _mean_dice(pred: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.mean(list(dice(pred, ref).values())))
+
+
+def _on_hr_grid(probs: np.ndarray, frame_affine: np.ndarray, hr: LabelVolume) -> np.ndarray:
+    return resample_probabilities(probs, frame_affine, hr.shape, hr.affine).argmax(0)
+
+
+def _shift_rms(estimate: np.ndarray, truth: np.ndarray, heart: np.ndarray) -> float:
+    """RMS (mm) of the estimate against the truth after removing the common translation of the heart slices."""
+    e = estimate[heart] - estimate[heart].mean(0)
+    t = truth[heart] - truth[heart].mean(0)
+    return float(np.sqrt(((e - t) ** 2).sum(1).mean()))
+
+
+def _long_axis_view(hr: LabelVolume, offset_mm: float = 0.0, pixel: float = 1.5, size: int = 140) -> LabelVolume:
+    """A four-chamber-like view of ``hr``: the plane through the heart containing the slice axis and LV→RV."""
+    axes = unit_columns(hr.affine)
+    idx = np.argwhere(hr.array > 0).mean(0)
+    centre = (hr.affine @ np.r_[idx, 1.0])[:3]
+    lv = (hr.affine @ np.r_[np.argwhere(hr.array == 1).mean(0), 1.0])[:3]
+    rv = (hr.affine @ np.r_[np.argwhere(hr.array == 3).mean(0), 1.0])[:3]
+    e_d = axes[:, 0]
+    v = (rv - lv) - ((rv - lv) @ e_d) * e_d
+    v /= np.linalg.norm(v)
+    normal = np.cross(e_d, v)
+    affine = np.eye(4)
+    affine[:3, 0] = normal * 2.0
+    affine[:3, 1] = e_d * pixel
+    affine[:3, 2] = v * pixel
+    affine[:3, 3] = centre + offset_mm * normal - (size - 1) / 2 * pixel * (e_d + v)
+    labels = resample_labels(hr.array, hr.affine, (1, size, size), affine)
+    return LabelVolume(labels, affine)
+
+
+def test_short_axis_loss_is_the_degradation_of_eq1_and_its_fast_path_is_exact():
+    hr, case = _case(0, 1.0)
+    problem = make_problem(case.lr)
+    sa = problem.sa_loss
+    assert sa.planar
+    logits = torch.log(torch.from_numpy(problem.canonical_lr.one_hot()).clamp_min(1e-3))[None] * 3.0
+    probs = torch.softmax(logits, 1)
+    # zero shift: exactly ↓s of Eq. 1 on the cropped stack
+    crop_shape = tuple(sa.target.shape)
+    reference = Degradation(Downsample(problem.frame.affine, problem.frame.shape, sa.crop_affine, crop_shape))
+    d = torch.zeros(1, sa.n_slices, 2)
+    assert torch.allclose(sa.degrade(logits, d), reference(probs), atol=1e-4)
+    # with shifts: the planar fast path equals the general 3D resampling
+    d = torch.from_numpy(case.shifts_mm).float()[None]
+    fast = sa.degrade(logits, d)
+    general = ShortAxisLoss(case.lr, problem.frame, planar=False)
+    assert not general.planar
+    assert torch.allclose(fast, general.degrade(logits, d), atol=1e-4)
+
+
+def test_the_true_shifts_minimise_eq3_for_the_true_heart():
+    hr, case = _case(0, 4.0)
+    problem = make_problem(case.lr)
+    canon = resample_labels(hr.array, hr.affine, problem.frame.shape, problem.frame.affine)
+    one_hot = (np.arange(4).reshape(-1, 1, 1, 1) == canon[None]).astype(np.float32)
+    logits = torch.log(torch.from_numpy(one_hot).clamp_min(1e-3))[None]
+    losses = {}
+    for name, d in [("true", case.shifts_mm), ("zero", 0 * case.shifts_mm), ("opposite", -case.shifts_mm)]:
+        losses[name] = float(multi_view_loss(logits, torch.from_numpy(d).float()[None], problem)[0])
+    assert losses["true"] < 0.6 * losses["zero"] < losses["opposite"]
+
+
+def test_centroid_shifts_recover_a_known_jitter_of_a_tilted_tube():
+    # jitter (pixels) with zero mean and no linear trend, on an LV whose axis is tilted by 1 pixel per slice
+    jitter = np.array([[0, 1], [2, -2], [-1, 1], [-1, 0], [-1, 0], [-1, 1], [2, -2], [0, 1]])
+    assert np.all(jitter.sum(0) == 0) and np.all(np.arange(8) @ jitter == 0)
+    lab = np.zeros((8, 64, 64), np.uint8)
+    for k in range(8):
+        r, c = 32 + jitter[k, 0], 25 + k + jitter[k, 1]
+        lab[k, r - 6 : r + 6, c - 6 : c + 6] = 1
+    est = centroid_shifts(LabelVolume(lab, np.diag([10.0, 2.0, 2.0, 1.0])))
+    assert np.allclose(est, 2.0 * jitter, atol=1e-6)
+
+
+def test_stopping_rule_window_semantics():
+    rule = StoppingRule(window=3, tolerance=0.05)
+    assert rule.relative_change([1.0] * 5) == np.inf  # fewer than 2 windows
+    assert rule.relative_change([2.0, 2.0, 2.0, 1.0, 1.0, 1.0]) == pytest.approx(0.5)
+    assert not rule.converged([2.0, 2.0, 2.0, 1.0, 1.0, 1.0])
+    assert rule.converged([1.0, 1.0, 1.0, 0.99, 0.98, 0.97])
+    with pytest.raises(InputError):
+        StoppingRule(window=0)
+
+
+def test_lo_beats_upsampling_and_recovers_known_shifts(default_prior):
+    prior, meta = default_prior
+    hr, case = _case(1, 1.0)
+    problem = make_problem(case.lr, **canonical_options(meta))
+    result = latent_optimisation(prior, [problem])[0]
+    sr = _on_hr_grid(result.probs, problem.frame.affine, hr)
+    upsampled = resample_labels(case.lr.array, case.lr.affine, hr.shape, hr.affine)
+    lo, nn = _mean_dice(sr, hr.array), _mean_dice(upsampled, hr.array)
+    heart = (case.lr.array > 0).any((1, 2))
+    rms = _shift_rms(result.shifts_mm, case.shifts_mm, heart)
+    print(f"LO {lo:.3f} vs up-sampling {nn:.3f}; shift RMS {rms:.2f} mm; iterations {result.iterations}")
+    assert lo > nn + 0.02
+    assert rms < 1.0
+    assert abs(result.shifts_mm[heart].mean(0)).max() < 1e-4  # zero-mean gauge
+    assert np.all(result.shifts_mm[~heart] == 0)
+
+
+def test_severe_motion_lo_beats_upsampling_by_a_wide_margin(default_prior):
+    prior, meta = default_prior
+    hr, case = _case(2, 4.0)
+    result = enhance(case.lr, prior=prior, labels="ukbb")
+    sr = _on_hr_grid(result.optimisation.probs, result.frame.affine, hr)
+    upsampled = resample_labels(case.lr.array, case.lr.affine, hr.shape, hr.affine)
+    lo, nn = _mean_dice(sr, hr.array), _mean_dice(upsampled, hr.array)
+    print(f"severe: LO {lo:.3f} vs up-sampling {nn:.3f}")
+    assert lo > nn + 0.15
+
+
+def test_a_consistent_long_axis_view_does_not_make_it_worse(default_prior):
+    prior, _ = default_prior
+    hr, case = _case(3, 2.0)
+    la = _long_axis_view(hr)
+    without = enhance(case.lr, prior=prior)
+    with_la = enhance(case.lr, la=la, prior=prior)
+    d_without = _mean_dice(_on_hr_grid(without.optimisation.probs, without.frame.affine, hr), hr.array)
+    d_with = _mean_dice(_on_hr_grid(with_la.optimisation.probs, with_la.frame.affine, hr), hr.array)
+    print(f"without LA {d_without:.3f}, with LA {d_with:.3f}")
+    assert d_with >= d_without - 0.01
+    assert "la0" in with_la.optimisation.final and with_la.gauge.startswith("long-axis")
+    assert without.gauge.startswith("zero-mean")
+
+
+def test_a_long_axis_file_that_misses_the_stack_is_a_clear_error(tmp_path, capsys):
+    hr, case = _case(3, 1.0)
+    far = _long_axis_view(hr, offset_mm=400.0)
+    with pytest.raises(InputError, match="does not intersect"):
+        make_problem(case.lr, [far])
+    sa_path = save_labels(case.lr, tmp_path / "sa.nii.gz")
+    la_path = save_labels(far, tmp_path / "la.nii.gz")
+    code = main(["enhance", "--sa", str(sa_path), "--la", str(la_path), "-o", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "la.nii.gz" in err[0] and "does not intersect" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_enhance_cli_writes_every_output_in_the_input_world_frame(tmp_path, capsys):
+    hr, case = _case(4, 1.0)
+    sa_path = save_labels(case.lr, tmp_path / "sa.nii.gz", convention="mnms")
+    out = tmp_path / "out"
+    code = main(["enhance", "--sa", str(sa_path), "--labels", "mnms", "-o", str(out), "--max-iterations", "25"])
+    assert code == 0, capsys.readouterr().err
+    names = {p.name for p in out.iterdir()}
+    assert {"sr.nii.gz", "sr_canonical.nii.gz", "shifts.json", "loss.csv", "summary.json", "figure.png"} <= names
+    sr = load_labels(out / "sr.nii.gz", "mnms")
+    # the output keeps the input's axes and field of view, at 2 x 1.25 x 1.25 mm
+    assert np.allclose(unit_columns(sr.affine), unit_columns(case.lr.affine), atol=1e-5)
+    assert np.allclose(sr.spacing, [2.0, 1.25, 1.25], atol=1e-5)
+    assert _mean_dice(resample_labels(sr.array, sr.affine, hr.shape, hr.affine), hr.array) > 0.8
+    shifts = json.loads((out / "shifts.json").read_text())
+    assert len(shifts["slices"]) == case.lr.shape[0] and shifts["gauge"].startswith("zero-mean")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["iterations"]["latent"] <= 25 and summary["qc"]["flag"] is False
+    rows = (out / "loss.csv").read_text().splitlines()
+    assert rows[0].startswith("stage,iteration,total,sa") and len(rows) - 1 == sum(summary["iterations"].values()) + 2
+
+
+def test_restarts_give_an_uncertainty_map_and_keep_the_lowest_loss(default_prior):
+    prior, _ = default_prior
+    _, case = _case(5, 1.0)
+    result = enhance(case.lr, prior=prior, restarts=3, max_iterations=12, refine=False)
+    opt = result.optimisation
+    assert len(opt.restart_losses) == 3
+    assert opt.final["total"] == pytest.approx(min(opt.restart_losses), rel=1e-4)
+    u = result.uncertainty
+    assert u is not None and u.shape == result.sr.shape
+    assert 0.0 <= u.min() and u.max() <= 2.0 / 3.0 + 1e-6 and u.max() > 0.0
+
+
+def test_batched_subjects_give_the_same_results_as_one_at_a_time(default_prior):
+    prior, _ = default_prior
+    cases = [_case(i, 1.0)[1].lr for i in (6, 7)]
+    together = enhance_batch(cases, prior=prior, max_iterations=8, refine=False)
+    alone = [enhance(c, prior=prior, max_iterations=8, refine=False) for c in cases]
+    for a, b in zip(together, alone, strict=True):
+        assert np.allclose(a.optimisation.z, b.optimisation.z, atol=1e-3)
+        assert np.allclose(a.shifts_mm[~np.isnan(a.shifts_mm)], b.shifts_mm[~np.isnan(b.shifts_mm)], atol=1e-3)
+
+
+def test_the_reference_schedule_alternates_rounds_from_z0():
+    torch.manual_seed(0)
+    tiny = VAE3D(latent_dim=4, width=2, levels=5, max_channels=4).eval()
+    _, case = _case(0, 1.0)
+    problem = make_problem(case.lr)
+    assert OptimiseOptions().reference_rounds == 500  # the published procedure
+    options = OptimiseOptions(schedule="reference", reference_rounds=25)
+    result = latent_optimisation(tiny, [problem], options)[0]
+    assert result.iterations == {"latent": 25, "refine": 0}
+    assert len(result.history) == 26 and result.history[-1]["total"] < result.history[0]["total"]
+    assert np.any(result.shifts_mm != 0)  # bilinear shift layer: the shifts do move
+
+
+def test_options_are_checked():
+    with pytest.raises(InputError, match="unknown option"):
+        enhance("x.nii.gz", max_iteratons=3)
+    with pytest.raises(InputError):
+        OptimiseOptions(schedule="fast").check()
+
+
+def test_frozen_decoder_folds_batch_norm_exactly():
+    torch.manual_seed(0)
+    prior = VAE3D(latent_dim=6, width=3, levels=3, max_channels=8, grid_shape=(16, 32, 32))
+    for m in prior.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    prior.eval()
+    z = torch.randn(3, 6)
+    with torch.no_grad():
+        assert torch.allclose(prior.frozen_decoder()(z), prior.decode(z), atol=1e-4)
+
+
+@needs_shared
+def test_published_pair_with_the_published_prior(tmp_path):
+    hr = load_labels(DEMO_HR, "ukbb")
+    result = enhance(DEMO_LR, prior=f"srheart:{SRHEART}", labels="ukbb")
+    scores = dice(resample_labels(result.sr.array, result.sr.affine, hr.shape, hr.affine), hr.array)
+    print("demo_LR → demo_HR Dice:", scores, "time", result.seconds)
+    assert scores["LV"] > 0.9 and scores["MYO"] > 0.75 and scores["RV"] > 0.88
+
+
+@needs_shared
+def test_mnms_short_and_long_axis_files(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = enhance(MNMS_SA, la=MNMS_LA, labels="mnms")
+    paths = result.save(tmp_path)
+    sa = load_labels(MNMS_SA, "mnms")
+    assert np.allclose(unit_columns(result.sr.affine), unit_columns(sa.affine), atol=1e-5)
+    assert result.la_sections[0].shape == load_labels(MNMS_LA, "mnms").shape[1:]
+    agreement = dice(result.la_sections[0], load_labels(MNMS_LA, "mnms").array[0])
+    print("M&Ms-2 long-axis agreement:", agreement)
+    assert agreement["LV"] > 0.85 and paths["figure"].is_file()
