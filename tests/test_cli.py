@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -16,17 +17,24 @@ from cardiosr.io import load_labels
 
 
 def test_demo_writes_its_files_and_a_png(tmp_path, capsys):
-    assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--motion", "none"]) == 0
     names = sorted(p.name for p in (tmp_path / "demo").iterdir())
-    assert names == ["figure.png", "hr.nii.gz", "lr.nii.gz", "summary.json", "upsampled.nii.gz"]
+    assert names == ["figure.png", "hr.nii.gz", "lr.nii.gz", "sr.nii.gz", "summary.json", "upsampled.nii.gz"]
     assert (tmp_path / "demo" / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     hr, lr = load_labels(tmp_path / "demo" / "hr.nii.gz"), load_labels(tmp_path / "demo" / "lr.nii.gz")
     assert lr.shape[0] == hr.shape[0] // 5
     assert np.allclose(lr.spacing, [10.0, 1.25, 1.25])
-    # LR slice i is the HR slice at the centre of its slab, at the same world position
+    # LR slice i is the HR slice at the centre of its slab, at the same world position (no motion)
     np.testing.assert_allclose(lr.affine @ [3, 0, 0, 1], hr.affine @ [17, 0, 0, 1], atol=1e-6)
     assert np.array_equal(lr.array[3], hr.array[17])
-    assert "Dice" in capsys.readouterr().out
+    assert "enhanced" in capsys.readouterr().out
+
+
+def test_demo_with_motion_enhance_beats_interpolation(tmp_path):
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--motion", "severe"]) == 0
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    mean = {k: np.mean(list(summary[k].values())) for k in ("dice_interpolated_vs_hr", "dice_enhanced_vs_hr")}
+    assert mean["dice_enhanced_vs_hr"] > mean["dice_interpolated_vs_hr"] + 0.1
 
 
 def test_phantoms_command_writes_files_and_csv(tmp_path):
