@@ -287,3 +287,25 @@ def test_mnms_short_and_long_axis_files(tmp_path):
     agreement = dice(result.la_sections[0], load_labels(MNMS_LA, "mnms").array[0])
     print("M&Ms-2 long-axis agreement:", agreement)
     assert agreement["LV"] > 0.85 and paths["figure"].is_file()
+
+
+@pytest.mark.parametrize(
+    "extra, problem",
+    [
+        ([], "not"),  # the SA file is not NIfTI
+        (["--restarts", "0"], "restarts"),
+        (["--device", "cuda"], "cuda"),
+    ],
+)
+def test_enhance_cli_bad_input_is_one_line_exit_2_and_no_output(tmp_path, capsys, extra, problem):
+    if problem == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    if problem == "not":
+        sa = tmp_path / "sa.nii.gz"
+        sa.write_text("not a nifti file")
+    else:
+        sa = save_labels(_case(0, 0.0)[1].lr, tmp_path / "sa.nii.gz")
+    code = main(["enhance", "--sa", str(sa), "-o", str(tmp_path / "out"), "--quiet", *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("cardiosr: error:"), err
+    assert not (tmp_path / "out").exists()

@@ -246,11 +246,12 @@ def _finish(
     heart = problem.sa_loss.heart_slices.cpu().numpy()
     shifts = np.where(heart[:, None], opt.shifts_mm, np.nan)
     axes = unit_columns(sa.affine)[:, 1:]
+    device = problem.sa_loss.target.device
     with torch.no_grad():
-        logits = torch.log(torch.from_numpy(opt.probs).clamp_min(1e-6))[None]
-        d = torch.from_numpy(np.nan_to_num(shifts)).float()[None]
-        degraded = problem.sa_loss.degrade(logits, d)[0].argmax(0).numpy()
-        sections = [term.slicer(torch.from_numpy(opt.probs)[None])[0].argmax(0).numpy() for term in problem.la_losses]
+        probs = torch.from_numpy(opt.probs).to(device)[None]
+        d = torch.from_numpy(np.nan_to_num(shifts)).float().to(device)[None]
+        degraded = problem.sa_loss.degrade(torch.log(probs.clamp_min(1e-6)), d)[0].argmax(0).cpu().numpy()
+        sections = [term.slicer(probs)[0].argmax(0).cpu().numpy() for term in problem.la_losses]
     inside = problem.sa_loss.inside.cpu().numpy()
     consistency = dice(degraded, problem.sa_loss.target.cpu().numpy(), mask=inside)
     present = {name for value, name in STRUCTURES if (problem.sa_loss.target.cpu().numpy() == value).any()}
