@@ -337,14 +337,25 @@ def resample_probabilities(
         ``(C, *dst_shape)`` float32.
     """
     dst_to_src = np.linalg.inv(np.asarray(src_affine, float)) @ np.asarray(dst_affine, float)
-    out = np.empty((probs.shape[0], *dst_shape), dtype=np.float32)
+    out = np.zeros((probs.shape[0], *dst_shape), dtype=np.float32)
+    out[0] = 1.0
+    # Only the destination voxels within a voxel of the source grid can differ from the background:
+    # transform that box alone (same result, much less work when the source is a small crop).
+    corners = np.array(np.meshgrid(*[(-1.0, n) for n in probs.shape[1:]], indexing="ij")).reshape(3, -1)
+    src_to_dst = np.linalg.inv(dst_to_src)
+    in_dst = src_to_dst[:3, :3] @ corners + src_to_dst[:3, 3:4]
+    lo = np.clip(np.floor(in_dst.min(1)).astype(int) - 1, 0, np.asarray(dst_shape))
+    hi = np.clip(np.ceil(in_dst.max(1)).astype(int) + 2, 0, np.asarray(dst_shape))
+    if np.any(hi <= lo):
+        return out
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    offset = dst_to_src[:3, :3] @ lo + dst_to_src[:3, 3]
     for c in range(probs.shape[0]):
-        ndimage.affine_transform(
+        out[(c, *box)] = ndimage.affine_transform(
             np.asarray(probs[c], dtype=np.float32),
             dst_to_src[:3, :3],
-            offset=dst_to_src[:3, 3],
-            output_shape=tuple(dst_shape),
-            output=out[c],
+            offset=offset,
+            output_shape=tuple(int(n) for n in hi - lo),
             order=1,
             mode="grid-constant",
             cval=1.0 if c == 0 else 0.0,
