@@ -309,3 +309,16 @@ def test_enhance_cli_bad_input_is_one_line_exit_2_and_no_output(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("cardiosr: error:"), err
     assert not (tmp_path / "out").exists()
+
+
+def test_consistency_stage_fast_path_matches_the_full_loss(default_prior):
+    prior, _ = default_prior
+    _, case = _case(8, 1.0)
+    result = enhance(case.lr, prior=prior, max_iterations=20, refine_iterations=15)
+    opt = result.optimisation
+    last = opt.history[-1]
+    assert last["stage"] == "refine" and opt.iterations["refine"] > 0
+    # the stage evaluates the residual on the needed slices only; the full-volume loss must agree
+    assert last["sa"] == pytest.approx(opt.final["sa"], rel=1e-3, abs=1e-5)
+    latent = [h for h in opt.history if h["stage"] == "latent"][-1]
+    assert opt.final["sa"] < latent["sa"]  # the stage improves the agreement with the slices
