@@ -128,7 +128,8 @@ def main() -> None:
                 if args.file_affine
                 else (
                     "`demo_LR` is given its measured slice positions (10.5 mm apart; its affine says 9.85 mm), "
-                    "checked voxel for voxel by `measured_geometry` before use; `--file-affine` keeps the file's affine. "
+                    "checked voxel for voxel by `measured_geometry` before use; `--file-affine` keeps the "
+                    "file's affine. "
                 )
             )
             + "\n\n"
