@@ -43,6 +43,21 @@ def _views(vol: LabelVolume, centre: Sequence[float] | None) -> list[tuple[np.nd
     return [(a[d], sh / sw), (a[:, h, :], sd / sw), (a[:, :, w], sd / sh)]
 
 
+def _draw_views(
+    axes: Sequence[plt.Axes], vol: LabelVolume, centre: Sequence[float] | None, title: str, column_titles: bool
+) -> None:
+    """Draw the three sections of :func:`_views` into three axes of a row."""
+    for col, (section, aspect) in enumerate(_views(vol, centre)):
+        ax = axes[col]
+        ax.imshow(section, cmap=LABEL_COLOURS, vmin=0, vmax=3, interpolation="nearest", aspect=aspect, origin="lower")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if col == 0:
+            ax.set_ylabel(title)
+        if column_titles:
+            ax.set_title(["short axis (H-W)", "through-plane (D-W)", "through-plane (D-H)"][col])
+
+
 def save_orthogonal_views(
     volumes: Sequence[LabelVolume],
     titles: Sequence[str],
@@ -56,17 +71,7 @@ def save_orthogonal_views(
     """
     fig, axes = plt.subplots(len(volumes), 3, figsize=(9, 3 * len(volumes)), squeeze=False)
     for row, (vol, title) in enumerate(zip(volumes, titles, strict=True)):
-        for col, (section, aspect) in enumerate(_views(vol, None)):
-            ax = axes[row, col]
-            ax.imshow(
-                section, cmap=LABEL_COLOURS, vmin=0, vmax=3, interpolation="nearest", aspect=aspect, origin="lower"
-            )
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col == 0:
-                ax.set_ylabel(title)
-            if row == 0:
-                ax.set_title(["short axis (H-W)", "through-plane (D-W)", "through-plane (D-H)"][col])
+        _draw_views(axes[row], vol, None, title, column_titles=row == 0)
     if suptitle:
         fig.suptitle(suptitle)
     return save_figure(fig, path)
@@ -110,17 +115,7 @@ def save_enhance_figure(result: Any, path: str | os.PathLike) -> Path:
     centre_world = result.frame.centre
     for row, (vol, title) in enumerate(((result.sa, "input stack"), (result.sr, "result"))):
         centre = (np.linalg.inv(vol.affine) @ np.r_[centre_world, 1.0])[:3]
-        for col, (section, aspect) in enumerate(_views(vol, centre)):
-            ax = axes[row, col]
-            ax.imshow(
-                section, cmap=LABEL_COLOURS, vmin=0, vmax=3, interpolation="nearest", aspect=aspect, origin="lower"
-            )
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col == 0:
-                ax.set_ylabel(title)
-            if row == 0:
-                ax.set_title(["short axis (H-W)", "through-plane (D-W)", "through-plane (D-H)"][col])
+        _draw_views(axes[row], vol, centre, title, column_titles=row == 0)
     shifts = result.shifts_mm
     k = np.arange(len(shifts))
     ax = axes[0, 3]

@@ -247,8 +247,8 @@ class FrozenDecoder(nn.Module):
     In ``eval`` mode a ``BatchNorm3d`` after a transposed convolution is a per-channel affine map, so it
     is folded into the convolution's weights and bias (``W' = W·s``, ``b' = (b - μ)·s + β`` with
     ``s = γ / sqrt(σ² + ε)``), and activations run in place in ``channels_last_3d`` memory order. The
-    output equals ``prior.eval().decode(z)`` to float rounding; gradients flow to ``z`` only. On 2 CPU
-    cores this roughly halves the cost of one latent-optimisation step (``benchmarks/optimise_step_cost.py``).
+    output equals ``prior.eval().decode(z)`` to float rounding; gradients flow to ``z`` only. It saves
+    the batch-norm passes of every latent-optimisation step.
 
     Examples
     --------
