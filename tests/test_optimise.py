@@ -330,3 +330,13 @@ def test_consistency_stage_fast_path_matches_the_full_loss(default_prior):
     assert last["sa"] == pytest.approx(opt.final["sa"], rel=1e-3, abs=1e-5)
     latent = [h for h in opt.history if h["stage"] == "latent"][-1]
     assert opt.final["sa"] < latent["sa"]  # the stage improves the agreement with the slices
+
+
+@needs_shared
+def test_a_loaded_published_prior_keeps_its_centring_when_passed_on():
+    prior, meta = load_prior(f"srheart:{SRHEART}")
+    assert prior.metadata["grid"]["centring"] == "bbox" == meta["grid"]["centring"]
+    _, case = _case(0, 1.0)
+    by_object = enhance(case.lr, prior=prior, max_iterations=1, refine=False)
+    by_name = enhance(case.lr, prior=f"srheart:{SRHEART}", max_iterations=1, refine=False)
+    assert np.allclose(by_object.frame.affine, by_name.frame.affine)

@@ -212,13 +212,12 @@ def _as_list(la: SaInput | Sequence[SaInput] | None) -> list[SaInput]:
 
 def _resolve_prior(prior: str | os.PathLike | GenerativePrior | None, device: str) -> tuple[GenerativePrior, dict]:
     if isinstance(prior, GenerativePrior):
+        # load_prior attaches the metadata; a prior built in code is taken as a cardiosr one (mass-centred)
         meta = getattr(prior, "metadata", None) or {"grid": {}, "architecture": type(prior).__name__}
         return prior.eval(), meta
     from cardiosr.prior.train import resolve_device
 
-    model, meta = load_prior(None if prior is None else str(prior), device=resolve_device(device))
-    model.metadata = meta  # type: ignore[assignment]
-    return model, meta
+    return load_prior(None if prior is None else str(prior), device=resolve_device(device))
 
 
 def _describe_prior(meta: dict[str, Any]) -> str:

@@ -147,6 +147,9 @@ def load_prior(
 ) -> tuple[GenerativePrior, dict[str, Any]]:
     """Load a prior in ``eval()`` mode with its metadata (see the module docstring for ``spec``).
 
+    The metadata is also attached to the model as ``model.metadata``, so that a loaded prior passed on
+    (for example to :func:`cardiosr.enhance`) keeps its grid centring.
+
     Raises :class:`~cardiosr.errors.InputError` (one line) for a missing or unreadable file, a grid or
     label order that differs from the canonical one, or weights that do not fit the architecture.
 
@@ -156,6 +159,12 @@ def load_prior(
     >>> prior.latent_dim == meta["latent_dim"], meta["labels"]
     (True, ['background', 'LV', 'MYO', 'RV'])
     """
+    model, meta = _load_any(spec, device)
+    model.metadata = meta
+    return model, meta
+
+
+def _load_any(spec: str | os.PathLike | None, device: str | torch.device) -> tuple[GenerativePrior, dict[str, Any]]:
     from cardiosr.prior import srheart
 
     if spec is None or str(spec) == "default":
