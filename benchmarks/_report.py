@@ -55,3 +55,12 @@ def write_section(name: str, title: str, body: str) -> None:
     tmp = BENCHMARKS_MD.with_suffix(".md.tmp")
     tmp.write_text(text)
     tmp.replace(BENCHMARKS_MD)
+
+
+def report(name: str, title: str, header: list[str], rows: list[list[str]], intro: str, write: bool = True) -> str:
+    """Print the table of ``rows`` and (with ``write``) put it, after ``intro``, into section ``name``."""
+    table = markdown_table(header, rows)
+    print(table)
+    if write:
+        write_section(name, title, intro.strip() + "\n\n" + table)
+    return table

@@ -15,7 +15,7 @@ import time
 import warnings
 
 import numpy as np
-from _report import markdown_table, write_section
+from _report import report
 from enhance_phantoms import shift_rms
 
 from cardiosr.degradation import MOTION_PATTERNS
@@ -68,15 +68,18 @@ def main() -> None:
             name = label if batch != 0 else f"{label} ({size} per batch)"
             rows.append([pattern, name, f"{np.mean(scores):.3f}", f"{np.mean(rms):.2f}", f"{seconds:.1f}"])
             print(rows[-1], flush=True)
-    table = markdown_table(["motion", "variant", "mean Dice", "shift RMS (mm)", "s / subject"], rows)
-    print(table)
-    if not args.no_write:
-        body = (
-            f"{args.n} held-out phantoms per pattern (cohort seed 1, cases 100+), default prior; each row adds one "
-            "option to the one above (the paper's procedure first). Time per subject includes setting up the "
-            "problem and mapping the result back to the world frame.\n\n" + table
-        )
-        write_section("enhance-options", "Options of the latent optimisation (issue 6)", body)
+    report(
+        "enhance-options",
+        "Options of the latent optimisation (issue 6)",
+        ["motion", "variant", "mean Dice", "shift RMS (mm)", "s / subject"],
+        rows,
+        (
+            f"{args.n} held-out phantoms per pattern (cohort seed 1, cases 100+), default prior; each row adds "
+            "one option to the one above (the paper's procedure first). Time per subject includes setting up the "
+            "problem and mapping the result back to the world frame."
+        ),
+        write=not args.no_write,
+    )
 
 
 if __name__ == "__main__":

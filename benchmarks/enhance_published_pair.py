@@ -27,7 +27,7 @@ import time
 import warnings
 
 import numpy as np
-from _report import SHARED, markdown_table, write_section
+from _report import SHARED, report
 from enhance_phantoms import nearest_upsample
 
 from cardiosr.geometry import resample_labels
@@ -113,29 +113,21 @@ def main() -> None:
         )
     header = ["method", "LV", "MYO", "RV", "LV (best shift)", "MYO (best shift)", "RV (best shift)", "shift (vox)"]
     header += ["iterations", "s / subject", "speed-up"]
-    table = markdown_table(header, rows)
-    print(table)
-    if not args.no_write:
-        body = (
-            "The published pair (`srheart-demo/demo_LR` → `demo_HR`) with the published prior (M = 32), all in one "
-            "run on one machine. Dice against `demo_HR` directly, and at the best in-plane shift of the result "
-            "within ±5 voxels (how the published numbers are reported: 0.953 / 0.871 / 0.942 in about 83 s). "
-            "Iterations: latent search + data-consistency stage (one decoder pass each; the published schedule "
-            "makes two passes per round). Speed-up against the re-implemented published schedule, which runs on "
-            "the same (faster than published) decoder and resampling. "
-            + (
-                ""
-                if args.file_affine
-                else (
-                    "`demo_LR` is given its measured slice positions (10.5 mm apart; its affine says 9.85 mm), "
-                    "checked voxel for voxel by `measured_geometry` before use; `--file-affine` keeps the "
-                    "file's affine. "
-                )
-            )
-            + "\n\n"
-            + table
+    intro = (
+        "The published pair (`srheart-demo/demo_LR` → `demo_HR`) with the published prior (M = 32), all in one "
+        "run on one machine. Dice against `demo_HR` directly, and at the best in-plane shift of the result "
+        "within ±5 voxels (how the published numbers are reported: 0.953 / 0.871 / 0.942 in about 83 s). "
+        "Iterations: latent search + data-consistency stage (one decoder pass each; the published schedule "
+        "makes two passes per round). Speed-up against the re-implemented published schedule, which runs on "
+        "the same (faster than published) decoder and resampling. "
+    )
+    if not args.file_affine:
+        intro += (
+            "`demo_LR` is given its measured slice positions (10.5 mm apart; its affine says 9.85 mm), checked "
+            "voxel for voxel by `measured_geometry` before use; `--file-affine` keeps the file's affine."
         )
-        write_section("enhance-published", "cardiosr enhance vs the published procedure (issue 6)", body)
+    title = "cardiosr enhance vs the published procedure (issue 6)"
+    report("enhance-published", title, header, rows, intro, write=not args.no_write)
 
 
 if __name__ == "__main__":

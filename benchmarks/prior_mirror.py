@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 import torch
-from _report import SHARED, markdown_table, write_section
+from _report import SHARED, report
 
 from cardiosr.geometry import to_canonical
 from cardiosr.io import load_labels
@@ -65,17 +65,19 @@ def main() -> None:
             row.append(" / ".join(f"{scores[k]:.3f}" for k in NAMES))
         rows.append(row)
         print(row, flush=True)
-    header = ["--mirror", "training (min)", "held-out phantoms LV/MYO/RV", "demo_HR", "demo_HR mirrored"]
-    table = markdown_table(header, rows)
-    print(table)
-    if not args.no_write:
-        body = (
+    report(
+        "prior-mirror",
+        "Handedness mirror augmentation (issue 5)",
+        ["--mirror", "training (min)", "held-out phantoms LV/MYO/RV", "demo_HR", "demo_HR mirrored"],
+        rows,
+        (
             f"Two VAE priors trained on {args.phantoms} phantoms (cohort seed 0) for {args.epochs} epochs, "
             "default settings otherwise, differing only in the mirror probability; encode → decode Dice on "
             f"{args.n} held-out phantoms (mean), the real demo_HR (canonical grid, centre of mass centred) and "
-            "demo_HR mirrored across the plane of its long axis and LV→RV direction.\n\n" + table
-        )
-        write_section("prior-mirror", "Handedness mirror augmentation (issue 5)", body)
+            "demo_HR mirrored across the plane of its long axis and LV→RV direction."
+        ),
+        write=not args.no_write,
+    )
 
 
 if __name__ == "__main__":
