@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import DEMO_HR, DEMO_LR, MNMS_LA, MNMS_SA, SHARED, needs_shared
+from tests_helpers import long_axis_view
 
 from cardiosr.cli import main
 from cardiosr.degradation import Degradation, Downsample
@@ -57,26 +58,6 @@ def _shift_rms(estimate: np.ndarray, truth: np.ndarray, heart: np.ndarray) -> fl
     e = estimate[heart] - estimate[heart].mean(0)
     t = truth[heart] - truth[heart].mean(0)
     return float(np.sqrt(((e - t) ** 2).sum(1).mean()))
-
-
-def _long_axis_view(hr: LabelVolume, offset_mm: float = 0.0, pixel: float = 1.5, size: int = 140) -> LabelVolume:
-    """A four-chamber-like view of ``hr``: the plane through the heart containing the slice axis and LV→RV."""
-    axes = unit_columns(hr.affine)
-    idx = np.argwhere(hr.array > 0).mean(0)
-    centre = (hr.affine @ np.r_[idx, 1.0])[:3]
-    lv = (hr.affine @ np.r_[np.argwhere(hr.array == 1).mean(0), 1.0])[:3]
-    rv = (hr.affine @ np.r_[np.argwhere(hr.array == 3).mean(0), 1.0])[:3]
-    e_d = axes[:, 0]
-    v = (rv - lv) - ((rv - lv) @ e_d) * e_d
-    v /= np.linalg.norm(v)
-    normal = np.cross(e_d, v)
-    affine = np.eye(4)
-    affine[:3, 0] = normal * 2.0
-    affine[:3, 1] = e_d * pixel
-    affine[:3, 2] = v * pixel
-    affine[:3, 3] = centre + offset_mm * normal - (size - 1) / 2 * pixel * (e_d + v)
-    labels = resample_labels(hr.array, hr.affine, (1, size, size), affine)
-    return LabelVolume(labels, affine)
 
 
 def test_short_axis_loss_is_the_degradation_of_eq1_and_its_fast_path_is_exact():
@@ -164,7 +145,7 @@ def test_severe_motion_lo_beats_upsampling_by_a_wide_margin(default_prior):
 def test_a_consistent_long_axis_view_does_not_make_it_worse(default_prior):
     prior, _ = default_prior
     hr, case = _case(3, 2.0)
-    la = _long_axis_view(hr)
+    la = long_axis_view(hr)
     without = enhance(case.lr, prior=prior)
     with_la = enhance(case.lr, la=la, prior=prior)
     d_without = _mean_dice(_on_hr_grid(without.optimisation.probs, without.frame.affine, hr), hr.array)
@@ -177,7 +158,7 @@ def test_a_consistent_long_axis_view_does_not_make_it_worse(default_prior):
 
 def test_a_long_axis_file_that_misses_the_stack_is_a_clear_error(tmp_path, capsys):
     hr, case = _case(3, 1.0)
-    far = _long_axis_view(hr, offset_mm=400.0)
+    far = long_axis_view(hr, offset_mm=400.0)
     with pytest.raises(InputError, match="does not intersect"):
         make_problem(case.lr, [far])
     sa_path = save_labels(case.lr, tmp_path / "sa.nii.gz")

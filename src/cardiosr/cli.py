@@ -210,6 +210,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         bar.total = n
         bar.update(i - bar.n)
 
+    if args.edsr and args.method != "edsr":
+        raise InputError("--edsr is only used with --method edsr")
     try:
         result = enhance(
             args.sa,
@@ -219,18 +221,120 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             device=args.device,
             progress=progress,
             gamma=args.gamma,
+            method=args.method,
+            edsr=args.edsr,
+            la_eval=args.la_eval or None,
             **options,
         )
     finally:
         bar.close()
     paths = result.save(args.output, figure=not args.no_figure)
     opt = result.optimisation
+    how = (
+        f"{opt.iterations['latent']} + {opt.iterations['refine']} iterations"
+        if result.method == "lo"
+        else f"method {result.method} (no motion correction)"
+    )
     print(
         f"{paths['sr']}: {result.sr.shape[0]}x{result.sr.shape[1]}x{result.sr.shape[2]} at "
-        f"{'x'.join(f'{s:.2f}' for s in result.sr.spacing)} mm; {opt.iterations['latent']} + "
-        f"{opt.iterations['refine']} iterations in {result.seconds:.1f} s; final loss {opt.final['total']:.4f}"
+        f"{'x'.join(f'{s:.2f}' for s in result.sr.spacing)} mm; {how} in {result.seconds:.1f} s; "
+        f"final loss {opt.final['total']:.4f}"
         + ("; QC FLAG: " + "; ".join(result.qc["reasons"]) if result.qc["flag"] else "")
     )
+    for item in result.la_evaluation:
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in item["dice"].items())
+        used = "used in the loss" if item["used_in_optimisation"] else "evaluation only"
+        print(f"long-axis Dice against {item['path']} ({used}): {scores}")
+    return 0
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from cardiosr.benchmark import QUICK, BenchmarkConfig, run_benchmark
+
+    preset = QUICK if args.quick else {}
+    phantoms = args.phantoms if args.phantoms is not None else (None if args.hr else preset.get("phantoms"))
+    if phantoms is None and args.hr is None:
+        raise InputError("give --phantoms N, --hr DIR or --quick")
+    lo_options = {} if args.max_iterations is None else {"max_iterations": args.max_iterations}
+    config = BenchmarkConfig(
+        phantoms=phantoms,
+        hr_dir=args.hr,
+        train=args.train if args.train is not None else preset.get("train"),
+        test=args.test,
+        patterns=tuple(args.patterns),
+        edsr_steps=args.edsr_steps if args.edsr_steps is not None else preset.get("edsr_steps", 1000),
+        lo_options=lo_options,
+        prior=None if args.prior == "default" else args.prior,
+        seed=args.seed,
+        labels=args.labels,
+        workers=args.workers,
+    )
+
+    def log(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    paths = run_benchmark(config, args.output, log=log, progress=not args.quiet)
+    print(Path(paths["table_s1_md"]).read_text(), end="")
+    print()
+    print(Path(paths["table_2_md"]).read_text(), end="")
+    print(f"written to {args.output}: " + ", ".join(sorted(Path(p).name for p in paths.values())))
+    return 0
+
+
+def _cmd_train_edsr(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from cardiosr.edsr import EDSR_FILE, EDSRTrainConfig, train_edsr
+    from cardiosr.phantom import phantom_world_affine
+    from cardiosr.prior.train import folder_training_data, phantom_training_data, resolve_device
+    from cardiosr.simulate import motion_scale
+
+    scale = motion_scale(args.motion, args.motion_scale)
+    if args.steps < 1:
+        raise InputError(f"--steps must be at least 1, got {args.steps}")
+    if args.phantoms is not None:
+        if args.phantoms < 1:
+            raise InputError(f"--phantoms must be at least 1, got {args.phantoms}")
+        data = phantom_training_data(args.phantoms, seed=args.seed, progress=not args.quiet)
+        affine, source = phantom_world_affine(), f"{args.phantoms} phantoms (seed {args.seed})"
+    else:
+        data = folder_training_data(args.input, args.labels, progress=not args.quiet)
+        from cardiosr.geometry import CANONICAL_SPACING
+
+        affine, source = np.diag([*CANONICAL_SPACING, 1.0]), str(args.input)
+    config = EDSRTrainConfig(
+        motion_scale=scale,
+        factor=args.factor,
+        n_feats=args.n_feats,
+        n_blocks=args.n_blocks,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+    )
+    bar = tqdm(
+        total=args.steps, desc=f"EDSR ({args.motion or scale})", unit="step", disable=True if args.quiet else None
+    )
+
+    def progress(step: int, steps: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    try:
+        _, history = train_edsr(
+            data,
+            affine,
+            config,
+            output=args.output,
+            device=resolve_device(args.device),
+            progress=progress,
+            extra_metadata={"data": source, "motion_pattern": args.motion if args.motion_scale is None else None},
+        )
+    finally:
+        bar.close()
+    print(f"{Path(args.output) / EDSR_FILE}: {args.steps} steps, final loss {history[-1]['loss']:.4f}")
     return 0
 
 
@@ -304,6 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="joint (default) or the published 500-round alternating schedule (baseline)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the restarts (default 0)")
+    p.add_argument(
+        "--method",
+        default="lo",
+        choices=("lo", "nn", "sbi", "edsr"),
+        help="lo (latent optimisation, default) or a baseline: nn, sbi (shape-based), edsr",
+    )
+    p.add_argument("--edsr", help="EDSR checkpoint for --method edsr (default: the shipped normal-motion model)")
+    p.add_argument(
+        "--la-eval",
+        action="append",
+        default=[],
+        help="long-axis label map to evaluate the result on, not used in the loss (repeatable)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda (default auto)")
     p.add_argument("--no-figure", action="store_true", help="do not write figure.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -343,6 +460,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-command", help=argparse.SUPPRESS)
     _add_labels(p)
     p.set_defaults(func=_cmd_train_prior)
+
+    p = sub.add_parser("benchmark", help="reproduce the paper's simulated tables (S1, 2) and Fig. 3 for all methods")
+    p.add_argument("--phantoms", type=int, metavar="N", help="generate N phantoms (cohort --seed)")
+    p.add_argument("--hr", metavar="DIR", help="use the HR label maps (.nii.gz) in DIR")
+    p.add_argument("-o", "--output", required=True, help="output folder (tables, cases.csv, figure_3.png, models)")
+    p.add_argument("--train", type=int, help="cases (the first ones) that train EDSR (default 80%%)")
+    p.add_argument("--test", type=int, help="test cases (default: all the others)")
+    p.add_argument(
+        "--patterns", nargs="+", default=["none", "normal", "severe"], help="motion patterns (default: all three)"
+    )
+    p.add_argument("--edsr-steps", type=int, help="optimiser steps per EDSR model (default 1000)")
+    p.add_argument("--max-iterations", type=int, help="iteration cap of LO's latent search (default 60)")
+    p.add_argument("--prior", default="default", help="prior of LO: default, a .safetensors/folder, or srheart:PATH")
+    p.add_argument("--quick", action="store_true", help="12 phantoms (8 train, 4 test), 150 EDSR steps: ~5 min")
+    p.add_argument("--seed", type=int, default=1, help="phantom cohort and motion seed (default 1; prior: 0)")
+    p.add_argument("--workers", type=int, help="processes making phantoms (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_labels(p)
+    p.set_defaults(func=_cmd_benchmark)
+
+    p = sub.add_parser("train-edsr", help="train the EDSR baseline on simulated LR-HR pairs of one motion pattern")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--phantoms", type=int, metavar="N", help="train on N generated phantoms")
+    src.add_argument("-i", "--input", metavar="DIR", help="train on the HR label maps (.nii.gz) in DIR")
+    p.add_argument("-o", "--output", required=True, help="output folder (edsr.safetensors, edsr.json, history.json)")
+    p.add_argument("--motion", default="normal", choices=("none", "normal", "severe"), help="motion pattern (normal)")
+    p.add_argument("--motion-scale", type=float, help="any other multiple of the normal amplitude (overrides --motion)")
+    p.add_argument("--factor", type=int, default=5, help="up-sampling factor along the slice axis (default 5)")
+    p.add_argument("--steps", type=int, default=1000, help="optimiser steps (default 1000)")
+    p.add_argument("--batch-size", type=int, default=2, help="pairs per step (default 2)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--n-feats", type=int, default=16, help="feature channels (default 16)")
+    p.add_argument("--n-blocks", type=int, default=4, help="residual blocks (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and motion (default 0)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda (default auto)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_labels(p)
+    p.set_defaults(func=_cmd_train_edsr)
 
     p = sub.add_parser("sample-prior", help="decode random latents of a prior to label maps and a PNG")
     p.add_argument("--prior", default="default", help="default, a .safetensors/folder, or srheart:PATH")

@@ -47,6 +47,8 @@ GAUGE_ZERO_MEAN = (
 )
 #: Description of the gauge when a long-axis view fixes the world position.
 GAUGE_LONG_AXIS = "long-axis: the long-axis view(s) fix the world position; the mean shift is estimated"
+#: The baselines (``enhance(method='nn'|'sbi'|'edsr')``) estimate no shifts.
+GAUGE_NOT_ESTIMATED = "not estimated: this method corrects no motion (shifts are reported as 0)"
 _EPS = 1e-6
 
 

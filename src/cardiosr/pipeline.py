@@ -35,8 +35,9 @@ from cardiosr.errors import InputError
 from cardiosr.geometry import CanonicalFrame, from_canonical, resample_probabilities, unit_columns
 from cardiosr.io import atomic_path, load_labels, save_labels, save_scalar_map
 from cardiosr.labels import DEFAULT_CONVENTION, STRUCTURES
-from cardiosr.metrics import dice
+from cardiosr.metrics import dice, long_axis_dice
 from cardiosr.optimise import (
+    GAUGE_NOT_ESTIMATED,
     OptimisationResult,
     OptimiseOptions,
     Problem,
@@ -56,6 +57,8 @@ QC_MAX_LOSS = 0.1
 QC_MIN_CONSISTENCY_DICE = 0.7
 
 SaInput = str | os.PathLike | LabelVolume
+#: The EDSR used by ``method='edsr'`` when none is given: trained on normal motion (as the paper's Table 3).
+DEFAULT_EDSR = Path(__file__).parent / "models" / "edsr_normal.safetensors"
 
 
 @dataclass
@@ -89,6 +92,12 @@ class Result:
     uncertainty:
         With restarts: the share of restarts disagreeing with the most common label per voxel, in the
         world frame of :attr:`sr` (``None`` otherwise).
+    method:
+        ``'lo'`` (latent optimisation) or the baseline that made the result (``'nn'``, ``'sbi'``, ``'edsr'``).
+    la_evaluation:
+        Per long-axis view given for evaluation (and per view used in the optimisation): ``{'path',
+        'used_in_optimisation', 'dice': {'LV', 'MYO', 'RV'}}``, :attr:`sr` sliced along the view's plane
+        against its labels (the paper's Table 3 protocol).
     """
 
     sa: LabelVolume
@@ -107,12 +116,15 @@ class Result:
     prior_description: str
     uncertainty: np.ndarray | None = None
     la_sections: list[np.ndarray] = field(default_factory=list)
+    method: str = "lo"
+    la_evaluation: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The content of ``summary.json``."""
         opt = self.optimisation
         return {
             "cardiosr": __version__,
+            "method": self.method,
             "input": {"sa": self.sa.path, "la": [v.path for v in self.la], "labels": self.sa.convention},
             "prior": self.prior_description,
             "iterations": opt.iterations,
@@ -123,6 +135,7 @@ class Result:
             "consistency_dice": self.consistency_dice,
             "qc": self.qc,
             "gauge": self.gauge,
+            "long_axis_evaluation": self.la_evaluation,
             "canonical_frame": {
                 "apex_to_base_reversed": self.frame.flipped,
                 "in_plane_rotation_deg": round(self.frame.rotation_deg, 3),
@@ -282,6 +295,58 @@ def _finish(
     )
 
 
+#: The methods of ``enhance(method=...)``: latent optimisation and the paper's three baselines (§2.1).
+METHODS = ("lo", "nn", "sbi", "edsr")
+
+
+def baseline_probabilities(
+    method: str, sa: LabelVolume, shape: tuple[int, int, int], affine: np.ndarray, edsr: Any = None
+) -> np.ndarray:
+    """Class probabilities ``(4, *shape)`` of a baseline up-sampling of ``sa`` on a target grid.
+
+    ``method`` is ``'nn'`` (:func:`~cardiosr.interpolation.nearest_upsample`), ``'sbi'``
+    (:func:`~cardiosr.interpolation.shape_based_interpolation`) or ``'edsr'``
+    (:func:`~cardiosr.edsr.edsr_upsample` with the loaded model ``edsr``). None corrects motion.
+    """
+    if method in ("nn", "sbi"):
+        from cardiosr.interpolation import nearest_upsample, shape_based_interpolation
+
+        fn = nearest_upsample if method == "nn" else shape_based_interpolation
+        labels = fn(sa, shape, affine)
+        return (np.arange(len(STRUCTURES) + 1).reshape(-1, 1, 1, 1) == labels[None]).astype(np.float32)
+    if method == "edsr":
+        from cardiosr.edsr import edsr_upsample
+
+        return edsr_upsample(edsr, sa, shape, affine).astype(np.float32)
+    raise InputError(f"unknown method {method!r} (choose one of: {', '.join(METHODS)})")
+
+
+def _baseline_optimisation(problem: Problem, probs: np.ndarray, seconds: float) -> OptimisationResult:
+    """An :class:`OptimisationResult` for a baseline: no search, no shifts; its losses of Eq. 3–5 at d = 0."""
+    device = problem.sa_loss.target.device
+    with torch.no_grad():
+        logits = torch.log(torch.from_numpy(probs).to(device)[None].clamp_min(1e-6))
+        zero = torch.zeros(1, problem.sa_loss.n_slices, 2, device=device)
+        final = {"sa": float(problem.sa_loss(logits, zero)[0])}
+        total = final["sa"]
+        for k, term in enumerate(problem.la_losses):
+            final[f"la{k}"] = float(term(logits)[0])
+            total += problem.gamma * final[f"la{k}"]
+    final["total"] = total
+    return OptimisationResult(
+        probs=probs,
+        z=np.zeros(0, np.float32),
+        shifts_mm=np.zeros((problem.sa_loss.n_slices, 2)),
+        history=[],
+        iterations={"latent": 0, "refine": 0},
+        converged=True,
+        final=final,
+        restart_losses=[],
+        seconds=seconds,
+        gauge=GAUGE_NOT_ESTIMATED,
+    )
+
+
 def enhance_batch(
     sa: Sequence[SaInput],
     la: Sequence[SaInput | Sequence[SaInput] | None] | None = None,
@@ -290,33 +355,62 @@ def enhance_batch(
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
     gamma: float | None = None,
+    method: str = "lo",
+    edsr: Any = None,
+    la_eval: Sequence[SaInput | Sequence[SaInput] | None] | None = None,
     **options: Any,
 ) -> list[Result]:
     """:func:`enhance` for several subjects optimised together in one batch (one decoder pass per iteration).
 
-    ``la[i]`` holds the long-axis view(s) of ``sa[i]`` (or ``None``). Every subject stops on its own;
-    results equal those of separate calls up to float rounding.
+    ``la[i]`` holds the long-axis view(s) of ``sa[i]`` (or ``None``), ``la_eval[i]`` the views used for
+    evaluation only. Every subject stops on its own; results equal those of separate calls up to float
+    rounding.
     """
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r} (choose one of: {', '.join(METHODS)})")
     opts = make_options(**options)
     model, meta = _resolve_prior(prior, device)
+    edsr_model = _resolve_edsr(edsr) if method == "edsr" else None
     la_list = [None] * len(sa) if la is None else list(la)
-    if len(la_list) != len(sa):
+    eval_list = [None] * len(sa) if la_eval is None else list(la_eval)
+    if len(la_list) != len(sa) or len(eval_list) != len(sa):
         raise InputError(f"got {len(sa)} short-axis inputs but {len(la_list)} long-axis entries")
     volumes = [_as_volume(s, labels, "sa") for s in sa]
     la_volumes = [[_as_volume(v, labels, "la") for v in _as_list(views)] for views in la_list]
+    eval_volumes = [[_as_volume(v, labels, "la") for v in _as_list(views)] for views in eval_list]
     start = time.perf_counter()
     problems = [
         make_problem(v, views, gamma=gamma, **canonical_options(meta))
         for v, views in zip(volumes, la_volumes, strict=True)
     ]
-    results = latent_optimisation(model, problems, opts, progress=progress)
+    if method == "lo":
+        results = latent_optimisation(model, problems, opts, progress=progress)
+    else:
+        results = []
+        for p in problems:
+            t0 = time.perf_counter()
+            probs = baseline_probabilities(method, p.sa, p.frame.shape, p.frame.affine, edsr_model)
+            results.append(_baseline_optimisation(p, probs, time.perf_counter() - t0))
     finished = [
         _finish(p, r, opts, meta, 0.0, views) for p, r, views in zip(problems, results, la_volumes, strict=True)
     ]
     elapsed = (time.perf_counter() - start) / max(len(problems), 1)
-    for result in finished:
+    for result, views, extra in zip(finished, la_volumes, eval_volumes, strict=True):
         result.seconds = elapsed
+        result.method = method
+        result.la_evaluation = [
+            {"path": v.path, "used_in_optimisation": used, "dice": long_axis_dice(result.sr, v)}
+            for v, used in [(v, True) for v in views] + [(v, False) for v in extra]
+        ]
     return finished
+
+
+def _resolve_edsr(edsr: Any) -> Any:
+    from cardiosr.edsr import EDSR3D, load_edsr
+
+    if isinstance(edsr, EDSR3D):
+        return edsr.eval()
+    return load_edsr(DEFAULT_EDSR if edsr is None or str(edsr) == "default" else edsr)[0]
 
 
 def make_options(**options: Any) -> OptimiseOptions:
@@ -338,6 +432,9 @@ def enhance(
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
     gamma: float | None = None,
+    method: str = "lo",
+    edsr: Any = None,
+    la_eval: SaInput | Sequence[SaInput] | None = None,
     **options: Any,
 ) -> Result:
     """Joint motion correction and super-resolution of one short-axis segmentation (paper Algorithm 1).
@@ -359,6 +456,15 @@ def enhance(
         Called as ``progress(iteration, max_iterations)``.
     gamma:
         γ of Eq. 5; default 1 with a long-axis view, 0 without (paper §2.3).
+    method:
+        ``'lo'`` (latent optimisation, default) or a baseline of the paper's §2.1: ``'nn'``
+        (nearest-neighbour up-sampling), ``'sbi'`` (shape-based interpolation), ``'edsr'`` (3D EDSR).
+        Baselines correct no motion (``shifts_mm`` is 0) and ignore the optimisation options.
+    edsr:
+        For ``method='edsr'``: a checkpoint of ``cardiosr train-edsr`` (file or folder), a loaded
+        :class:`~cardiosr.edsr.EDSR3D`, or ``None``/``'default'`` for the shipped model (normal motion).
+    la_eval:
+        Long-axis view(s) used only to evaluate the result (``Result.la_evaluation``), not in the loss.
     **options:
         Fields of :class:`~cardiosr.optimise.OptimiseOptions` (``max_iterations``, ``restarts``,
         ``refine``, ``warm_start``, ``init_shifts``, ``schedule``, ...).
@@ -373,5 +479,15 @@ def enhance(
         Unreadable or inconsistent inputs (one line, naming the file).
     """
     return enhance_batch(
-        [sa], [la], prior=prior, labels=labels, device=device, progress=progress, gamma=gamma, **options
+        [sa],
+        [la],
+        prior=prior,
+        labels=labels,
+        device=device,
+        progress=progress,
+        gamma=gamma,
+        method=method,
+        edsr=edsr,
+        la_eval=[la_eval],
+        **options,
     )[0]
