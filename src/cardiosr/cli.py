@@ -193,17 +193,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     from cardiosr.pipeline import enhance
 
-    options = {
-        "max_iterations": args.max_iterations,
-        "tolerance": args.tolerance,
-        "window": args.window,
-        "warm_start": not args.no_warm_start,
-        "init_shifts": args.init_shifts,
-        "restarts": args.restarts,
-        "refine": not args.no_refine,
-        "schedule": args.schedule,
-        "seed": args.seed,
-    }
+    options = _method_options(args)
     bar = tqdm(total=None, desc="latent optimisation", unit="it", disable=True if args.quiet else None, file=sys.stderr)
 
     def progress(i: int, n: int) -> None:
@@ -228,7 +218,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
-    paths = result.save(args.output, figure=not args.no_figure)
+    paths = result.save(args.output, figure=not args.no_figure, mesh=args.mesh)
     opt = result.optimisation
     how = (
         f"{opt.iterations['latent']} + {opt.iterations['refine']} iterations"
@@ -245,6 +235,52 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         scores = ", ".join(f"{k} {v:.3f}" for k, v in item["dice"].items())
         used = "used in the loss" if item["used_in_optimisation"] else "evaluation only"
         print(f"long-axis Dice against {item['path']} ({used}): {scores}")
+    return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from cardiosr.batch import BatchSettings, run_batch
+    from cardiosr.pipeline import make_options
+
+    options = _method_options(args)
+    make_options(**options)  # check the options once, before any case runs
+    if args.edsr and args.method != "edsr":
+        raise InputError("--edsr is only used with --method edsr")
+    settings = BatchSettings(
+        labels=args.labels,
+        method=args.method,
+        prior=None if args.prior == "default" else args.prior,
+        edsr=args.edsr,
+        device=args.device,
+        gamma=args.gamma,
+        options=options,
+        figure=not args.no_figure,
+        mesh=args.mesh,
+    )
+    if args.method == "edsr" or args.method == "lo":  # fail fast on a bad model file, not once per case
+        from cardiosr.batch import _models
+
+        _models(settings)
+    report = run_batch(
+        args.input,
+        args.output,
+        settings,
+        resume=args.resume,
+        workers=args.workers,
+        num_parts=args.num_parts,
+        part_id=args.part_id,
+        backend=args.backend,
+        address=args.address,
+        cpus_per_task=args.cpus_per_task,
+        gpus_per_task=args.gpus_per_task,
+        progress=not args.quiet,
+    )
+    counts = report.counts
+    print(
+        f"{args.output}: {counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped (finished before), "
+        f"{counts.get('failed', 0)} failed ({report.failures_csv.name}) in {report.seconds:.1f} s; "
+        f"cohort table {report.cohort_csv}"
+    )
     return 0
 
 
@@ -338,6 +374,50 @@ def _cmd_train_edsr(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_method_options(p: argparse.ArgumentParser) -> None:
+    """The options shared by ``enhance`` and ``batch``: prior, method and latent optimisation settings."""
+    p.add_argument("--prior", default="default", help="default, a .safetensors/folder, or srheart:PATH")
+    p.add_argument("--gamma", type=float, help="weight γ of the long-axis loss (default 1 with --la, paper)")
+    p.add_argument("--max-iterations", type=int, default=60, help="iteration cap of the latent search (default 60)")
+    p.add_argument("--tolerance", type=float, default=0.05, help="stopping tolerance (default 0.05 = 5%%)")
+    p.add_argument("--window", type=int, default=10, help="iterations per window of the stopping rule (default 10)")
+    p.add_argument("--no-warm-start", action="store_true", help="start from z = 0 (paper) instead of the encoder")
+    p.add_argument(
+        "--init-shifts", default="centroid", choices=("centroid", "zero"), help="start of d (default centroid)"
+    )
+    p.add_argument("--restarts", type=int, default=1, help="starts per subject; ≥ 2 also writes uncertainty.nii.gz")
+    p.add_argument("--no-refine", action="store_true", help="skip the data-consistency stage")
+    p.add_argument(
+        "--schedule",
+        default="joint",
+        choices=("joint", "reference"),
+        help="joint (default) or the published 500-round alternating schedule (baseline)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the restarts (default 0)")
+    p.add_argument(
+        "--method",
+        default="lo",
+        choices=("lo", "nn", "sbi", "edsr"),
+        help="lo (latent optimisation, default) or a baseline: nn, sbi (shape-based), edsr",
+    )
+    p.add_argument("--edsr", help="EDSR checkpoint for --method edsr (default: the shipped normal-motion model)")
+
+
+def _method_options(args: argparse.Namespace) -> dict:
+    """The ``enhance`` keyword options from the parsed arguments of :func:`_add_method_options`."""
+    return {
+        "max_iterations": args.max_iterations,
+        "tolerance": args.tolerance,
+        "window": args.window,
+        "warm_start": not args.no_warm_start,
+        "init_shifts": args.init_shifts,
+        "restarts": args.restarts,
+        "refine": not args.no_refine,
+        "schedule": args.schedule,
+        "seed": args.seed,
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cardiosr`` command."""
     parser = _Parser(prog="cardiosr", description=__doc__.splitlines()[0])
@@ -390,31 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sa", required=True, help="short-axis label map (.nii.gz)")
     p.add_argument("--la", action="append", default=[], help="long-axis label map in the same world space (repeatable)")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--prior", default="default", help="default, a .safetensors/folder, or srheart:PATH")
-    p.add_argument("--gamma", type=float, help="weight γ of the long-axis loss (default 1 with --la, paper)")
-    p.add_argument("--max-iterations", type=int, default=60, help="iteration cap of the latent search (default 60)")
-    p.add_argument("--tolerance", type=float, default=0.05, help="stopping tolerance (default 0.05 = 5%%)")
-    p.add_argument("--window", type=int, default=10, help="iterations per window of the stopping rule (default 10)")
-    p.add_argument("--no-warm-start", action="store_true", help="start from z = 0 (paper) instead of the encoder")
-    p.add_argument(
-        "--init-shifts", default="centroid", choices=("centroid", "zero"), help="start of d (default centroid)"
-    )
-    p.add_argument("--restarts", type=int, default=1, help="starts per subject; ≥ 2 also writes uncertainty.nii.gz")
-    p.add_argument("--no-refine", action="store_true", help="skip the data-consistency stage")
-    p.add_argument(
-        "--schedule",
-        default="joint",
-        choices=("joint", "reference"),
-        help="joint (default) or the published 500-round alternating schedule (baseline)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the restarts (default 0)")
-    p.add_argument(
-        "--method",
-        default="lo",
-        choices=("lo", "nn", "sbi", "edsr"),
-        help="lo (latent optimisation, default) or a baseline: nn, sbi (shape-based), edsr",
-    )
-    p.add_argument("--edsr", help="EDSR checkpoint for --method edsr (default: the shipped normal-motion model)")
+    _add_method_options(p)
     p.add_argument(
         "--la-eval",
         action="append",
@@ -423,9 +479,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda (default auto)")
     p.add_argument("--no-figure", action="store_true", help="do not write figure.png")
+    p.add_argument("--mesh", choices=("vtk", "stl"), help="also write LV/MYO/RV surface meshes in world coordinates")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_labels(p)
     p.set_defaults(func=_cmd_enhance)
+
+    p = sub.add_parser("batch", help="enhance every case of a folder (CASE_sa.nii.gz [+ CASE_la*.nii.gz])")
+    p.add_argument("-i", "--input", required=True, help="input folder: CASE_sa.nii.gz, optional CASE_la[_VIEW].nii.gz")
+    p.add_argument("-o", "--output", required=True, help="output folder: one sub-folder per case, cohort.csv")
+    p.add_argument("--continue", dest="resume", action="store_true", help="skip cases whose outputs are complete")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--num-parts", type=int, default=1, help="split the cases into this many parts (default 1)")
+    p.add_argument("--part-id", type=int, default=0, help="which part this run processes (0-based, default 0)")
+    p.add_argument("--backend", default="local", choices=("local", "ray"), help="local processes (default) or Ray")
+    p.add_argument("--address", help="Ray cluster address HOST:PORT (default: start a local Ray instance)")
+    p.add_argument("--cpus-per-task", type=float, default=1.0, help="Ray CPUs per case (default 1)")
+    p.add_argument("--gpus-per-task", type=float, default=0.0, help="Ray GPUs per case (default 0)")
+    _add_method_options(p)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--no-figure", action="store_true", help="do not write figure.png")
+    p.add_argument("--mesh", choices=("vtk", "stl"), help="also write LV/MYO/RV surface meshes in world coordinates")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_labels(p)
+    p.set_defaults(func=_cmd_batch)
 
     defaults = _train_defaults()
     p = sub.add_parser("train-prior", help="train a shape prior (β-VAE or DCGAN) on HR label maps or phantoms")

@@ -212,25 +212,25 @@ def surface_distances(
 
 
 def plausibility(labels: np.ndarray) -> dict[str, int | bool]:
-    """Anatomical plausibility checks of one label map.
+    """Anatomical plausibility checks of one label map in internal ``(D, H, W)`` order.
 
     * ``components_LV/MYO/RV``: connected components (26-connectivity) of each structure; 1 is plausible
       (0 if absent).
     * ``holes_LV/MYO/RV``: voxels enclosed by the structure but not part of it (3D hole filling).
     * ``lv_background_contacts``, ``lv_rv_contacts``: in-plane face contacts (along ``H``/``W`` within each
       short-axis slice) between LV blood pool and background or RV. The myocardium separates them when
-      both are 0. Through-plane contacts are not counted: the LV cavity is open at the valve plane.
+      both are 0. Through-plane contacts, and the first and last slice holding LV, are not counted: at the
+      base the cavity opens to the atrium and the outflow tract.
     * ``plausible``: all structures present as one component without holes, and the LV separated.
 
     Examples
     --------
     >>> import numpy as np
-    >>> a = np.zeros((1, 7, 9), np.uint8)
-    >>> a[0, 1:6, 1:6] = 2; a[0, 2:5, 2:5] = 1; a[0, 1:6, 6:8] = 3
+    >>> a = np.zeros((3, 7, 9), np.uint8)
+    >>> a[:, 1:6, 1:6] = 2; a[:, 2:5, 2:5] = 1; a[:, 1:6, 6:8] = 3
     >>> p = plausibility(a); p["plausible"], p["lv_background_contacts"]
     (True, 0)
-    >>> a[0, 3, 1] = 0  # a gap in the myocardial wall ...
-    >>> a[0, 3, 1:3] = 1  # ... filled by blood pool touching the background
+    >>> a[1, 3, 1:3] = 1  # a gap in the middle slice's myocardial wall, filled by blood pool
     >>> plausibility(a)["lv_background_contacts"]
     1
     """
@@ -246,6 +246,11 @@ def plausibility(labels: np.ndarray) -> dict[str, int | bool]:
         out[f"holes_{name}"] = holes
         ok &= n == 1 and holes == 0
     lv = labels == LV
+    slices = np.flatnonzero(lv.any(axis=(1, 2)))
+    checked = np.zeros(labels.shape[0], bool)
+    if slices.size > 2:
+        checked[slices[1:-1]] = True
+    lv = lv & checked[:, None, None]
     contacts = {"background": 0, "rv": 0}
     for axis in (1, 2):
         for step in (1, -1):

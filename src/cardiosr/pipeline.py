@@ -17,12 +17,15 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io as _io
 import json
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ from cardiosr.errors import InputError
 from cardiosr.geometry import CanonicalFrame, from_canonical, resample_probabilities, unit_columns
 from cardiosr.io import atomic_path, load_labels, save_labels, save_scalar_map
 from cardiosr.labels import DEFAULT_CONVENTION, STRUCTURES
-from cardiosr.metrics import dice, long_axis_dice
+from cardiosr.metrics import clinical_volumes, dice, long_axis_dice, plausibility
 from cardiosr.optimise import (
     GAUGE_NOT_ESTIMATED,
     OptimisationResult,
@@ -142,8 +145,18 @@ class Result:
                 "warnings": self.frame.warnings,
             },
             "output": {"shape": list(self.sr.shape), "spacing_mm": np.round(self.sr.spacing, 6).tolist()},
+            "shifts": self._shift_statistics(),
+            "clinical": clinical_volumes(self.sr.array, self.sr.spacing),
+            "plausibility": plausibility(self.sr.array),
             "options": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.options).items()},
         }
+
+    def _shift_statistics(self) -> dict[str, float | None]:
+        heart = ~np.isnan(self.shifts_mm[:, 0])
+        if not heart.any():
+            return {"mean_mm": None, "max_mm": None}
+        size = np.linalg.norm(self.shifts_mm[heart], axis=1)
+        return {"mean_mm": round(float(size.mean()), 4), "max_mm": round(float(size.max()), 4)}
 
     def shifts_json(self) -> dict[str, Any]:
         """The content of ``shifts.json``."""
@@ -169,10 +182,22 @@ class Result:
             "slices": slices,
         }
 
-    def save(self, output_dir: str | os.PathLike, figure: bool = True) -> dict[str, Path]:
+    def save(self, output_dir: str | os.PathLike, figure: bool = True, mesh: str | None = None) -> dict[str, Path]:
         """Write ``sr.nii.gz``, ``sr_canonical.nii.gz``, ``shifts.json``, ``loss.csv``, ``summary.json``,
-        ``figure.png`` (and ``uncertainty.nii.gz`` with restarts) into ``output_dir``, each atomically."""
+        ``figure.png`` (``uncertainty.nii.gz`` with restarts, ``LV/MYO/RV.<mesh>`` with ``mesh='vtk'|'stl'``)
+        into ``output_dir``.
+
+        All files are first written into a hidden staging folder beside ``output_dir`` and then moved in
+        (a new ``output_dir`` is one rename), so a failure leaves no partial set of outputs; ``summary.json``
+        is moved last and marks a complete result.
+        """
         out = Path(output_dir)
+        with staging_folder(out) as stage:
+            files = self._write_all(stage, figure, mesh)
+            paths = commit_folder(stage, out, files)
+        return paths
+
+    def _write_all(self, out: Path, figure: bool, mesh: str | None) -> dict[str, Path]:
         paths = {
             "sr": save_labels(self.sr, out / "sr.nii.gz"),
             "sr_canonical": save_labels(self.sr_canonical, out / "sr_canonical.nii.gz"),
@@ -181,12 +206,47 @@ class Result:
             paths["uncertainty"] = save_scalar_map(self.sr, self.uncertainty, out / "uncertainty.nii.gz")
         paths["shifts"] = _write_json(out / "shifts.json", self.shifts_json())
         paths["loss"] = _write_loss_csv(out / "loss.csv", self.optimisation.history)
-        paths["summary"] = _write_json(out / "summary.json", self.summary())
         if figure:
             from cardiosr.figures import save_enhance_figure
 
             paths["figure"] = save_enhance_figure(self, out / "figure.png")
+        if mesh:
+            from cardiosr.mesh import write_meshes
+
+            paths.update({f"mesh_{k}": v for k, v in write_meshes(self.sr, out, mesh).items()})
+        paths["summary"] = _write_json(out / "summary.json", self.summary())
         return paths
+
+
+@contextlib.contextmanager
+def staging_folder(out: Path) -> Iterator[Path]:
+    """A hidden folder beside ``out`` (``.NAME.tmp-XXXX``) to write into; removed afterwards in any case."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as exc:
+        raise InputError(f"cannot write here ({exc.strerror or exc})", out) from None
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def commit_folder(stage: Path, out: Path, files: dict[str, Path]) -> dict[str, Path]:
+    """Move the staged files into ``out``: one rename when ``out`` does not exist, else file by file with
+    ``summary.json`` last (each move atomic)."""
+    try:
+        if not out.exists():
+            os.replace(stage, out)
+            stage.mkdir()  # for the caller's clean-up
+        else:
+            if not out.is_dir():
+                raise InputError("exists and is not a folder", out)
+            for key in sorted(files, key=lambda k: k == "summary"):
+                os.replace(files[key], out / files[key].name)
+    except OSError as exc:
+        raise InputError(f"cannot write ({exc.strerror or exc})", out) from None
+    return {k: out / p.name for k, p in files.items()}
 
 
 def _write_json(path: Path, content: dict[str, Any]) -> Path:

@@ -1,0 +1,437 @@
+"""``cardiosr batch``: a cohort folder in, one output folder per case out (in the manner of nnU-Net's predict).
+
+Naming rule of the input folder (``-i``):
+
+* ``CASE_sa.nii.gz`` (or ``.nii``): the short-axis stack of case ``CASE``; one per case, required;
+* ``CASE_la.nii.gz``, ``CASE_la_VIEW.nii.gz`` (e.g. ``CASE_la_4ch.nii.gz``, ``CASE_la_2ch.nii.gz``): long-axis
+  views of the same case, optional, any number;
+* anything else is ignored; a long-axis file without its short-axis file is a failure of that case.
+
+Each case ``CASE`` gets ``OUTDIR/CASE/`` with the files of ``cardiosr enhance``. A case's outputs are
+written into a hidden staging folder and renamed into place in one step, so ``OUTDIR/CASE/`` exists only
+when complete; ``--continue`` skips exactly those cases. A case that fails (bad file, no heart labels,
+...) is recorded in ``failures.csv`` with its one-line reason and the run goes on. After the run the
+cohort table ``cohort.csv`` is rebuilt from every finished case's ``summary.json``.
+
+Execution: in this process (``workers=1``), a local process pool (``workers=N``), or Ray tasks
+(``backend='ray'``, optional extra ``cardiosr[ray]``). ``num_parts``/``part_id`` shard the sorted case list
+(case ``k`` belongs to part ``k mod num_parts``) so that several machines can share one output folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+import os
+import re
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cardiosr.errors import InputError
+from cardiosr.io import atomic_path
+from cardiosr.labels import DEFAULT_CONVENTION
+
+SA_PATTERN = re.compile(r"^(?P<case>.+)_sa\.nii(\.gz)?$")
+LA_PATTERN = re.compile(r"^(?P<case>.+)_la(_(?P<view>[A-Za-z0-9-]+))?\.nii(\.gz)?$")
+#: Columns of ``failures.csv``.
+FAILURE_FIELDS = ["case", "file", "reason"]
+BACKENDS = ("local", "ray")
+
+
+@dataclass
+class Case:
+    """One case of the input folder: its name, short-axis file and long-axis files."""
+
+    name: str
+    sa: Path | None
+    la: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class BatchSettings:
+    """How every case is processed: the arguments of :func:`cardiosr.enhance` and the extra outputs."""
+
+    labels: str = DEFAULT_CONVENTION
+    method: str = "lo"
+    prior: str | None = None
+    edsr: str | None = None
+    device: str = "cpu"
+    gamma: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    figure: bool = True
+    mesh: str | None = None
+
+
+@dataclass
+class CaseOutcome:
+    """What happened to one case."""
+
+    case: str
+    status: str  # "done", "failed" or "skipped"
+    reason: str = ""
+    file: str = ""
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+
+
+def find_cases(input_dir: str | os.PathLike) -> list[Case]:
+    """The cases of ``input_dir`` by the naming rule (sorted by name).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for n in ("a_sa.nii.gz", "a_la_4ch.nii.gz", "b_sa.nii", "notes.txt", "c_la.nii.gz"):
+    ...     _ = (d / n).write_bytes(b"")
+    >>> [(c.name, c.sa is not None, [p.name for p in c.la]) for c in find_cases(d)]
+    [('a', True, ['a_la_4ch.nii.gz']), ('b', True, []), ('c', False, ['c_la.nii.gz'])]
+    """
+    folder = Path(input_dir)
+    if not folder.is_dir():
+        raise InputError("is not a folder", folder)
+    cases: dict[str, Case] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file():
+            continue
+        if m := SA_PATTERN.match(path.name):
+            case = cases.setdefault(m["case"], Case(m["case"], None))
+            if case.sa is not None:
+                raise InputError(f"case {m['case']} has two short-axis files ({case.sa.name}, {path.name})", folder)
+            case.sa = path
+        elif m := LA_PATTERN.match(path.name):
+            cases.setdefault(m["case"], Case(m["case"], None)).la.append(path)
+    if not cases:
+        raise InputError("holds no CASE_sa.nii.gz files (see 'cardiosr batch --help' for the naming rule)", folder)
+    return [cases[k] for k in sorted(cases)]
+
+
+def shard(cases: list[Case], num_parts: int, part_id: int) -> list[Case]:
+    """Part ``part_id`` of ``num_parts``: every ``num_parts``-th case starting at ``part_id``."""
+    if num_parts < 1 or not 0 <= part_id < num_parts:
+        raise InputError(f"--part-id must be in 0..{num_parts - 1} and --num-parts at least 1")
+    return cases[part_id::num_parts]
+
+
+def is_finished(output_dir: Path, case: str) -> bool:
+    """A case is finished when its output folder holds ``summary.json`` (it appears in one rename)."""
+    return (output_dir / case / "summary.json").is_file()
+
+
+# --- one case (runs in a worker) ---------------------------------------------------------------------
+
+_CACHE: dict[str, Any] = {}
+
+
+def _models(settings: BatchSettings) -> tuple[Any, Any]:
+    """The prior (and EDSR) of ``settings``, loaded once per process."""
+    key = json.dumps([settings.prior, settings.edsr, settings.method, settings.device])
+    if _CACHE.get("key") != key:
+        from cardiosr.pipeline import _resolve_edsr, _resolve_prior
+
+        _CACHE["key"] = key
+        _CACHE["prior"] = _resolve_prior(settings.prior, settings.device)[0]
+        _CACHE["edsr"] = _resolve_edsr(settings.edsr) if settings.method == "edsr" else None
+    return _CACHE["prior"], _CACHE["edsr"]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
+
+
+def process_case(case: Case, output_dir: str | os.PathLike, settings: BatchSettings) -> CaseOutcome:
+    """Enhance one case into ``output_dir/CASE/``; every problem becomes a ``failed`` outcome, never an exception."""
+    import warnings
+
+    start = time.perf_counter()
+    out = Path(output_dir) / case.name
+    try:
+        if case.sa is None:
+            raise InputError(f"long-axis file(s) without a short-axis file {case.name}_sa.nii.gz", case.la[0])
+        from cardiosr.pipeline import enhance
+
+        prior, edsr = _models(settings)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # geometry warnings are stored in summary.json
+            result = enhance(
+                case.sa,
+                la=case.la or None,
+                prior=prior,
+                labels=settings.labels,
+                device=settings.device,
+                gamma=settings.gamma,
+                method=settings.method,
+                edsr=edsr,
+                **settings.options,
+            )
+        if out.exists():  # recomputing without --continue: replace the old outputs
+            shutil.rmtree(out)
+        result.save(out, figure=settings.figure, mesh=settings.mesh)
+        return CaseOutcome(case.name, "done", seconds=time.perf_counter() - start, peak_rss_mb=_peak_rss_mb())
+    except InputError as exc:
+        return CaseOutcome(case.name, "failed", exc.problem, exc.path or "", time.perf_counter() - start)
+    except MemoryError:
+        return CaseOutcome(case.name, "failed", "out of memory", str(case.sa), time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 - isolate the case: a bug must not end a cohort run
+        reason = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        return CaseOutcome(case.name, "failed", reason, str(case.sa), time.perf_counter() - start)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchReport:
+    """What :func:`run_batch` did: outcomes per case (this run), and the files it wrote."""
+
+    outcomes: list[CaseOutcome]
+    cohort_csv: Path
+    failures_csv: Path
+    seconds: float
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of cases per status."""
+        out: dict[str, int] = {}
+        for o in self.outcomes:
+            out[o.status] = out.get(o.status, 0) + 1
+        return out
+
+
+def _clean_stale_staging(output_dir: Path, cases: Iterable[Case]) -> None:
+    """Remove staging folders left by a killed run (only those of this run's cases)."""
+    for case in cases:
+        for stale in output_dir.glob(f".{case.name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def run_batch(
+    input_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    settings: BatchSettings,
+    resume: bool = False,
+    workers: int = 1,
+    num_parts: int = 1,
+    part_id: int = 0,
+    backend: str = "local",
+    address: str | None = None,
+    cpus_per_task: float = 1.0,
+    gpus_per_task: float = 0.0,
+    progress: bool = True,
+    on_outcome: Callable[[CaseOutcome], None] | None = None,
+) -> BatchReport:
+    """Process every case of ``input_dir`` (this part of it) into ``output_dir`` (see the module docstring)."""
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
+    start = time.perf_counter()
+    cases = shard(find_cases(input_dir), num_parts, part_id)
+    out = Path(output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write to the output folder ({exc.strerror or exc})", out) from None
+    _clean_stale_staging(out, cases)
+    outcomes = [
+        CaseOutcome(c.name, "skipped", "finished before (--continue)")
+        for c in cases
+        if resume and is_finished(out, c.name)
+    ]
+    todo = [c for c in cases if not (resume and is_finished(out, c.name))]
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), desc="cases", unit="case", disable=None if progress else True, file=sys.stderr)
+
+    def record(outcome: CaseOutcome) -> None:
+        outcomes.append(outcome)
+        bar.update(1)
+        if outcome.status == "failed":
+            bar.write(f"cardiosr: {outcome.case} failed: {outcome.file + ': ' if outcome.file else ''}{outcome.reason}")
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    try:
+        if backend == "ray":
+            _run_ray(todo, out, settings, record, address, cpus_per_task, gpus_per_task)
+        elif workers == 1:
+            for case in todo:
+                record(process_case(case, out, settings))
+        else:
+            _run_pool(todo, out, settings, record, workers)
+    finally:
+        bar.close()
+        suffix = "" if num_parts == 1 else f"_part{part_id}of{num_parts}"
+        failures = write_failures(out / f"failures{suffix}.csv", outcomes)
+        cohort = write_cohort_csv(out)
+    order = {c.name: k for k, c in enumerate(cases)}
+    outcomes.sort(key=lambda o: order.get(o.case, -1))
+    return BatchReport(outcomes, cohort, failures, time.perf_counter() - start)
+
+
+def _run_pool(
+    todo: list[Case], out: Path, settings: BatchSettings, record: Callable[[CaseOutcome], None], workers: int
+) -> None:
+    import multiprocessing
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")  # no fork after torch's threads have started
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = {pool.submit(process_case, case, out, settings): case for case in todo}
+        for future in as_completed(futures):
+            try:
+                record(future.result())
+            except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory)
+                case = futures[future]
+                record(CaseOutcome(case.name, "failed", f"worker died: {type(exc).__name__}", str(case.sa)))
+
+
+def _ray_process_case(case: Case, out: str, settings: BatchSettings) -> CaseOutcome:
+    return process_case(case, out, settings)
+
+
+def _run_ray(
+    todo: list[Case],
+    out: Path,
+    settings: BatchSettings,
+    record: Callable[[CaseOutcome], None],
+    address: str | None,
+    cpus: float,
+    gpus: float,
+) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise InputError("the Ray backend needs Ray: pip install 'cardiosr[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise InputError(f"cannot connect to Ray at {address or 'a new local instance'}: {exc}") from None
+    try:
+        task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_ray_process_case)
+        pending = {task.remote(case, str(out), settings): case for case in todo}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                case = pending.pop(ref)
+                try:
+                    record(ray.get(ref))
+                except Exception as exc:  # noqa: BLE001 - a task whose worker died
+                    record(CaseOutcome(case.name, "failed", f"Ray task failed: {type(exc).__name__}", str(case.sa)))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+# --- tables ------------------------------------------------------------------------------------------
+
+
+def _write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> Path:
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buffer.getvalue())
+    return path
+
+
+def write_failures(path: Path, outcomes: list[CaseOutcome]) -> Path:
+    """``failures.csv``: one row per failed case of this run (case, file, one-line reason)."""
+    rows = [asdict(o) for o in sorted(outcomes, key=lambda o: o.case) if o.status == "failed"]
+    return _write_csv(path, FAILURE_FIELDS, rows)
+
+
+#: Columns of ``cohort.csv`` (from each case's ``summary.json``).
+COHORT_FIELDS = [
+    "case",
+    "method",
+    "qc_flag",
+    "qc_reasons",
+    "final_loss",
+    "final_loss_sa",
+    "consistency_dice_LV",
+    "consistency_dice_MYO",
+    "consistency_dice_RV",
+    "shift_mean_mm",
+    "shift_max_mm",
+    "LV_ml",
+    "RV_ml",
+    "LV_mass_g",
+    "plausible",
+    "la_dice_mean",
+    "iterations",
+    "converged",
+    "time_s",
+    "warnings",
+]
+
+
+def cohort_row(case: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """One row of ``cohort.csv`` from a case's ``summary.json``."""
+    final = summary.get("final_loss", {})
+    consistency = summary.get("consistency_dice", {})
+    shifts = summary.get("shifts", {})
+    la = summary.get("long_axis_evaluation") or []
+    la_mean = [sum(v["dice"].values()) / len(v["dice"]) for v in la]
+    iterations = summary.get("iterations", {})
+    return {
+        "case": case,
+        "method": summary.get("method", "lo"),
+        "qc_flag": int(bool(summary.get("qc", {}).get("flag"))),
+        "qc_reasons": "; ".join(summary.get("qc", {}).get("reasons", [])),
+        "final_loss": _fmt(final.get("total")),
+        "final_loss_sa": _fmt(final.get("sa")),
+        **{f"consistency_dice_{k}": _fmt(consistency.get(k)) for k in ("LV", "MYO", "RV")},
+        "shift_mean_mm": _fmt(shifts.get("mean_mm")),
+        "shift_max_mm": _fmt(shifts.get("max_mm")),
+        **{k: _fmt(summary.get("clinical", {}).get(k)) for k in ("LV_ml", "RV_ml", "LV_mass_g")},
+        "plausible": int(bool(summary.get("plausibility", {}).get("plausible"))),
+        "la_dice_mean": _fmt(sum(la_mean) / len(la_mean)) if la_mean else "",
+        "iterations": sum(iterations.values()) if iterations else "",
+        "converged": int(bool(summary.get("converged"))),
+        "time_s": _fmt(summary.get("time_s")),
+        "warnings": "; ".join(summary.get("canonical_frame", {}).get("warnings", [])),
+    }
+
+
+def _fmt(value: Any) -> Any:
+    if value is None:
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def read_cohort(output_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Rows of every finished case under ``output_dir`` (sorted by case name)."""
+    rows = []
+    for summary_path in sorted(Path(output_dir).glob("*/summary.json")):
+        try:
+            summary = json.loads(summary_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        rows.append(cohort_row(summary_path.parent.name, summary))
+    return rows
+
+
+def write_cohort_csv(output_dir: str | os.PathLike) -> Path:
+    """``cohort.csv``: one row per finished case (QC flag, losses, shifts, volumes, plausibility, time)."""
+    return _write_csv(Path(output_dir) / "cohort.csv", COHORT_FIELDS, read_cohort(output_dir))

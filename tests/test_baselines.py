@@ -1,0 +1,217 @@
+"""Baselines of the paper's §2.1 (NN, SBI, EDSR), ``enhance --method``, long-axis evaluation, ``cardiosr benchmark``."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from tests_helpers import long_axis_view
+
+from cardiosr.cli import main
+from cardiosr.edsr import EDSR3D, EDSRTrainConfig, edsr_upsample, load_edsr, save_edsr, train_edsr
+from cardiosr.errors import InputError
+from cardiosr.interpolation import nearest_upsample, shape_based_interpolation
+from cardiosr.io import load_labels, save_labels
+from cardiosr.metrics import dice
+from cardiosr.phantom import cohort_member
+from cardiosr.simulate import case_rng, simulate_case
+from cardiosr.volume import LabelVolume
+
+
+def _disc(radius: float, n: int = 41) -> np.ndarray:
+    yy, xx = np.mgrid[:n, :n]
+    return (np.hypot(yy - n // 2, xx - n // 2) <= radius).astype(np.uint8)
+
+
+def test_sbi_of_two_slices_of_the_same_disc_is_that_disc_in_between():
+    disc = _disc(8)
+    lr = LabelVolume(np.stack([disc, disc]), np.diag([10.0, 1.0, 1.0, 1.0]))
+    hr = np.diag([2.0, 1.0, 1.0, 1.0])
+    hr[0, 3] = -4.0  # 2 mm slices from the outer face of slice 0 to that of slice 1
+    out = shape_based_interpolation(lr, (10, 41, 41), hr)
+    assert all((out[k] == disc).all() for k in range(10))
+
+
+def test_sbi_interpolates_the_radius_where_nn_jumps():
+    small, large = _disc(6), _disc(14)
+    lr = LabelVolume(np.stack([small, large]), np.diag([10.0, 1.0, 1.0, 1.0]))
+    hr = np.diag([5.0, 1.0, 1.0, 1.0])  # slices at 0, 5, 10 mm: the middle one halfway between
+    sbi = shape_based_interpolation(lr, (3, 41, 41), hr)
+    nn = nearest_upsample(lr, (3, 41, 41), hr)
+    radius = np.sqrt(sbi[1].sum() / np.pi)
+    assert 9.0 < radius < 11.0  # halfway between 6 and 14 voxels
+    assert nn[1].sum() in (small.sum(), large.sum())  # NN takes one of the two
+    assert (sbi[0] == small).all() and (sbi[2] == large).all()
+
+
+def test_sbi_keeps_nested_structures_and_blanks_outside_the_slab():
+    ring = _disc(10) * 2
+    ring[_disc(6) > 0] = 1
+    lr = LabelVolume(np.stack([ring, ring]), np.diag([10.0, 1.0, 1.0, 1.0]))
+    hr = np.diag([2.0, 1.0, 1.0, 1.0])
+    hr[0, 3] = -10.0  # slices at -10, -8, ..., 18 mm; the slab spans -5 to 15 mm
+    out = shape_based_interpolation(lr, (15, 41, 41), hr)
+    assert (out[:3] == 0).all() and (out[-2:] == 0).all()  # outside the stack's slab: background
+    assert (out[3] == ring).all() and (out[12] == ring).all() and (out[5] == ring).all()
+
+
+def test_nearest_upsample_follows_the_affines_of_a_tilted_stack(phantom):
+    hr = phantom[0]
+    case = simulate_case("p", hr, 0.0, np.random.default_rng(0))
+    nn = nearest_upsample(case.lr, hr.shape, hr.affine)
+    # LR slice i is HR slice 5i + 2: NN must reproduce it exactly there
+    for i in range(case.lr.shape[0]):
+        assert (nn[5 * i + 2] == case.lr.array[i]).all()
+    assert (nn[60:] == 0).all()  # beyond the last slab
+
+
+def test_edsr_loss_falls_on_tiny_data_and_the_model_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    hr = np.zeros((4, 10, 16, 16), np.uint8)
+    for n in range(4):
+        r = rng.uniform(3, 6)
+        yy, xx = np.mgrid[:16, :16]
+        for k in range(10):
+            hr[n, k][np.hypot(yy - 8, xx - 8) <= r * (0.5 + k / 20)] = 1
+    affine = np.diag([2.0, 1.25, 1.25, 1.0])
+    losses = []
+    config = EDSRTrainConfig(motion_scale=0.0, n_feats=8, n_blocks=1, steps=40, batch_size=2, patch=16, lr=3e-3)
+    model, history = train_edsr(hr, affine, config, output=tmp_path, progress=lambda s, n, v: losses.append(v))
+    assert len(losses) == 40 and np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    loaded, meta = load_edsr(tmp_path)
+    assert meta["model"] == model.config() and meta["training"]["steps"] == 40
+    x = torch.rand(1, 4, 2, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+
+
+def test_edsr_checkpoint_errors_are_one_line(tmp_path):
+    with pytest.raises(InputError, match="no such EDSR checkpoint"):
+        load_edsr(tmp_path / "missing.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x80\x04not a safetensors file")
+    with pytest.raises(InputError, match="not a readable safetensors"):
+        load_edsr(bad)
+    model = EDSR3D(n_feats=8, n_blocks=1)
+    wrong = save_edsr(model, tmp_path / "wrong.safetensors", {"model": {**model.config(), "n_blocks": 2}})
+    with pytest.raises(InputError, match="weights do not match"):
+        load_edsr(wrong)
+
+
+def test_edsr_output_lands_on_the_target_grid_through_the_affines(phantom):
+    # an identity-like EDSR (copies its input to every output slice) must reproduce nearest up-sampling
+    hr = phantom[0]
+    case = simulate_case("p", hr, 0.0, np.random.default_rng(0))
+    model = EDSR3D(factor=5, n_feats=4, n_blocks=0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        # head: identity on 4 channels; body adds 0; upsample: every sub-slice copies them; tail: identity
+        for c in range(4):
+            model.head.weight[c, c, 1, 1, 1] = 1.0
+            for f in range(5):
+                model.upsample[0].weight[c * 5 + f, c, 1, 1, 1] = 1.0
+            model.tail.weight[c, c, 1, 1, 1] = 10.0
+    probs = edsr_upsample(model, case.lr, hr.shape, hr.affine)
+    expected = nearest_upsample(case.lr, hr.shape, hr.affine)
+    agree = (probs.argmax(0) == expected)[:60].mean()
+    assert agree > 0.999
+
+
+def _stack_file(tmp_path, scale=1.0):
+    hr = cohort_member(1, 0)[0]
+    case = simulate_case("c0", hr, scale, case_rng(1, 0))
+    return hr, case, save_labels(case.lr, tmp_path / "sa.nii.gz")
+
+
+@pytest.mark.parametrize("method", ["nn", "sbi"])
+def test_enhance_method_baselines_write_the_same_outputs(tmp_path, capsys, method):
+    hr, case, sa = _stack_file(tmp_path)
+    out = tmp_path / method
+    assert main(["enhance", "--sa", str(sa), "-o", str(out), "--method", method, "--quiet", "--no-figure"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    shifts = json.loads((out / "shifts.json").read_text())
+    assert summary["method"] == method and summary["iterations"] == {"latent": 0, "refine": 0}
+    assert shifts["gauge"].startswith("not estimated")
+    assert all(s["shift_mm"] in (None, [0.0, 0.0]) for s in shifts["slices"])
+    sr = load_labels(out / "sr.nii.gz")
+    assert np.allclose(sr.spacing, (2.0, 1.25, 1.25), atol=1e-4)
+    # the canonical result, back on the phantom's grid, is the baseline applied directly (up to resampling)
+    canon = load_labels(out / "sr_canonical.nii.gz")
+    direct = nearest_upsample(case.lr, hr.shape, hr.affine) if method == "nn" else None
+    from cardiosr.geometry import resample_labels
+
+    back = resample_labels(canon.array, canon.affine, hr.shape, hr.affine)
+    if direct is not None:
+        assert np.mean(list(dice(back, direct).values())) > 0.9
+    assert np.mean(list(dice(back, hr.array).values())) > 0.75
+
+
+def test_enhance_method_edsr_with_a_trained_checkpoint(tmp_path):
+    hr, case, sa = _stack_file(tmp_path)
+    data = np.stack([cohort_member(1, i)[0].array for i in (1, 2)])
+    config = EDSRTrainConfig(steps=3, n_feats=4, n_blocks=1, patch=32)
+    train_edsr(data, hr.affine, config, output=tmp_path / "edsr")
+    out = tmp_path / "out"
+    args = ["enhance", "--sa", str(sa), "-o", str(out), "--method", "edsr", "--edsr", str(tmp_path / "edsr")]
+    assert main([*args, "--quiet", "--no-figure"]) == 0
+    assert json.loads((out / "summary.json").read_text())["method"] == "edsr"
+    assert load_labels(out / "sr.nii.gz").shape[0] > case.lr.shape[0]
+
+
+def test_edsr_option_without_edsr_method_is_an_error(tmp_path, capsys):
+    _, _, sa = _stack_file(tmp_path)
+    code = main(["enhance", "--sa", str(sa), "-o", str(tmp_path / "o"), "--edsr", "x", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--method edsr" in err[0] and not (tmp_path / "o").exists()
+
+
+def test_long_axis_view_for_evaluation_only_or_in_both(tmp_path, capsys):
+    hr, case, sa = _stack_file(tmp_path, scale=1.0)
+    la = save_labels(long_axis_view(hr), tmp_path / "la.nii.gz")
+    base = ["enhance", "--sa", str(sa), "--quiet", "--no-figure", "--max-iterations", "20"]
+    assert main([*base, "-o", str(tmp_path / "eval"), "--la-eval", str(la)]) == 0
+    assert main([*base, "-o", str(tmp_path / "both"), "--la", str(la)]) == 0
+    assert main([*base, "-o", str(tmp_path / "nn"), "--la-eval", str(la), "--method", "nn"]) == 0
+    out = capsys.readouterr().out
+    assert "evaluation only" in out and "used in the loss" in out
+    ev = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    both = json.loads((tmp_path / "both" / "summary.json").read_text())
+    nn = json.loads((tmp_path / "nn" / "summary.json").read_text())
+    (e,), (b,), (n,) = ev["long_axis_evaluation"], both["long_axis_evaluation"], nn["long_axis_evaluation"]
+    assert not e["used_in_optimisation"] and b["used_in_optimisation"]
+    assert "la0" not in ev["final_loss"] and "la0" in both["final_loss"]  # evaluation only: not in the loss
+    mean = {k: np.mean(list(v["dice"].values())) for k, v in (("eval", e), ("both", b), ("nn", n))}
+    assert mean["both"] >= mean["eval"] - 0.02 and mean["eval"] > mean["nn"]
+    assert mean["both"] > 0.85
+
+
+def test_benchmark_quick_path_end_to_end(tmp_path, capsys):
+    out = tmp_path / "bench"
+    args = ["benchmark", "--quick", "--phantoms", "3", "--train", "1", "--edsr-steps", "2", "--max-iterations", "5"]
+    assert main([*args, "--patterns", "none", "severe", "-o", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "| severe | LO (proposed) |" in printed and "EDSR trained on none" in printed
+    with (out / "cases.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    # 2 test cases x 2 patterns x (nn, sbi, edsr[none], edsr[severe], lo, lo-latent)
+    assert len(rows) == 24
+    assert {"hd95_MYO", "sdice_mean", "err_LV_mass_g", "plausible"} <= set(rows[0])
+    s1 = (out / "table_s1.csv").read_text().splitlines()
+    assert s1[0].startswith("motion,method,LV,MYO,RV,MEAN") and len(s1) == 1 + 2 * 5
+    lo = [r for r in rows if r["method"] == "lo" and r["pattern"] == "severe"]
+    nn = [r for r in rows if r["method"] == "nn" and r["pattern"] == "severe"]
+    assert np.mean([float(r["dice_mean"]) for r in lo]) > np.mean([float(r["dice_mean"]) for r in nn])
+    assert (out / "figure_3.png").stat().st_size > 10_000 and (out / "table_2.md").is_file()
+    assert (out / "edsr_severe" / "edsr.safetensors").is_file()
+    info = json.loads((out / "benchmark.json").read_text())
+    assert info["cases"]["train"] == ["phantom_0000"] and len(info["cases"]["test"]) == 2
+
+
+def test_benchmark_rejects_a_split_without_test_cases(tmp_path, capsys):
+    code = main(["benchmark", "--phantoms", "3", "--train", "3", "-o", str(tmp_path / "b"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--train" in err[0]
