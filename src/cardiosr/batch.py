@@ -264,7 +264,8 @@ def run_batch(
         outcomes.append(outcome)
         bar.update(1)
         if outcome.status == "failed":
-            bar.write(f"cardiosr: {outcome.case} failed: {outcome.file + ': ' if outcome.file else ''}{outcome.reason}")
+            where = f"{outcome.file}: " if outcome.file else ""
+            bar.write(f"cardiosr: {outcome.case} failed: {where}{outcome.reason}", file=sys.stderr)
         if on_outcome is not None:
             on_outcome(outcome)
 

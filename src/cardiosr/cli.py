@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io as _io
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -188,11 +189,26 @@ def _cmd_sample_prior(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_output_folder(path: str) -> None:
+    """Refuse an output folder that cannot be made, before any work is done (nothing is created here)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder", out)
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(f"cannot write here ({ancestor} is not a folder)", out)
+    if not os.access(ancestor, os.W_OK):
+        raise InputError(f"cannot write here ({ancestor} is not writable)", out)
+
+
 def _cmd_enhance(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cardiosr.pipeline import enhance
 
+    _check_output_folder(args.output)
     options = _method_options(args)
     bar = tqdm(total=None, desc="latent optimisation", unit="it", disable=True if args.quiet else None, file=sys.stderr)
 
@@ -242,6 +258,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     from cardiosr.batch import BatchSettings, run_batch
     from cardiosr.pipeline import make_options
 
+    _check_output_folder(args.output)
     options = _method_options(args)
     make_options(**options)  # check the options once, before any case runs
     if args.edsr and args.method != "edsr":
@@ -281,6 +298,13 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         f"{counts.get('failed', 0)} failed ({report.failures_csv.name}) in {report.seconds:.1f} s; "
         f"cohort table {report.cohort_csv}"
     )
+    return 3 if counts.get("failed") else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from cardiosr.report import write_report
+
+    print(write_report(args.output_dir))
     return 0
 
 
@@ -536,6 +560,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-command", help=argparse.SUPPRESS)
     _add_labels(p)
     p.set_defaults(func=_cmd_train_prior)
+
+    p = sub.add_parser("report", help="write a static report.html of a batch output folder")
+    p.add_argument("output_dir", metavar="OUTDIR", help="the -o folder of 'cardiosr batch'")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("benchmark", help="reproduce the paper's simulated tables (S1, 2) and Fig. 3 for all methods")
     p.add_argument("--phantoms", type=int, metavar="N", help="generate N phantoms (cohort --seed)")

@@ -4,7 +4,7 @@ Each structure (LV blood pool, LV myocardium, RV blood pool) becomes a closed tr
 marching cubes (:func:`skimage.measure.marching_cubes`) at the 0.5 level of its binary mask (padded by
 one voxel so that it closes at the grid's border). Vertices are mapped from voxel indices to world
 millimetres by the volume's affine, and the triangles are re-ordered when the affine mirrors space, so
-that normals point outwards in the world. Files are written with :mod:`meshio` (legacy VTK or binary
+that normals point outwards in the world (right-hand rule). Files are written with :mod:`meshio` (legacy VTK or binary
 STL), each atomically.
 """
 
@@ -41,7 +41,9 @@ def surface_mesh(mask: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.n
     verts, faces, _, _ = marching_cubes(padded, level=0.5)
     verts = verts - 1.0  # undo the padding: voxel indices of the mask
     world = verts @ np.asarray(affine, float)[:3, :3].T + np.asarray(affine, float)[:3, 3]
-    if np.linalg.det(np.asarray(affine, float)[:3, :3]) < 0:
+    # marching_cubes winds the triangles of a mask (1 inside) inwards in index space; reverse them, unless
+    # the affine mirrors space and so reverses them already, so that normals point outwards in the world
+    if np.linalg.det(np.asarray(affine, float)[:3, :3]) > 0:
         faces = faces[:, ::-1]
     return world.astype(np.float64), faces.astype(np.int64)
 

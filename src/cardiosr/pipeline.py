@@ -277,6 +277,30 @@ def _as_volume(item: SaInput, labels: str, what: str) -> LabelVolume:
     return load_labels(item, labels)
 
 
+#: Voxel sizes (mm) a short-axis stack may have.
+VOXEL_SIZE_RANGE_MM = (0.1, 50.0)
+#: Smallest in-plane size (voxels) of a short-axis stack.
+MIN_IN_PLANE_VOXELS = 8
+
+
+def check_short_axis(volume: LabelVolume) -> None:
+    """Raise :class:`InputError` unless ``volume`` can be a short-axis stack: at least 2 slices, at least
+    8×8 voxels in-plane, voxel sizes within 0.1–50 mm."""
+    d, h, w = volume.shape
+    if d < 2:
+        raise InputError(f"has a single slice ({d}x{h}x{w}); a short-axis stack needs at least 2", volume.path)
+    if min(h, w) < MIN_IN_PLANE_VOXELS:
+        raise InputError(
+            f"in-plane size {h}x{w} voxels is too small for a short-axis slice (at least {MIN_IN_PLANE_VOXELS})",
+            volume.path,
+        )
+    lo, hi = VOXEL_SIZE_RANGE_MM
+    spacing = volume.spacing
+    if np.any(spacing < lo) or np.any(spacing > hi):
+        size = "x".join(f"{s:g}" for s in spacing)
+        raise InputError(f"voxel size {size} mm is outside {lo:g}-{hi:g} mm (is the header's unit wrong?)", volume.path)
+
+
 def _as_list(la: SaInput | Sequence[SaInput] | None) -> list[SaInput]:
     if la is None:
         return []
@@ -436,6 +460,8 @@ def enhance_batch(
     if len(la_list) != len(sa) or len(eval_list) != len(sa):
         raise InputError(f"got {len(sa)} short-axis inputs but {len(la_list)} long-axis entries")
     volumes = [_as_volume(s, labels, "sa") for s in sa]
+    for volume in volumes:
+        check_short_axis(volume)
     la_volumes = [[_as_volume(v, labels, "la") for v in _as_list(views)] for views in la_list]
     eval_volumes = [[_as_volume(v, labels, "la") for v in _as_list(views)] for views in eval_list]
     start = time.perf_counter()
