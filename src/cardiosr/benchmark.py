@@ -246,6 +246,38 @@ def run_benchmark(
     return paths
 
 
+def read_cases(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of a benchmark's ``cases.csv`` with numbers and booleans restored."""
+    rows = []
+    with Path(path).open(newline="") as f:
+        for raw in csv.DictReader(f):
+            row: dict[str, Any] = {}
+            for key, value in raw.items():
+                if value in ("True", "False"):
+                    row[key] = value == "True"
+                else:
+                    try:
+                        row[key] = (
+                            float(value) if key not in ("case", "pattern", "method", "edsr_trained_on") else value
+                        )
+                    except ValueError:
+                        row[key] = value
+            rows.append(row)
+    return rows
+
+
+def rebuild_tables(output: str | os.PathLike) -> dict[str, Path]:
+    """Rewrite the tables of a finished benchmark from its ``cases.csv`` (``cardiosr benchmark --tables-only``)."""
+    out = Path(output)
+    if not (out / "cases.csv").is_file():
+        raise InputError("holds no cases.csv of a finished benchmark", out)
+    rows = read_cases(out / "cases.csv")
+    patterns = [p for p in MOTION_PATTERNS if any(r["pattern"] == p for r in rows)]
+    paths = write_tables(rows, patterns, out)
+    paths["json"] = out / "benchmark.json"
+    return paths
+
+
 def _write_text(path: Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
@@ -264,7 +296,17 @@ def _select(rows: list[dict[str, Any]], pattern: str, method: str, trained_on: s
 
 def table_s1(rows: list[dict[str, Any]], patterns: Sequence[str]) -> tuple[list[str], list[list[str]]]:
     """Table S1: Dice per structure and their mean (mean ± std over test cases), methods × patterns."""
-    header = ["motion", "method", *NAMES, "MEAN", "shift-optimal MEAN", "HD95 mean (mm)", "plausible"]
+    header = [
+        "motion",
+        "method",
+        *NAMES,
+        "MEAN",
+        "shift-optimal MEAN",
+        "HD95 mean (mm)",
+        "LV error (mL)",
+        "LV mass error (g)",
+        "plausible",
+    ]
     table = []
     for pattern in patterns:
         for method, title in METHOD_TITLES.items():
@@ -276,7 +318,9 @@ def table_s1(rows: list[dict[str, Any]], patterns: Sequence[str]) -> tuple[list[
                 [pattern, title]
                 + [_mean_std([r[f"dice_{n}"] for r in sel]) for n in NAMES]
                 + [_mean_std([r["dice_mean"] for r in sel]), _mean_std([r["sdice_mean"] for r in sel])]
-                + [_mean_std(hd), f"{np.mean([bool(r['plausible']) for r in sel]):.0%}"]
+                + [_mean_std(hd)]
+                + [f"{np.mean([abs(float(r[k])) for r in sel]):.1f}" for k in ("err_LV_ml", "err_LV_mass_g")]
+                + [f"{np.mean([bool(r['plausible']) for r in sel]):.0%}"]
             )
     return header, table
 

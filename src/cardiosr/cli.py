@@ -311,6 +311,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from cardiosr.benchmark import QUICK, BenchmarkConfig, run_benchmark
 
+    if args.tables_only:
+        from cardiosr.benchmark import rebuild_tables
+
+        paths = rebuild_tables(args.output)
+        print(Path(paths["table_s1_md"]).read_text() + "\n" + Path(paths["table_2_md"]).read_text(), end="")
+        return 0
     preset = QUICK if args.quick else {}
     phantoms = args.phantoms if args.phantoms is not None else (None if args.hr else preset.get("phantoms"))
     if phantoms is None and args.hr is None:
@@ -578,6 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-iterations", type=int, help="iteration cap of LO's latent search (default 60)")
     p.add_argument("--prior", default="default", help="prior of LO: default, a .safetensors/folder, or srheart:PATH")
     p.add_argument("--quick", action="store_true", help="12 phantoms (8 train, 4 test), 150 EDSR steps: ~5 min")
+    p.add_argument("--tables-only", action="store_true", help="rewrite the tables of OUTPUT from its cases.csv")
     p.add_argument("--seed", type=int, default=1, help="phantom cohort and motion seed (default 1; prior: 0)")
     p.add_argument("--workers", type=int, help="processes making phantoms (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
