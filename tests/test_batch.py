@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import signal
@@ -131,8 +132,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ray_backend_on_a_local_cluster_same_semantics(cohort, tmp_path, capsys):
+def test_ray_backend_on_a_local_cluster_same_semantics(cohort, tmp_path, capsys, monkeypatch):
     pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a throw-away cluster on loopback: no token needed
     ray_bin = Path(sys.executable).parent / "ray"
     if not ray_bin.exists():
         ray_bin = Path(shutil.which("ray") or "ray")
@@ -143,6 +145,7 @@ def test_ray_backend_on_a_local_cluster_same_semantics(cohort, tmp_path, capsys)
         capture_output=True,
         text=True,
         timeout=180,
+        env={**os.environ, "RAY_AUTH_MODE": "disabled"},
     )
     assert start.returncode == 0, start.stderr[-2000:]
     try:
@@ -161,7 +164,7 @@ def test_ray_backend_on_a_local_cluster_same_semantics(cohort, tmp_path, capsys)
         printed = capsys.readouterr().out
         assert "0 done, 3 skipped" in printed and "1 failed" in printed
     finally:
-        subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, timeout=120)
+        subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, timeout=120, env=dict(os.environ))
 
 
 def test_meshes_are_closed_world_surfaces_matching_the_voxel_volume(cohort, tmp_path):
