@@ -75,8 +75,7 @@ def main() -> None:
         "the 95th-percentile Hausdorff distance; 'LV error' and 'LV mass error' the mean absolute errors of the LV "
         "cavity volume and myocardial mass (1.05 g/mL) against the ground truth; 'plausible' the share of "
         "results with one component per structure, no holes and the LV blood pool separated in-plane from "
-        "background and RV by myocardium (end slices of the LV excepted).\n\n"
-        + table_s1,
+        "background and RV by myocardium (end slices of the LV excepted).\n\n" + table_s1,
     )
     write_section(
         "paper-table-2",

@@ -29,14 +29,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from cardiosr.degradation import Downsample, degrade_labels, simulate_shifts
 from cardiosr.errors import InputError
 from cardiosr.geometry import CANONICAL_SPACING, resample_labels, resample_probabilities, unit_columns
-from cardiosr.io import atomic_path
+from cardiosr.io import atomic_path, read_safetensors_metadata, save_safetensors
 from cardiosr.labels import N_CLASSES
 from cardiosr.volume import LabelVolume
 
@@ -344,11 +343,7 @@ def train_edsr(
 
 def save_edsr(model: EDSR3D, path: str | os.PathLike, metadata: dict[str, Any]) -> Path:
     """Write ``model``'s weights and ``metadata`` (JSON in the header) to ``path`` atomically."""
-    path = Path(path)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(metadata)})
-    return path
+    return save_safetensors(model, path, METADATA_KEY, metadata)
 
 
 def load_edsr(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[EDSR3D, dict[str, Any]]:
@@ -362,17 +357,10 @@ def load_edsr(path: str | os.PathLike, device: str | torch.device = "cpu") -> tu
         path = path / EDSR_FILE
     if not path.is_file():
         raise InputError("no such EDSR checkpoint", path)
+    meta = read_safetensors_metadata(path, METADATA_KEY, "EDSR checkpoint")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise InputError(f"not a readable safetensors EDSR checkpoint ({' '.join(str(exc).split())})", path) from None
-    if METADATA_KEY not in header:
-        raise InputError("safetensors file has no cardiosr EDSR metadata", path)
-    try:
-        meta = json.loads(header[METADATA_KEY])
         model = EDSR3D(**meta["model"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"EDSR metadata does not describe a model ({' '.join(str(exc).split())})", path) from None
     try:
         model.load_state_dict(load_file(str(path)), strict=True)

@@ -13,6 +13,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nibabel as nib
 import numpy as np
@@ -21,6 +22,9 @@ from cardiosr.errors import InputError
 from cardiosr.geometry import detect_slice_axis, to_internal_order
 from cardiosr.labels import DEFAULT_CONVENTION, LabelConvention, get_convention
 from cardiosr.volume import LabelVolume
+
+if TYPE_CHECKING:
+    import torch
 
 #: Largest number of voxels accepted in one label map (guards against absurd headers).
 MAX_VOXELS = 512 * 1024 * 1024
@@ -188,6 +192,45 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def save_safetensors(module: torch.nn.Module, path: str | os.PathLike, key: str, metadata: dict) -> Path:
+    """Write a module's weights with ``metadata`` as JSON under header ``key`` to ``path``, atomically.
+
+    safetensors holds only tensors and strings, so the file can never run code when read back.
+    """
+    import json
+
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={key: json.dumps(metadata)})
+    return path
+
+
+def read_safetensors_metadata(path: str | os.PathLike, key: str, what: str) -> dict:
+    """The JSON metadata under header ``key`` of a ``.safetensors`` file (weights are not read).
+
+    ``what`` names the kind of file in the one-line :class:`InputError` raised for an unreadable file,
+    a missing key or invalid JSON (e.g. ``'prior'``, ``'EDSR checkpoint'``).
+    """
+    import json
+
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"not a readable safetensors {what} ({_short(exc)})", path) from None
+    if key not in header:
+        raise InputError(f"safetensors file has no cardiosr {what} metadata", path)
+    try:
+        return json.loads(header[key])
+    except json.JSONDecodeError:
+        raise InputError(f"{what} metadata is not valid JSON", path) from None
 
 
 def save_labels(

@@ -15,7 +15,6 @@ people to read. safetensors holds only tensors and strings, so a model file cann
 
 from __future__ import annotations
 
-import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -23,12 +22,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from cardiosr.errors import InputError
 from cardiosr.geometry import CANONICAL_SHAPE, CANONICAL_SPACING
-from cardiosr.io import atomic_path
+from cardiosr.io import read_safetensors_metadata, save_safetensors
 from cardiosr.labels import STRUCTURES
 from cardiosr.prior.networks import ARCHITECTURES, GenerativePrior, build_model
 
@@ -86,11 +84,7 @@ def canonical_options(meta: dict[str, Any]) -> dict[str, Any]:
 
 def save_prior(model: GenerativePrior, path: str | os.PathLike, metadata: dict[str, Any]) -> Path:
     """Write ``model``'s weights and ``metadata`` to ``path`` (``.safetensors``) atomically."""
-    path = Path(path)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(metadata)})
-    return path
+    return save_safetensors(model, path, METADATA_KEY, metadata)
 
 
 def check_metadata(meta: dict[str, Any], source: str) -> None:
@@ -111,19 +105,7 @@ def check_metadata(meta: dict[str, Any], source: str) -> None:
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata stored in a ``.safetensors`` prior (header only; weights are not read)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise InputError(f"not a readable safetensors prior ({' '.join(str(exc).split())})", path) from None
-    if METADATA_KEY not in header:
-        raise InputError("safetensors file has no cardiosr prior metadata", path)
-    try:
-        return json.loads(header[METADATA_KEY])
-    except json.JSONDecodeError:
-        raise InputError("prior metadata is not valid JSON", path) from None
+    return read_safetensors_metadata(path, METADATA_KEY, "prior")
 
 
 def _load_safetensors(path: Path, device: str | torch.device) -> tuple[GenerativePrior, dict[str, Any]]:
