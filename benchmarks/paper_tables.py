@@ -52,6 +52,17 @@ def main() -> None:
     print(table_s1 + "\n\n" + table_2)
     if args.no_write:
         return
+    edsr = info.get("edsr", {})
+    reused = [p for p, e in edsr.items() if e.get("reused")]
+    training = ", ".join(
+        f"{p} {e['training_seconds'] / 60:.0f} min" for p, e in edsr.items() if e.get("training_seconds")
+    )
+    edsr_note = (
+        f" The EDSR models of {', '.join(reused)} were reused from an earlier run of the same command in the same "
+        f"folder (same settings; the run time excludes their training)."
+        if reused
+        else ""
+    ) + (f" EDSR training time: {training}." if training else "")
     rebuilt = (
         f" The tables were rebuilt from that run's `{args.output}/cases.csv` (`--tables-only`); the run itself was "
         f"`python benchmarks/paper_tables.py --phantoms {args.phantoms} --train {args.train} -o {args.output}`."
@@ -65,7 +76,7 @@ def main() -> None:
         "of §3.2 (the same draws, scaled). Every method restores the stack without knowing the shifts; Dice on the "
         f"ground truth's 2×1.25×1.25 mm grid, mean ± std over the {n_test} test cases. Whole run: "
         f"{info['seconds'] / 60:.0f} min. Per-case metrics (HD95, MSD, volumes, plausibility, shift-optimal Dice) "
-        f"are in `{args.output}/cases.csv`; Fig. 3 in `{args.output}/figure_3.png`." + rebuilt
+        f"are in `{args.output}/cases.csv`; Fig. 3 in `{args.output}/figure_3.png`." + edsr_note + rebuilt
     )
     write_section(
         "paper-table-s1",

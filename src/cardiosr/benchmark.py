@@ -130,9 +130,17 @@ def _split(n: int, config: BenchmarkConfig) -> tuple[range, range]:
 
 
 def _train_models(
-    config: BenchmarkConfig, data: np.ndarray, affine: np.ndarray, out: Path, log: Callable[[str], None]
+    config: BenchmarkConfig,
+    data: np.ndarray,
+    affine: np.ndarray,
+    out: Path,
+    log: Callable[[str], None],
+    record: dict[str, Any],
 ) -> dict[str, Any]:
-    """One EDSR per pattern (reused from ``out/edsr_<pattern>`` when its training config matches)."""
+    """One EDSR per pattern (reused from ``out/edsr_<pattern>`` when its training config matches).
+
+    ``record[pattern]`` gets ``{'reused': bool, 'training_seconds': float}``.
+    """
     from cardiosr.edsr import EDSR_FILE, EDSRTrainConfig, load_edsr, train_edsr
 
     models = {}
@@ -146,6 +154,7 @@ def _train_models(
             if done == wanted:
                 log(f"EDSR ({pattern}): reusing {folder / EDSR_FILE}")
                 models[pattern] = model
+                record[pattern] = {"reused": True, "training_seconds": meta["training"].get("seconds")}
                 continue
         t0 = time.perf_counter()
         models[pattern], history = train_edsr(
@@ -155,7 +164,9 @@ def _train_models(
             output=folder,
             extra_metadata={"motion_pattern": pattern, "data": "benchmark train split"},
         )
-        log(f"EDSR ({pattern}): {cfg.steps} steps in {time.perf_counter() - t0:.0f} s, loss {history[-1]['loss']:.4f}")
+        seconds = time.perf_counter() - t0
+        record[pattern] = {"reused": False, "training_seconds": round(seconds, 1)}
+        log(f"EDSR ({pattern}): {cfg.steps} steps in {seconds:.0f} s, loss {history[-1]['loss']:.4f}")
     return models
 
 
@@ -188,7 +199,8 @@ def run_benchmark(
     names, data, affine = _load_cases(config, progress)
     train, test = _split(len(names), config)
     log(f"{len(names)} cases: {len(train)} train the EDSR models, {len(test)} are test cases")
-    models = _train_models(config, data[list(train)], affine, out, log)
+    edsr_record: dict[str, Any] = {}
+    models = _train_models(config, data[list(train)], affine, out, log, edsr_record)
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
     rows: list[dict[str, Any]] = []
     examples: dict[str, dict[str, np.ndarray]] = {}
@@ -240,6 +252,7 @@ def run_benchmark(
         "config": asdict(config),
         "cases": {"train": [names[i] for i in train], "test": [names[i] for i in test]},
         "seconds": round(time.perf_counter() - start, 1),
+        "edsr": edsr_record,
         "prior": meta.get("source", {}).get("path") or "default",
     }
     paths["json"] = _write_text(out / "benchmark.json", json.dumps(info, indent=2) + "\n")
