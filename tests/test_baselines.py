@@ -150,11 +150,12 @@ def test_enhance_method_baselines_write_the_same_outputs(tmp_path, capsys, metho
     assert np.mean(list(dice(back, hr.array).values())) > 0.75
 
 
-def test_enhance_method_edsr_with_a_trained_checkpoint(tmp_path):
+def test_enhance_method_edsr_with_a_checkpoint_of_train_edsr(tmp_path, capsys):
     hr, case, sa = _stack_file(tmp_path)
-    data = np.stack([cohort_member(1, i)[0].array for i in (1, 2)])
-    config = EDSRTrainConfig(steps=3, n_feats=4, n_blocks=1, patch=32)
-    train_edsr(data, hr.affine, config, output=tmp_path / "edsr")
+    args = ["train-edsr", "--phantoms", "2", "--steps", "3", "--n-feats", "4", "--n-blocks", "1", "--motion", "severe"]
+    assert main([*args, "-o", str(tmp_path / "edsr"), "--quiet"]) == 0
+    meta = json.loads((tmp_path / "edsr" / "edsr.json").read_text())
+    assert meta["training"]["motion_scale"] == 4.0 and meta["training"]["steps"] == 3 and meta["model"]["n_feats"] == 4
     out = tmp_path / "out"
     args = ["enhance", "--sa", str(sa), "-o", str(out), "--method", "edsr", "--edsr", str(tmp_path / "edsr")]
     assert main([*args, "--quiet", "--no-figure"]) == 0
@@ -209,6 +210,37 @@ def test_benchmark_quick_path_end_to_end(tmp_path, capsys):
     assert (out / "edsr_severe" / "edsr.safetensors").is_file()
     info = json.loads((out / "benchmark.json").read_text())
     assert info["cases"]["train"] == ["phantom_0000"] and len(info["cases"]["test"]) == 2
+
+
+def test_enhance_method_edsr_uses_the_shipped_normal_motion_model(tmp_path):
+    from cardiosr.pipeline import DEFAULT_EDSR
+
+    _, meta = load_edsr(DEFAULT_EDSR)
+    assert meta["motion_pattern"] == "normal" and meta["training"]["cases"] >= 200
+    hr, case, sa = _stack_file(tmp_path)
+    out = tmp_path / "out"
+    assert main(["enhance", "--sa", str(sa), "-o", str(out), "--method", "edsr", "--quiet", "--no-figure"]) == 0
+    from cardiosr.geometry import resample_labels
+
+    canon = load_labels(out / "sr_canonical.nii.gz")
+    back = resample_labels(canon.array, canon.affine, hr.shape, hr.affine)
+    nn = nearest_upsample(case.lr, hr.shape, hr.affine)
+    assert np.mean(list(dice(back, hr.array).values())) > np.mean(list(dice(nn, hr.array).values()))
+
+
+def test_benchmark_from_a_folder_of_hr_label_maps(tmp_path, capsys):
+    folder = tmp_path / "hr"
+    for i in range(3):
+        save_labels(cohort_member(1, i)[0], folder / f"subject{i}.nii.gz", convention="mnms")
+    out = tmp_path / "bench"
+    args = ["benchmark", "--hr", str(folder), "--labels", "mnms", "--train", "1", "--edsr-steps", "2"]
+    assert main([*args, "--max-iterations", "5", "--patterns", "severe", "-o", str(out), "--quiet"]) == 0
+    info = json.loads((out / "benchmark.json").read_text())
+    assert info["cases"] == {"train": ["subject0"], "test": ["subject1", "subject2"]}
+    with (out / "cases.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["method"] for r in rows} == {"nn", "sbi", "edsr", "lo", "lo-latent"} and len(rows) == 2 * 5
+    assert all(float(r["dice_LV"]) > 0.5 for r in rows if r["method"] in ("nn", "lo"))
 
 
 def test_benchmark_rejects_a_split_without_test_cases(tmp_path, capsys):
