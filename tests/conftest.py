@@ -24,7 +24,12 @@ def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray, sform_code: i
     if array.dtype == np.int64:
         array = array.astype(np.int16)
     img = nib.Nifti1Image(array, None)
-    img.set_sform(np.asarray(affine, float), code=sform_code)  # sform only: singular affines can be written
+    affine = np.asarray(affine, float)
+    zooms = np.linalg.norm(affine[:3, :3], axis=0) if np.all(np.isfinite(affine)) else np.zeros(3)
+    if np.all(zooms > 0):  # pixdim as every writer keeps it (ITK reads the voxel size from pixdim)
+        n = len(img.header.get_zooms())
+        img.header.set_zooms((tuple(zooms) + img.header.get_zooms()[3:])[:n])
+    img.set_sform(affine, code=sform_code)  # sform only: singular affines can be written
     nib.save(img, str(path))
     return path
 

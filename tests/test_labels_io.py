@@ -81,7 +81,7 @@ def test_save_in_another_convention(tmp_path):
         (lambda: (np.zeros((8, 8)), np.diag([1, 1, 1, 1.0])), "3D"),
         (lambda: (np.zeros((2, 4, 8, 8)), np.diag([10, 1, 1, 1.0])), "3D"),
         (lambda: (np.zeros((4, 8, 8)), np.diag([10, 1, 0, 1.0])), "singular"),
-        (lambda: (np.zeros((4, 8, 8)), np.diag([1.5, 1.5, 1.5, 1.0])), "slice axis"),
+        (lambda: (np.zeros((8, 8, 8)), np.diag([1.5, 1.5, 1.5, 1.0])), "slice axis"),
     ],
 )
 def test_bad_files_give_one_line_errors_naming_the_file(tmp_path, make, message):

@@ -68,6 +68,8 @@ class BatchSettings:
     options: dict[str, Any] = field(default_factory=dict)
     figure: bool = True
     mesh: str | None = None
+    slice_axis: int | None = None
+    ignore_labels: tuple[int, ...] = ()
 
 
 @dataclass
@@ -169,6 +171,8 @@ def process_case(case: Case, output_dir: str | os.PathLike, settings: BatchSetti
                 gamma=settings.gamma,
                 method=settings.method,
                 edsr=edsr,
+                slice_axis=settings.slice_axis,
+                ignore_labels=settings.ignore_labels,
                 **settings.options,
             )
         if out.exists():  # recomputing without --continue: replace the old outputs

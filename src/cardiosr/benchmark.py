@@ -74,6 +74,8 @@ class BenchmarkConfig:
         Phantom cohort seed (default 1: held out from the default prior's cohort 0), and seed of the motion.
     labels:
         Label convention of ``hr_dir``'s files.
+    slice_axis, ignore_labels:
+        How ``hr_dir``'s files are read (:func:`cardiosr.io.load_labels`).
     workers:
         Processes generating phantoms.
     """
@@ -88,6 +90,8 @@ class BenchmarkConfig:
     prior: str | None = None
     seed: int = 1
     labels: str = DEFAULT_CONVENTION
+    slice_axis: int | None = None
+    ignore_labels: tuple[int, ...] = ()
     workers: int | None = None
 
 
@@ -111,7 +115,14 @@ def _load_cases(config: BenchmarkConfig, progress: bool) -> tuple[list[str], np.
     from cardiosr.simulate import iter_hr_sources
 
     names, arrays, affine = [], [], None
-    for name, vol in iter_hr_sources(None, config.hr_dir, config.labels, config.seed):
+    for name, vol in iter_hr_sources(
+        None,
+        config.hr_dir,
+        config.labels,
+        config.seed,
+        slice_axis=config.slice_axis,
+        ignore_labels=config.ignore_labels,
+    ):
         names.append(name)
         arrays.append(vol.array)
         affine = vol.affine if affine is None else affine

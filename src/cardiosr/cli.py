@@ -1,7 +1,8 @@
 """Command-line interface: one verb per stage, thin wrappers around the library.
 
 Exit codes: 0 success, 2 a problem with the input or options (one line on stderr, no traceback, no
-partial output), 130 interrupted.
+partial output), 3 a batch finished with failed cases, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM);
+an interrupted or terminated run cleans up its staging files first.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io as _io
-import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from cardiosr import __version__
 from cardiosr.errors import InputError
-from cardiosr.labels import CONVENTIONS, DEFAULT_CONVENTION
+from cardiosr.labels import AUTO_CONVENTION, CONVENTIONS, DEFAULT_CONVENTION, parse_ignore_labels
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,13 +26,29 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"cardiosr: error: {message} (see 'cardiosr {self.prog.split()[-1]} --help')\n")
 
 
-def _add_labels(p: argparse.ArgumentParser) -> None:
+def _add_labels(p: argparse.ArgumentParser, reads: bool = False, auto: bool = True) -> None:
+    """``--labels``; for verbs that read label maps also ``--slice-axis``, ``--ignore-labels`` and (unless the
+    verb writes files in ``--labels``) ``--labels auto``."""
+    auto = reads and auto
+    choices = sorted(CONVENTIONS) + ([AUTO_CONVENTION] if auto else [])
     p.add_argument(
         "--labels",
         default=DEFAULT_CONVENTION,
-        choices=sorted(CONVENTIONS),
-        help=f"label convention of the files (default: {DEFAULT_CONVENTION}: 1 LV, 2 MYO, 4 RV)",
+        choices=choices,
+        help=f"label convention of the files (default: {DEFAULT_CONVENTION}: 1 LV, 2 MYO, 4 RV)"
+        + ("; auto: choose from the anatomy" if auto else ""),
     )
+    if reads:
+        p.add_argument(
+            "--slice-axis", type=int, choices=(0, 1, 2), help="on-disk slice axis of the input maps (default: choose)"
+        )
+        p.add_argument(
+            "--ignore-labels",
+            type=parse_ignore_labels,
+            default=(),
+            metavar="V,V",
+            help="label values read as background in every input, e.g. 4,5 (atria of UK Biobank long-axis views)",
+        )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -86,7 +103,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if not 0.0 <= args.error_rate <= 1.0:
         raise InputError(f"--error-rate must be in [0, 1], got {args.error_rate}")
     out = Path(args.output)
-    sources = iter_hr_sources(args.phantoms, args.hr, args.labels, args.seed)
+    sources = iter_hr_sources(
+        args.phantoms, args.hr, args.labels, args.seed, slice_axis=args.slice_axis, ignore_labels=args.ignore_labels
+    )
     count = 0
     for index, (name, hr) in enumerate(
         tqdm(sources, total=args.phantoms, desc="simulate", unit="case", disable=None, file=sys.stderr)
@@ -106,7 +125,7 @@ def _cmd_canonical(args: argparse.Namespace) -> int:
     from cardiosr.geometry import from_canonical, to_canonical
     from cardiosr.io import load_labels, save_labels
 
-    vol = load_labels(args.input, args.labels, slice_axis=args.slice_axis)
+    vol = load_labels(args.input, args.labels, slice_axis=args.slice_axis, ignore_labels=args.ignore_labels)
     canon, frame = to_canonical(vol)
     save_labels(canon, args.output)
     print(
@@ -158,7 +177,9 @@ def _cmd_train_prior(args: argparse.Namespace) -> int:
         data = phantom_training_data(args.phantoms, seed=args.seed, workers=args.workers, progress=progress)
         description = f"{args.phantoms} cardiosr phantoms (cohort seed {args.seed}, cardiosr {__version__})"
     else:
-        data = folder_training_data(args.input, args.labels, progress=progress)
+        data = folder_training_data(
+            args.input, args.labels, progress=progress, slice_axis=args.slice_axis, ignore_labels=args.ignore_labels
+        )
         description = f"{len(data)} label maps from {args.input} ({args.labels} labels)"
     _, meta = train_prior(data, args.output, config, description, resume=args.resume, progress=progress)
     dice = (meta.get("metrics") or {}).get("val_dice")
@@ -190,22 +211,16 @@ def _cmd_sample_prior(args: argparse.Namespace) -> int:
 
 
 def _check_output_folder(path: str) -> None:
-    """Refuse an output folder that cannot be made, before any work is done (nothing is created here)."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder", out)
-    ancestor = out.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise InputError(f"cannot write here ({ancestor} is not a folder)", out)
-    if not os.access(ancestor, os.W_OK):
-        raise InputError(f"cannot write here ({ancestor} is not writable)", out)
+    """Refuse an unwritable output folder before any work (:func:`cardiosr.output_folder.check_writable`)."""
+    from cardiosr.output_folder import check_writable
+
+    check_writable(path)
 
 
 def _cmd_enhance(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from cardiosr.output_folder import locked
     from cardiosr.pipeline import enhance
 
     _check_output_folder(args.output)
@@ -218,6 +233,11 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     if args.edsr and args.method != "edsr":
         raise InputError("--edsr is only used with --method edsr")
+    with locked(args.output):
+        return _enhance_locked(args, enhance, options, bar, progress)
+
+
+def _enhance_locked(args: argparse.Namespace, enhance, options: dict, bar, progress) -> int:  # noqa: ANN001
     try:
         result = enhance(
             args.sa,
@@ -230,6 +250,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             method=args.method,
             edsr=args.edsr,
             la_eval=args.la_eval or None,
+            slice_axis=args.slice_axis,
+            ignore_labels=args.ignore_labels,
             **options,
         )
     finally:
@@ -273,6 +295,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         options=options,
         figure=not args.no_figure,
         mesh=args.mesh,
+        slice_axis=args.slice_axis,
+        ignore_labels=args.ignore_labels,
     )
     if args.method == "edsr" or args.method == "lo":  # fail fast on a bad model file, not once per case
         from cardiosr.batch import _models
@@ -333,6 +357,8 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         prior=None if args.prior == "default" else args.prior,
         seed=args.seed,
         labels=args.labels,
+        slice_axis=args.slice_axis,
+        ignore_labels=args.ignore_labels,
         workers=args.workers,
     )
 
@@ -366,7 +392,13 @@ def _cmd_train_edsr(args: argparse.Namespace) -> int:
         data = phantom_training_data(args.phantoms, seed=args.seed, progress=not args.quiet)
         affine, source = phantom_world_affine(), f"{args.phantoms} phantoms (seed {args.seed})"
     else:
-        data = folder_training_data(args.input, args.labels, progress=not args.quiet)
+        data = folder_training_data(
+            args.input,
+            args.labels,
+            progress=not args.quiet,
+            slice_axis=args.slice_axis,
+            ignore_labels=args.ignore_labels,
+        )
         from cardiosr.geometry import CANONICAL_SPACING
 
         affine, source = np.diag([*CANONICAL_SPACING, 1.0]), str(args.input)
@@ -483,15 +515,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--error-rate", type=float, default=0.0, help="rate of segmentation errors ε (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of phantoms, motion and errors (default 0)")
     p.add_argument("--figures", action="store_true", help="also write CASE_figure.png for the first case")
-    _add_labels(p)
+    _add_labels(p, reads=True, auto=False)
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("canonical", help="map a short-axis label map onto the prior's canonical grid")
     p.add_argument("-i", "--input", required=True, help="short-axis label map (.nii.gz)")
     p.add_argument("-o", "--output", required=True, help="canonical label map to write (.nii.gz)")
     p.add_argument("--back", help="also write the canonical map mapped back to the input's world frame")
-    p.add_argument("--slice-axis", type=int, choices=(0, 1, 2), help="on-disk slice axis (default: detect)")
-    _add_labels(p)
+    _add_labels(p, reads=True)
     p.set_defaults(func=_cmd_canonical)
 
     p = sub.add_parser(
@@ -511,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-figure", action="store_true", help="do not write figure.png")
     p.add_argument("--mesh", choices=("vtk", "stl"), help="also write LV/MYO/RV surface meshes in world coordinates")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_labels(p)
+    _add_labels(p, reads=True)
     p.set_defaults(func=_cmd_enhance)
 
     p = sub.add_parser("batch", help="enhance every case of a folder (CASE_sa.nii.gz [+ CASE_la*.nii.gz])")
@@ -530,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-figure", action="store_true", help="do not write figure.png")
     p.add_argument("--mesh", choices=("vtk", "stl"), help="also write LV/MYO/RV surface meshes in world coordinates")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_labels(p)
+    _add_labels(p, reads=True)
     p.set_defaults(func=_cmd_batch)
 
     defaults = _train_defaults()
@@ -564,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", "--continue", action="store_true", help="continue from OUTPUT/last.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--record-command", help=argparse.SUPPRESS)
-    _add_labels(p)
+    _add_labels(p, reads=True)
     p.set_defaults(func=_cmd_train_prior)
 
     p = sub.add_parser("report", help="write a static report.html of a batch output folder")
@@ -588,7 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="phantom cohort and motion seed (default 1; prior: 0)")
     p.add_argument("--workers", type=int, help="processes making phantoms (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    _add_labels(p)
+    _add_labels(p, reads=True, auto=False)
     p.set_defaults(func=_cmd_benchmark)
 
     p = sub.add_parser("train-edsr", help="train the EDSR baseline on simulated LR-HR pairs of one motion pattern")
@@ -607,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and motion (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_labels(p)
+    _add_labels(p, reads=True)
     p.set_defaults(func=_cmd_train_edsr)
 
     p = sub.add_parser("sample-prior", help="decode random latents of a prior to label maps and a PNG")
@@ -638,16 +669,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
+    previous_term = _install_sigterm()
     try:
         return int(args.func(args))
     except InputError as exc:
         print(f"cardiosr: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("cardiosr: terminated (SIGTERM); nothing partial was left behind", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("cardiosr: interrupted", file=sys.stderr)
+        print("cardiosr: interrupted; nothing partial was left behind", file=sys.stderr)
         return 130
     finally:
         warnings.showwarning = previous
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so that every clean-up that runs on Ctrl-C runs (exit 143)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one clean-up, even if the signal repeats
+    raise Terminated
+
+
+def _install_sigterm():  # noqa: ANN202
+    """Treat SIGTERM like SIGINT in the main thread; returns the previous handler (``None`` elsewhere)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,3 +32,8 @@ class InputError(ValueError):
 
 class GeometryWarning(UserWarning):
     """The input's geometry was suspicious and cardiosr followed the anatomy instead (see the message)."""
+
+
+class InputWarning(UserWarning):
+    """Something about an input file that the user should know (a header that contradicts itself, a slice axis
+    chosen from the labels, a gap in the stack, ...); cardiosr went on and says what it did."""

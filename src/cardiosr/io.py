@@ -10,17 +10,26 @@ import contextlib
 import gzip
 import os
 import tempfile
+import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nibabel as nib
 import numpy as np
 
-from cardiosr.errors import InputError
-from cardiosr.geometry import detect_slice_axis, to_internal_order
-from cardiosr.labels import DEFAULT_CONVENTION, LabelConvention, get_convention
+from cardiosr.errors import InputError, InputWarning
+from cardiosr.geometry import choose_slice_axis, to_internal_order
+from cardiosr.label_check import check_convention, choose_convention
+from cardiosr.labels import (
+    AUTO_CONVENTION,
+    DEFAULT_CONVENTION,
+    LabelConvention,
+    describe,
+    get_convention,
+    parse_ignore_labels,
+)
 from cardiosr.volume import LabelVolume
 
 if TYPE_CHECKING:
@@ -30,7 +39,12 @@ if TYPE_CHECKING:
 MAX_VOXELS = 512 * 1024 * 1024
 
 
+#: First bytes of a gzip stream.
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 def _read_image(path: Path) -> nib.Nifti1Image:
+    """Read a NIfTI-1 or NIfTI-2 file by its content: gzip-compressed or not, whatever its name says."""
     if not path.exists():
         raise InputError("file does not exist", path)
     if path.is_dir():
@@ -38,11 +52,34 @@ def _read_image(path: Path) -> nib.Nifti1Image:
     if path.stat().st_size == 0:
         raise InputError("file is empty (0 bytes)", path)
     try:
-        img = nib.load(str(path))
-    except (nib.filebasedimages.ImageFileError, OSError, EOFError, zlib.error, ValueError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or _short(exc)})", path) from None
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            # a cap on the decompressed size guards against gzip bombs (labels are at most 8 bytes a voxel)
+            inflater = zlib.decompressobj(wbits=31)
+            raw = inflater.decompress(raw, MAX_VOXELS * 8 + 1024)
+            if not inflater.eof:
+                raise InputError("compressed data is truncated or too large for a label map", path)
+        except (zlib.error, EOFError) as exc:
+            raise InputError(f"not a readable NIfTI file (bad gzip data: {_short(exc)})", path) from None
+    if len(raw) < 348:
+        raise InputError(f"not a readable NIfTI file (only {len(raw)} bytes, a header has 348)", path)
+    sizes = {int.from_bytes(raw[:4], "little"), int.from_bytes(raw[:4], "big")}
+    kind = nib.Nifti1Image if 348 in sizes else nib.Nifti2Image if 540 in sizes else None
+    if kind is None:
+        raise InputError("not a NIfTI file (the first 4 bytes are not a NIfTI-1 or NIfTI-2 header size)", path)
+    try:
+        img = kind.from_bytes(raw)
+    except (
+        nib.filebasedimages.ImageFileError,
+        nib.spatialimages.HeaderDataError,
+        OSError,
+        EOFError,
+        ValueError,
+    ) as exc:
         raise InputError(f"not a readable NIfTI file ({_short(exc)})", path) from None
-    if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
-        raise InputError(f"not a NIfTI file (read as {type(img).__name__})", path)
     return img
 
 
@@ -69,17 +106,45 @@ def _read_array(img: nib.Nifti1Image, path: Path) -> np.ndarray:
     return data
 
 
-def _check_affine(img: nib.Nifti1Image, path: Path) -> np.ndarray:
+def _fmt_mm(values: np.ndarray) -> str:
+    return "x".join(f"{v:g}" for v in np.round(np.asarray(values, float), 4))
+
+
+def header_affine(img: nib.Nifti1Image, path: Path) -> tuple[np.ndarray, str | None]:
+    """The voxel-to-world affine as ITK (and so nnU-Net, SimpleITK) reads the header, and a warning when
+    the header's own sources of voxel size disagree.
+
+    ITK takes the voxel size from ``pixdim[1:4]``, the directions (unit columns) and the origin from the
+    sform when ``sform_code > 0``, else from the qform. nibabel's ``img.affine`` takes the voxel size from
+    the sform's columns too, which differs when a writer stored a sform with other voxel sizes than
+    pixdim (e.g. the ACDC files: a sform of unit voxel sizes, the true 1.5625×1.5625×10 mm in pixdim).
+    When they disagree the ITK reading is returned with a one-line warning naming the header fields.
+    """
     header = img.header
-    if int(header["sform_code"]) == 0 and int(header["qform_code"]) == 0:
+    sform_code, qform_code = int(header["sform_code"]), int(header["qform_code"])
+    if sform_code == 0 and qform_code == 0:
         raise InputError("has no orientation (qform_code and sform_code are both 0), so its geometry is unknown", path)
-    affine = np.asarray(img.affine, dtype=np.float64)
-    if not np.all(np.isfinite(affine)):
-        raise InputError("affine contains NaN or infinite values", path)
-    det = float(np.linalg.det(affine[:3, :3]))
-    if abs(det) < 1e-6 or np.linalg.cond(affine[:3, :3]) > 1e6:
+    source = "sform" if sform_code > 0 else "qform"
+    matrix = np.asarray(header.get_sform() if sform_code > 0 else header.get_qform(), dtype=np.float64)
+    if not np.all(np.isfinite(matrix)):
+        raise InputError(f"{source} contains NaN or infinite values", path)
+    pixdim = np.abs(np.asarray(header["pixdim"][1:4], dtype=np.float64))
+    columns = np.linalg.norm(matrix[:3, :3], axis=0)
+    if np.any(columns < 1e-9) or abs(float(np.linalg.det(matrix[:3, :3]))) < 1e-9:
         raise InputError("affine is singular (voxel axes are degenerate)", path)
-    return affine
+    note = None
+    if np.all(np.isfinite(pixdim)) and np.all(pixdim > 0) and not np.allclose(columns, pixdim, rtol=1e-3, atol=1e-5):
+        affine = matrix.copy()
+        affine[:3, :3] = matrix[:3, :3] / columns * pixdim
+        note = (
+            f"header voxel sizes disagree: {source} (srow/quatern) {_fmt_mm(columns)} mm, pixdim {_fmt_mm(pixdim)} mm; "
+            f"following ITK: voxel size from pixdim, directions and origin from the {source}"
+        )
+    else:
+        affine = matrix
+    if np.linalg.cond(affine[:3, :3]) > 1e6:
+        raise InputError("affine is singular (voxel axes are degenerate)", path)
+    return affine, note
 
 
 def _to_integer_labels(data: np.ndarray, path: Path) -> np.ndarray:
@@ -104,32 +169,47 @@ def load_labels(
     path: str | os.PathLike,
     convention: str | LabelConvention = DEFAULT_CONVENTION,
     slice_axis: int | None = None,
+    ignore_labels: Sequence[int] = (),
+    check_anatomy: bool | None = None,
 ) -> LabelVolume:
     """Read a NIfTI label map into internal labels and internal ``(D, H, W)`` axis order.
+
+    Header rules: the file is read by its content (NIfTI-1 or NIfTI-2, gzip-compressed or not, whatever
+    the name says); the geometry is the one ITK reads (:func:`header_affine`), with a warning when the
+    header's voxel sizes disagree; the slice axis is chosen by
+    :func:`cardiosr.geometry.choose_slice_axis` from the voxel sizes, the shape and where the labels are.
 
     Parameters
     ----------
     path:
         A ``.nii`` or ``.nii.gz`` file.
     convention:
-        The file's label convention (``'ukbb'``, ``'mnms'`` or ``'acdc'``); values it does not know are
-        an error.
+        The file's label convention (``'ukbb'``, ``'mnms'``, ``'acdc'``), or ``'auto'`` to choose it from
+        the anatomy (:func:`cardiosr.label_check.choose_convention`); values it does not know are an
+        error.
     slice_axis:
-        The on-disk array axis (0, 1 or 2) that is the through-plane axis. By default it is detected
-        from the affine (see :func:`cardiosr.geometry.detect_slice_axis`).
+        The on-disk array axis (0, 1 or 2) that is the through-plane axis; ``None`` chooses it.
+    ignore_labels:
+        On-disk values read as background (e.g. ``(4, 5)`` for the atria of UK Biobank long-axis views).
+        A value the convention uses for a structure cannot be ignored.
+    check_anatomy:
+        Check the named convention against the anatomy (LV ringed by myocardium,
+        :func:`cardiosr.label_check.check_convention`). Default: for stacks (more than one slice), not
+        for single-slice views.
 
     Returns
     -------
     LabelVolume
         Internal labels, ``D`` the slice axis, and the affine of that axis order (the world position of
-        every voxel is unchanged).
+        every voxel is unchanged); ``warnings`` lists what was noticed on reading (also issued as
+        :class:`~cardiosr.errors.InputWarning`).
 
     Raises
     ------
     InputError
         One line naming the file and the problem: missing, empty, truncated or not NIfTI, not 3D,
-        non-integer or NaN values, unknown label values, a singular or missing affine, an ambiguous
-        slice axis.
+        non-integer or NaN values, unknown label values, a convention the anatomy contradicts, a singular
+        or missing affine, an undecidable slice axis.
 
     Examples
     --------
@@ -139,23 +219,46 @@ def load_labels(
         vol.array.shape        # (12, 256, 256): (slices, rows, columns)
     """
     path = Path(path)
-    conv = get_convention(convention)
+    auto = isinstance(convention, str) and convention.lower() == AUTO_CONVENTION
+    conv = None if auto else get_convention(convention)
+    ignore = parse_ignore_labels(ignore_labels)
+    if conv is not None and set(ignore) & set(conv.disk_values):
+        clash = sorted(set(ignore) & set(conv.disk_values))
+        raise InputError(
+            f"--ignore-labels {clash} would remove structures of the '{conv.name}' convention ({describe(conv)})"
+        )
     img = _read_image(path)
-    affine = _check_affine(img, path)
-    data = _read_array(img, path)
-    labels = conv.to_internal(_to_integer_labels(data, path), path=str(path))
+    affine, note = header_affine(img, path)
+    notes = [note] if note else []
+    data = _to_integer_labels(_read_array(img, path), path)
+    if ignore:
+        data = np.where(np.isin(data, ignore), 0, data)
     try:
-        axis = detect_slice_axis(affine, labels.shape, slice_axis)
+        axis, why = choose_slice_axis(affine, data.shape, slice_axis, foreground=data != 0)
     except InputError as exc:
         raise InputError(exc.problem, path) from None
-    array, internal_affine, disk_axes = to_internal_order(labels, affine, axis)
+    if why:
+        notes.append(why)
+    disk, internal_affine, disk_axes = to_internal_order(data, affine, axis)
+    is_stack = disk.shape[0] > 1
+    if conv is None:
+        conv = choose_convention(disk, str(path))
+        notes.append(f"--labels auto chose '{conv.name}' ({describe(conv)}) from the anatomy")
+    labels = conv.to_internal(disk, path=str(path))
+    if check_anatomy if check_anatomy is not None else is_stack:
+        mismatch = check_convention(disk, conv, str(path))
+        if mismatch:
+            notes.append(mismatch)
+    for text in notes:
+        warnings.warn(f"{path}: {text}", InputWarning, stacklevel=2)
     return LabelVolume(
-        array=array,
+        array=labels,
         affine=internal_affine,
         convention=conv.name,
         disk_axes=disk_axes,
         path=str(path),
         header=img.header,
+        warnings=notes,
     )
 
 

@@ -16,6 +16,7 @@ name      LV    MYO   RV    used by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +93,8 @@ CONVENTIONS: dict[str, LabelConvention] = {
     "mnms": LabelConvention("mnms", lv=1, myo=2, rv=3),
     "acdc": LabelConvention("acdc", lv=3, myo=2, rv=1),
 }
+#: The ``--labels`` value that chooses the convention from the anatomy (:mod:`cardiosr.label_check`).
+AUTO_CONVENTION = "auto"
 #: The convention used when none is named.
 DEFAULT_CONVENTION = "ukbb"
 
@@ -109,3 +112,27 @@ def get_convention(name: str | LabelConvention) -> LabelConvention:
         return CONVENTIONS[str(name).lower()]
     except KeyError:
         raise InputError(f"unknown label convention '{name}' (choose one of: {', '.join(CONVENTIONS)})") from None
+
+
+def parse_ignore_labels(text: str | Sequence[int] | None) -> tuple[int, ...]:
+    """``--ignore-labels 4,5`` → ``(4, 5)``; values that read as background in any input.
+
+    Examples
+    --------
+    >>> parse_ignore_labels("4, 5")
+    (4, 5)
+    >>> parse_ignore_labels(None)
+    ()
+    """
+    if text is None or text == "":
+        return ()
+    if isinstance(text, str):
+        try:
+            values = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+        except ValueError:
+            raise InputError(f"--ignore-labels takes comma-separated whole numbers, got {text!r}") from None
+    else:
+        values = tuple(int(v) for v in text)
+    if any(v <= 0 for v in values):
+        raise InputError(f"--ignore-labels values must be positive (0 is background already), got {list(values)}")
+    return tuple(sorted(set(values)))

@@ -131,6 +131,8 @@ class ShortAxisLoss(torch.nn.Module):
         #: Affine of the cropped stack the loss is computed on.
         self.crop_affine = sa.affine @ crop
         self.shape = tuple(int(n) for n in frame.shape)
+        # unsegmented slices between labelled ones are missing data: they do not count in the loss
+        inside[sa.missing_slices()] = False
         labels = sa.array[:, h0:h1, w0:w1].astype(np.int64)
         self.register_buffer("target", torch.from_numpy(labels))
         self.register_buffer("inside", torch.from_numpy(inside.copy()))

@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from cardiosr import __version__
-from cardiosr.errors import InputError
+from cardiosr import __version__, output_folder
+from cardiosr.errors import InputError, InputWarning
 from cardiosr.geometry import CanonicalFrame, from_canonical, resample_probabilities, unit_columns
 from cardiosr.io import atomic_path, load_labels, save_labels, save_scalar_map
 from cardiosr.labels import DEFAULT_CONVENTION, STRUCTURES
@@ -58,6 +59,14 @@ from cardiosr.volume import LabelVolume
 QC_MAX_LOSS = 0.1
 #: QC: the lowest acceptable Dice between the input stack and the result degraded back onto it.
 QC_MIN_CONSISTENCY_DICE = 0.7
+#: QC: physiologically possible LV cavity volume (mL) and LV myocardial mass (g) of an adult or child heart;
+#: a result outside these ranges almost always means wrong voxel sizes in the header.
+QC_LV_ML_RANGE = (20.0, 600.0)
+QC_LV_MASS_G_RANGE = (20.0, 400.0)
+#: QC: the lowest mean Dice between the short-axis stack and a long-axis view where they cross, before
+#: optimising. Measured on the M&Ms-2 case: 0.83-0.87 for views of the same phase, 0.55-0.56 for an ED
+#: stack with an ES view (and the reverse), 0.27-0.40 for a stack mirrored in-plane.
+QC_MIN_VIEW_AGREEMENT = 0.7
 
 SaInput = str | os.PathLike | LabelVolume
 #: The EDSR used by ``method='edsr'`` when none is given: trained on normal motion (as the paper's Table 3).
@@ -97,6 +106,13 @@ class Result:
         world frame of :attr:`sr` (``None`` otherwise).
     method:
         ``'lo'`` (latent optimisation) or the baseline that made the result (``'nn'``, ``'sbi'``, ``'edsr'``).
+    warnings:
+        Every one-line warning about this subject: reading the files (header, slice axis, convention),
+        the stack (missing slices, coverage), the views' agreement and implausible results.
+    input_checks:
+        What was checked before optimising: ``missing_slices`` (empty slices between labelled ones, left
+        out of the loss and filled by the prior), ``coverage`` (whether the heart reaches the first or
+        last slice) and ``view_agreement`` (Dice per long-axis view where it crosses the stack).
     la_evaluation:
         Per long-axis view given for evaluation (and per view used in the optimisation): ``{'path',
         'used_in_optimisation', 'dice': {'LV', 'MYO', 'RV'}}``, :attr:`sr` sliced along the view's plane
@@ -121,6 +137,8 @@ class Result:
     la_sections: list[np.ndarray] = field(default_factory=list)
     method: str = "lo"
     la_evaluation: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    input_checks: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The content of ``summary.json``."""
@@ -139,6 +157,8 @@ class Result:
             "qc": self.qc,
             "gauge": self.gauge,
             "long_axis_evaluation": self.la_evaluation,
+            "input_checks": self.input_checks,
+            "warnings": self.warnings,
             "canonical_frame": {
                 "apex_to_base_reversed": self.frame.flipped,
                 "in_plane_rotation_deg": round(self.frame.rotation_deg, 3),
@@ -189,12 +209,14 @@ class Result:
 
         All files are first written into a hidden staging folder beside ``output_dir`` and then moved in
         (a new ``output_dir`` is one rename), so a failure leaves no partial set of outputs; ``summary.json``
-        is moved last and marks a complete result.
+        is moved last and marks a complete result. In an existing folder the files a previous run wrote
+        and this one does not (e.g. ``figure.png``, meshes, ``uncertainty.nii.gz``) are removed; other files
+        stay (:mod:`cardiosr.output_folder`). The folder is locked while it is written.
         """
         out = Path(output_dir)
-        with staging_folder(out) as stage:
+        with output_folder.locked(out), staging_folder(out) as stage:
             files = self._write_all(stage, figure, mesh)
-            paths = commit_folder(stage, out, files)
+            paths = output_folder.commit(stage, out, files)
         return paths
 
     def _write_all(self, out: Path, figure: bool, mesh: str | None) -> dict[str, Path]:
@@ -232,23 +254,6 @@ def staging_folder(out: Path) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def commit_folder(stage: Path, out: Path, files: dict[str, Path]) -> dict[str, Path]:
-    """Move the staged files into ``out``: one rename when ``out`` does not exist, else file by file with
-    ``summary.json`` last (each move atomic)."""
-    try:
-        if not out.exists():
-            os.replace(stage, out)
-            stage.mkdir()  # for the caller's clean-up
-        else:
-            if not out.is_dir():
-                raise InputError("exists and is not a folder", out)
-            for key in sorted(files, key=lambda k: k == "summary"):
-                os.replace(files[key], out / files[key].name)
-    except OSError as exc:
-        raise InputError(f"cannot write ({exc.strerror or exc})", out) from None
-    return {k: out / p.name for k, p in files.items()}
-
-
 def _write_json(path: Path, content: dict[str, Any]) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(content, indent=2) + "\n")
@@ -269,12 +274,72 @@ def _write_loss_csv(path: Path, history: Sequence[dict[str, Any]]) -> Path:
     return path
 
 
-def _as_volume(item: SaInput, labels: str, what: str) -> LabelVolume:
+def _as_volume(
+    item: SaInput, labels: str, what: str, slice_axis: int | None = None, ignore_labels: Sequence[int] = ()
+) -> LabelVolume:
     if isinstance(item, LabelVolume):
         return item
     if not isinstance(item, str | os.PathLike):
         raise InputError(f"{what} must be a file path or a LabelVolume, got {type(item).__name__}")
-    return load_labels(item, labels)
+    return load_labels(item, labels, slice_axis=slice_axis, ignore_labels=ignore_labels)
+
+
+def stack_checks(sa: LabelVolume) -> tuple[dict[str, Any], list[str]]:
+    """Missing slices and coverage of a short-axis stack: ``({'missing_slices', 'coverage'}, warnings)``.
+
+    An empty slice between slices with heart labels is missing data (an unsegmented slice), not "no
+    heart here": it is left out of the loss and filled from the prior. Heart labels on the first or last
+    slice mean the stack does not cover the whole heart: the result beyond it is extrapolation.
+    """
+    has_heart = (sa.array > 0).any((1, 2))
+    notes: list[str] = []
+    missing = sa.missing_slices()
+    if missing:
+        notes.append(
+            f"{sa.path or 'short-axis stack'}: slice(s) {missing} hold no labels between labelled slices: read as "
+            "missing (unsegmented), left out of the loss and filled from the prior"
+        )
+    first, last = bool(has_heart[0]), bool(has_heart[-1])
+    ends = [name for name, hit in (("first", first), ("last", last)) if hit]
+    if ends:
+        notes.append(
+            f"{sa.path or 'short-axis stack'}: heart labels reach the {' and '.join(ends)} slice: the stack may not "
+            "cover the whole heart, the result beyond it is extrapolated by the prior"
+        )
+    return {"missing_slices": missing, "coverage": {"touches_first_slice": first, "touches_last_slice": last}}, notes
+
+
+def view_checks(sa: LabelVolume, views: Sequence[LabelVolume]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Agreement of each long-axis view with the stack where they cross (:func:`~cardiosr.metrics.view_agreement`);
+    a warning for each view below :data:`QC_MIN_VIEW_AGREEMENT`."""
+    from cardiosr.metrics import view_agreement
+
+    rows, notes = [], []
+    for view in views:
+        score = view_agreement(sa, view)
+        rows.append({"path": view.path, "dice": score})
+        if score is not None and score["mean"] < QC_MIN_VIEW_AGREEMENT:
+            notes.append(
+                f"{view.path}: long-axis view and short-axis stack disagree where they cross (mean Dice "
+                f"{score['mean']:.2f} < {QC_MIN_VIEW_AGREEMENT}): another cardiac phase, a mirrored or misregistered "
+                "view, or severe motion?"
+            )
+    return rows, notes
+
+
+def physiology_checks(clinical: dict[str, float], sr: LabelVolume, sa: LabelVolume) -> list[str]:
+    """QC reasons for a physiologically impossible result (LV cavity or LV mass out of range)."""
+    reasons = []
+    spacing = "x".join(f"{s:g}" for s in np.round(sa.spacing, 3))
+    cause = f"likely cause: wrong voxel sizes in the header (read as {spacing} mm, slice axis first)"
+    for key, (lo, hi), unit, what in (
+        ("LV_ml", QC_LV_ML_RANGE, "mL", "LV cavity"),
+        ("LV_mass_g", QC_LV_MASS_G_RANGE, "g", "LV mass"),
+    ):
+        value = clinical.get(key)
+        if value is not None and not lo <= value <= hi:
+            reasons.append(f"{what} {value:.1f} {unit} outside {lo:g}-{hi:g} {unit}, {cause}")
+    return reasons
 
 
 #: Voxel sizes (mm) a short-axis stack may have.
@@ -359,6 +424,7 @@ def _finish(
     for name in sorted(present):
         if consistency[name] < QC_MIN_CONSISTENCY_DICE:
             reasons.append(f"{name} consistency Dice {consistency[name]:.2f} < {QC_MIN_CONSISTENCY_DICE}")
+    reasons += physiology_checks(clinical_volumes(sr.array, sr.spacing), sr, sa)
     return Result(
         sa=sa,
         la=la,
@@ -442,6 +508,8 @@ def enhance_batch(
     method: str = "lo",
     edsr: Any = None,
     la_eval: Sequence[SaInput | Sequence[SaInput] | None] | None = None,
+    slice_axis: int | None = None,
+    ignore_labels: Sequence[int] | str = (),
     **options: Any,
 ) -> list[Result]:
     """:func:`enhance` for several subjects optimised together in one batch (one decoder pass per iteration).
@@ -459,11 +527,27 @@ def enhance_batch(
     eval_list = [None] * len(sa) if la_eval is None else list(la_eval)
     if len(la_list) != len(sa) or len(eval_list) != len(sa):
         raise InputError(f"got {len(sa)} short-axis inputs but {len(la_list)} long-axis entries")
-    volumes = [_as_volume(s, labels, "sa") for s in sa]
+    volumes = [_as_volume(s, labels, "sa", slice_axis, ignore_labels) for s in sa]
     for volume in volumes:
         check_short_axis(volume)
-    la_volumes = [[_as_volume(v, labels, "la") for v in _as_list(views)] for views in la_list]
-    eval_volumes = [[_as_volume(v, labels, "la") for v in _as_list(views)] for views in eval_list]
+    # long-axis views are read in their stack's convention (the one `--labels auto` chose for it)
+    la_volumes = [
+        [_as_volume(v, vol.convention, "la", ignore_labels=ignore_labels) for v in _as_list(views)]
+        for vol, views in zip(volumes, la_list, strict=True)
+    ]
+    eval_volumes = [
+        [_as_volume(v, vol.convention, "la", ignore_labels=ignore_labels) for v in _as_list(views)]
+        for vol, views in zip(volumes, eval_list, strict=True)
+    ]
+    checks = []
+    for vol, views in zip(volumes, la_volumes, strict=True):
+        found, notes = stack_checks(vol)
+        found["view_agreement"], view_notes = view_checks(vol, views)
+        notes += view_notes
+        for note in notes:
+            warnings.warn(note, InputWarning, stacklevel=2)
+        read_notes = [w for v in [vol, *views] for w in v.warnings]
+        checks.append((found, read_notes + notes))
     start = time.perf_counter()
     problems = [
         make_problem(v, views, gamma=gamma, **canonical_options(meta))
@@ -481,9 +565,21 @@ def enhance_batch(
         _finish(p, r, opts, meta, 0.0, views) for p, r, views in zip(problems, results, la_volumes, strict=True)
     ]
     elapsed = (time.perf_counter() - start) / max(len(problems), 1)
-    for result, views, extra in zip(finished, la_volumes, eval_volumes, strict=True):
+    for result, views, extra, (found, notes) in zip(finished, la_volumes, eval_volumes, checks, strict=True):
         result.seconds = elapsed
         result.method = method
+        result.input_checks = found
+        implausible = [r for r in result.qc["reasons"] if "likely cause" in r]
+        for reason in implausible:
+            warnings.warn(f"{result.sa.path or 'result'}: implausible result: {reason}", InputWarning, stacklevel=2)
+        for row in found["view_agreement"]:
+            score = row["dice"]
+            if score is not None and score["mean"] < QC_MIN_VIEW_AGREEMENT:
+                result.qc["reasons"].append(
+                    f"long-axis view {row['path']} disagrees with the stack (Dice {score['mean']:.2f})"
+                )
+                result.qc["flag"] = True
+        result.warnings = notes + [f"implausible result: {r}" for r in implausible]
         result.la_evaluation = [
             {"path": v.path, "used_in_optimisation": used, "dice": long_axis_dice(result.sr, v)}
             for v, used in [(v, True) for v in views] + [(v, False) for v in extra]
@@ -521,6 +617,8 @@ def enhance(
     method: str = "lo",
     edsr: Any = None,
     la_eval: SaInput | Sequence[SaInput] | None = None,
+    slice_axis: int | None = None,
+    ignore_labels: Sequence[int] | str = (),
     **options: Any,
 ) -> Result:
     """Joint motion correction and super-resolution of one short-axis segmentation (paper Algorithm 1).
@@ -551,6 +649,12 @@ def enhance(
         :class:`~cardiosr.edsr.EDSR3D`, or ``None``/``'default'`` for the shipped model (normal motion).
     la_eval:
         Long-axis view(s) used only to evaluate the result (``Result.la_evaluation``), not in the loss.
+    slice_axis:
+        The short-axis file's on-disk slice axis (0, 1, 2); ``None`` chooses it
+        (:func:`cardiosr.geometry.choose_slice_axis`).
+    ignore_labels:
+        On-disk label values read as background in every input (e.g. ``(4, 5)`` or ``"4,5"``: the atria of
+        UK Biobank long-axis views).
     **options:
         Fields of :class:`~cardiosr.optimise.OptimiseOptions` (``max_iterations``, ``restarts``,
         ``refine``, ``warm_start``, ``init_shifts``, ``schedule``, ...).
@@ -575,5 +679,7 @@ def enhance(
         method=method,
         edsr=edsr,
         la_eval=[la_eval],
+        slice_axis=slice_axis,
+        ignore_labels=ignore_labels,
         **options,
     )[0]

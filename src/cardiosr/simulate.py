@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,9 +102,16 @@ def simulate_case(
 
 
 def iter_hr_sources(
-    phantoms: int | None, hr_dir: str | os.PathLike | None, labels: str, seed: int
+    phantoms: int | None,
+    hr_dir: str | os.PathLike | None,
+    labels: str,
+    seed: int,
+    *,
+    slice_axis: int | None = None,
+    ignore_labels: Sequence[int] = (),
 ) -> Iterator[tuple[str, LabelVolume]]:
-    """Yield ``(case name, HR label map on the canonical grid)`` from phantoms or a folder of files."""
+    """Yield ``(case name, HR label map on the canonical grid)`` from phantoms or a folder of files
+    (read with :func:`cardiosr.io.load_labels`'s ``slice_axis`` and ``ignore_labels``)."""
     if (phantoms is None) == (hr_dir is None):
         raise InputError("give exactly one source: --phantoms N or --hr DIR")
     if phantoms is not None:
@@ -122,7 +129,7 @@ def iter_hr_sources(
     if not files:
         raise InputError("holds no .nii or .nii.gz files", folder)
     for path in files:
-        canon, _ = to_canonical(load_labels(path, labels))
+        canon, _ = to_canonical(load_labels(path, labels, slice_axis=slice_axis, ignore_labels=ignore_labels))
         yield path.name.removesuffix(".gz").removesuffix(".nii"), canon
 
 

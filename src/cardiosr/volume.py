@@ -30,6 +30,9 @@ class LabelVolume:
         Where it was read from (for messages), if anywhere.
     header:
         The NIfTI header it was read with, reused on writing (may be ``None``).
+    warnings:
+        One-line notes made when it was read (header disagreements, how the slice axis or the label
+        convention was chosen); they travel into ``summary.json``.
 
     Examples
     --------
@@ -45,6 +48,7 @@ class LabelVolume:
     disk_axes: tuple[int, int, int] = (0, 1, 2)
     path: str | None = None
     header: object | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self.array = np.asarray(self.array)
@@ -73,6 +77,23 @@ class LabelVolume:
         voxel_ml = float(abs(np.linalg.det(self.affine[:3, :3]))) / 1000.0
         return {name: float((self.array == value).sum()) * voxel_ml for value, name in STRUCTURES}
 
+    def missing_slices(self) -> list[int]:
+        """Slices (along ``D``) without any label that lie between slices with labels: unsegmented, i.e.
+        missing data rather than "no heart here".
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> a = np.zeros((5, 4, 4), np.uint8); a[[0, 1, 3], 1:3, 1:3] = 1
+        >>> LabelVolume(a, np.eye(4)).missing_slices()
+        [2]
+        """
+        has = np.asarray(self.array > 0).any((1, 2))
+        idx = np.flatnonzero(has)
+        if idx.size == 0:
+            return []
+        return [int(k) for k in range(idx[0], idx[-1] + 1) if not has[k]]
+
     def with_array(self, array: np.ndarray, affine: np.ndarray | None = None) -> LabelVolume:
         """A copy with a new array (and optionally a new affine), keeping the file metadata."""
         return LabelVolume(
@@ -82,4 +103,5 @@ class LabelVolume:
             disk_axes=self.disk_axes,
             path=self.path,
             header=self.header,
+            warnings=list(self.warnings),
         )

@@ -151,8 +151,16 @@ def phantom_training_data(n: int, seed: int = 0, workers: int | None = None, pro
     return out
 
 
-def folder_training_data(folder: str | os.PathLike, convention: str, progress: bool = True) -> np.ndarray:
-    """Every ``.nii``/``.nii.gz`` label map in ``folder`` mapped onto the canonical grid, as uint8 (N, D, H, W)."""
+def folder_training_data(
+    folder: str | os.PathLike,
+    convention: str,
+    progress: bool = True,
+    *,
+    slice_axis: int | None = None,
+    ignore_labels: Sequence[int] = (),
+) -> np.ndarray:
+    """Every ``.nii``/``.nii.gz`` label map in ``folder`` mapped onto the canonical grid, as uint8 (N, D, H, W)
+    (read with :func:`cardiosr.io.load_labels`'s ``slice_axis`` and ``ignore_labels``)."""
     from cardiosr.geometry import to_canonical
     from cardiosr.io import load_labels
 
@@ -162,7 +170,10 @@ def folder_training_data(folder: str | os.PathLike, convention: str, progress: b
     files = sorted(p for p in folder.iterdir() if p.name.endswith((".nii", ".nii.gz")))
     if not files:
         raise InputError("no .nii or .nii.gz label maps in the folder", folder)
-    arrays = [to_canonical(load_labels(p, convention))[0].array for p in tqdm(files, disable=not progress, leave=False)]
+    arrays = [
+        to_canonical(load_labels(p, convention, slice_axis=slice_axis, ignore_labels=ignore_labels))[0].array
+        for p in tqdm(files, disable=not progress, leave=False)
+    ]
     return np.stack(arrays).astype(np.uint8)
 
 
