@@ -155,6 +155,31 @@ def _la_relabelled(folder: Path, good: Good) -> Path:
     return write_nifti(folder / "x_la.nii.gz", a, img.affine)
 
 
+def _lv_rv_swapped(folder: Path, good: Good) -> Path:
+    a = good.sa_disk.astype(np.int16)
+    mnms = np.where(a == 4, 3, a)  # an M&Ms file (1/2/3), read with --labels acdc (3/2/1): LV and RV swapped
+    return write_nifti(folder / "x_sa.nii.gz", mnms, good.affine)
+
+
+def _no_myocardium(folder: Path, good: Good) -> Path:
+    a = good.sa_disk.astype(np.int16)
+    return write_nifti(folder / "x_sa.nii.gz", np.where(a == 2, 0, a), good.affine)  # --labels auto has no evidence
+
+
+def _cube(folder: Path, good: Good) -> Path:
+    a = np.zeros((24, 24, 24), np.int16)
+    a[4:20, 4:20, 4:20] = 2
+    a[8:16, 8:16, 8:16] = 1
+    return write_nifti(folder / "x_sa.nii.gz", a, np.diag([1.5, 1.5, 1.5, 1.0]))  # nothing tells the slice axis
+
+
+def _la_atria(folder: Path, good: Good) -> Path:
+    img = nib.load(str(good.la))
+    a = np.asarray(img.dataobj).astype(np.int16)
+    a[:3, :3] = 5  # an atrium label (UK Biobank 4-chamber views), without --ignore-labels
+    return write_nifti(folder / "x_la.nii.gz", a, img.affine)
+
+
 def _la_stack(folder: Path, good: Good) -> Path:
     return write_nifti(folder / "x_la.nii.gz", good.sa_disk, good.affine)  # many slices
 
@@ -240,6 +265,16 @@ CORPUS = [
     Entry("long-axis view misses the stack", _la_far, option="la", says="does not intersect"),
     Entry("long-axis view in another convention", _la_relabelled, option="la", says="3"),
     Entry("long-axis file that is a stack", _la_stack, option="la", says="single"),
+    Entry(
+        "LV and RV swapped by the convention",
+        _lv_rv_swapped,
+        says="fit --labels mnms",
+        batch=False,
+        extra=["--labels", "acdc"],
+    ),
+    Entry("--labels auto without myocardium", _no_myocardium, says="auto", batch=False, extra=["--labels", "auto"]),
+    Entry("isotropic cube: no slice axis", _cube, says="slice axis"),
+    Entry("long-axis view with atria (no --ignore-labels)", _la_atria, option="la", says="[5]"),
     Entry("long-axis view without heart labels", _la_empty, option="la", says="heart"),
     Entry("long-axis zero-byte file", _bytes(b"", name="x_la.nii.gz"), option="la", says="empty"),
     Entry("prior with the wrong grid", _prior_wrong_grid, option="prior", says="grid", batch=False),

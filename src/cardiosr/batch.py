@@ -20,6 +20,7 @@ Execution: in this process (``workers=1``), a local process pool (``workers=N``)
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io as _io
 import json
@@ -39,8 +40,8 @@ from cardiosr.errors import InputError
 from cardiosr.io import atomic_path
 from cardiosr.labels import DEFAULT_CONVENTION
 
-SA_PATTERN = re.compile(r"^(?P<case>.+)_sa\.nii(\.gz)?$")
-LA_PATTERN = re.compile(r"^(?P<case>.+)_la(_(?P<view>[A-Za-z0-9-]+))?\.nii(\.gz)?$")
+SA_PATTERN = re.compile(r"^(?P<case>.+)_sa\.nii(\.gz)?$", re.IGNORECASE)
+LA_PATTERN = re.compile(r"^(?P<case>.+)_la(_(?P<view>[A-Za-z0-9-]+))?\.nii(\.gz)?$", re.IGNORECASE)
 #: Columns of ``failures.csv``.
 FAILURE_FIELDS = ["case", "file", "reason"]
 BACKENDS = ("local", "ray")
@@ -53,6 +54,8 @@ class Case:
     name: str
     sa: Path | None
     la: list[Path] = field(default_factory=list)
+    #: Why the case cannot run (e.g. two short-axis files); it then fails on its own, not the whole run.
+    problem: str = ""
 
 
 @dataclass
@@ -87,29 +90,58 @@ class CaseOutcome:
 def find_cases(input_dir: str | os.PathLike) -> list[Case]:
     """The cases of ``input_dir`` by the naming rule (sorted by name).
 
+    The rule is matched case-insensitively (``CASE_SA.nii.gz`` is a short-axis file). A case with two
+    short-axis files (e.g. ``a_sa.nii`` and ``a_sa.nii.gz``) gets a ``problem`` and fails on its own.
+    Files that follow no rule are listed in one :class:`~cardiosr.errors.InputWarning` (hidden files are
+    skipped silently).
+
     Examples
     --------
-    >>> import tempfile, pathlib
+    >>> import tempfile, pathlib, warnings
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> for n in ("a_sa.nii.gz", "a_la_4ch.nii.gz", "b_sa.nii", "notes.txt", "c_la.nii.gz"):
+    >>> for n in ("a_sa.nii.gz", "a_la_4ch.nii.gz", "B_SA.nii", "notes.txt", "c_la.nii.gz"):
     ...     _ = (d / n).write_bytes(b"")
-    >>> [(c.name, c.sa is not None, [p.name for p in c.la]) for c in find_cases(d)]
-    [('a', True, ['a_la_4ch.nii.gz']), ('b', True, []), ('c', False, ['c_la.nii.gz'])]
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     cases = find_cases(d)
+    >>> [(c.name, c.sa is not None, [p.name for p in c.la]) for c in cases]
+    [('B', True, []), ('a', True, ['a_la_4ch.nii.gz']), ('c', False, ['c_la.nii.gz'])]
+    >>> "notes.txt" in str(caught[0].message)
+    True
     """
+    import warnings
+
+    from cardiosr.errors import InputWarning
+
     folder = Path(input_dir)
     if not folder.is_dir():
         raise InputError("is not a folder", folder)
     cases: dict[str, Case] = {}
+    ignored: list[str] = []
     for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
         if not path.is_file():
+            ignored.append(path.name + "/")
             continue
         if m := SA_PATTERN.match(path.name):
             case = cases.setdefault(m["case"], Case(m["case"], None))
             if case.sa is not None:
-                raise InputError(f"case {m['case']} has two short-axis files ({case.sa.name}, {path.name})", folder)
-            case.sa = path
+                case.problem = f"case {m['case']} has two short-axis files ({case.sa.name}, {path.name}); keep one"
+            else:
+                case.sa = path
         elif m := LA_PATTERN.match(path.name):
             cases.setdefault(m["case"], Case(m["case"], None)).la.append(path)
+        else:
+            ignored.append(path.name)
+    if ignored:
+        shown = ", ".join(ignored[:10]) + (f" and {len(ignored) - 10} more" if len(ignored) > 10 else "")
+        warnings.warn(
+            f"{folder}: ignored {len(ignored)} entries that follow no naming rule (CASE_sa.nii.gz, "
+            f"CASE_la[_VIEW].nii.gz): {shown}",
+            InputWarning,
+            stacklevel=2,
+        )
     if not cases:
         raise InputError("holds no CASE_sa.nii.gz files (see 'cardiosr batch --help' for the naming rule)", folder)
     return [cases[k] for k in sorted(cases)]
@@ -155,6 +187,8 @@ def process_case(case: Case, output_dir: str | os.PathLike, settings: BatchSetti
     start = time.perf_counter()
     out = Path(output_dir) / case.name
     try:
+        if case.problem:
+            raise InputError(case.problem, case.sa)
         if case.sa is None:
             raise InputError(f"long-axis file(s) without a short-axis file {case.name}_sa.nii.gz", case.la[0])
         from cardiosr.pipeline import enhance
@@ -180,18 +214,38 @@ def process_case(case: Case, output_dir: str | os.PathLike, settings: BatchSetti
         result.save(out, figure=settings.figure, mesh=settings.mesh)
         return CaseOutcome(case.name, "done", seconds=time.perf_counter() - start, peak_rss_mb=_peak_rss_mb())
     except InputError as exc:
-        return CaseOutcome(case.name, "failed", exc.problem, exc.path or "", time.perf_counter() - start)
+        outcome = CaseOutcome(case.name, "failed", exc.problem, exc.path or "", time.perf_counter() - start)
     except MemoryError:
-        return CaseOutcome(case.name, "failed", "out of memory", str(case.sa), time.perf_counter() - start)
+        outcome = CaseOutcome(case.name, "failed", "out of memory", str(case.sa), time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - isolate the case: a bug must not end a cohort run
         reason = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-        return CaseOutcome(case.name, "failed", reason, str(case.sa), time.perf_counter() - start)
+        outcome = CaseOutcome(case.name, "failed", reason, str(case.sa), time.perf_counter() - start)
+    # a case that failed in this run has no result: a folder from an earlier run would be stale
+    shutil.rmtree(out, ignore_errors=True)
+    return outcome
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(143)  # unwinds the case: its staging folder is removed by the `finally` blocks
 
 
 def _init_worker(threads: int) -> None:
+    """Set up a pool worker: torch threads, stop when the parent dies, clean up on SIGTERM."""
+    import signal
+
     import torch
 
     torch.set_num_threads(max(1, threads))
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C means
+    if sys.platform.startswith("linux"):  # the kernel sends SIGTERM when the parent dies, even by SIGKILL
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            raise SystemExit(143)
 
 
 # --- the run -----------------------------------------------------------------------------------------
@@ -298,7 +352,8 @@ def _run_pool(
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # no fork after torch's threads have started
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,))
+    try:
         futures = {pool.submit(process_case, case, out, settings): case for case in todo}
         for future in as_completed(futures):
             try:
@@ -306,6 +361,27 @@ def _run_pool(
             except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory)
                 case = futures[future]
                 record(CaseOutcome(case.name, "failed", f"worker died: {type(exc).__name__}", str(case.sa)))
+    except BaseException:
+        # interrupted or terminated: the workers stop with us (they clean up their staging folders on SIGTERM)
+        _stop_workers(pool)
+        _clean_stale_staging(out, todo)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor, grace_s: float = 5.0) -> None:
+    """Terminate a pool's worker processes now (SIGTERM, then SIGKILL after ``grace_s``) and drop its queue."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _ray_process_case(case: Case, out: str, settings: BatchSettings) -> CaseOutcome:

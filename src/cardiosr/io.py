@@ -365,7 +365,8 @@ def save_labels(
     perm[:3, :3] = np.eye(3)[:, list(volume.disk_axes)]
     disk_affine = volume.affine @ np.linalg.inv(perm)
     header = volume.header.copy() if isinstance(volume.header, nib.Nifti1Header) else nib.Nifti1Header()
-    img = nib.Nifti1Image(np.ascontiguousarray(disk, dtype=np.uint8), disk_affine, header=header)
+    kind = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image  # the input's format
+    img = kind(np.ascontiguousarray(disk, dtype=np.uint8), disk_affine, header=header)
     img.set_data_dtype(np.uint8)
     img.header.set_slope_inter(1.0, 0.0)
     sform_code = int(header["sform_code"]) or 2
