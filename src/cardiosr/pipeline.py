@@ -327,7 +327,7 @@ def view_checks(sa: LabelVolume, views: Sequence[LabelVolume]) -> tuple[list[dic
     return rows, notes
 
 
-def physiology_checks(clinical: dict[str, float], sr: LabelVolume, sa: LabelVolume) -> list[str]:
+def physiology_checks(clinical: dict[str, float], sa: LabelVolume) -> list[str]:
     """QC reasons for a physiologically impossible result (LV cavity or LV mass out of range)."""
     reasons = []
     spacing = "x".join(f"{s:g}" for s in np.round(sa.spacing, 3))
@@ -424,7 +424,7 @@ def _finish(
     for name in sorted(present):
         if consistency[name] < QC_MIN_CONSISTENCY_DICE:
             reasons.append(f"{name} consistency Dice {consistency[name]:.2f} < {QC_MIN_CONSISTENCY_DICE}")
-    reasons += physiology_checks(clinical_volumes(sr.array, sr.spacing), sr, sa)
+    reasons += physiology_checks(clinical_volumes(sr.array, sr.spacing), sa)
     return Result(
         sa=sa,
         la=la,
