@@ -12,7 +12,7 @@ own best in-plane translation within ±5 mm (its breath-hold offset is unknowabl
 (mm, common translation removed) and seconds per case. Writes the ``real-data`` section of
 ``docs/benchmarks.md``.
 
-    python benchmarks/real_data.py                      # every ACDC file (about 20 min on 2 cores)
+    python benchmarks/real_data.py                      # every ACDC file
     python benchmarks/real_data.py --acdc-patients 10   # the first 10 patients
 """
 

@@ -491,7 +491,7 @@ def cohort_row(case: str, summary: dict[str, Any]) -> dict[str, Any]:
         "iterations": sum(iterations.values()) if iterations else "",
         "converged": int(bool(summary.get("converged"))),
         "time_s": _fmt(summary.get("time_s")),
-        "warnings": "; ".join(summary.get("canonical_frame", {}).get("warnings", [])),
+        "warnings": "; ".join(summary.get("warnings", []) + summary.get("canonical_frame", {}).get("warnings", [])),
     }
 
 

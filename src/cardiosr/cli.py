@@ -233,47 +233,43 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     if args.edsr and args.method != "edsr":
         raise InputError("--edsr is only used with --method edsr")
-    with locked(args.output):
-        return _enhance_locked(args, enhance, options, bar, progress)
-
-
-def _enhance_locked(args: argparse.Namespace, enhance, options: dict, bar, progress) -> int:  # noqa: ANN001
-    try:
-        result = enhance(
-            args.sa,
-            la=args.la or None,
-            prior=args.prior,
-            labels=args.labels,
-            device=args.device,
-            progress=progress,
-            gamma=args.gamma,
-            method=args.method,
-            edsr=args.edsr,
-            la_eval=args.la_eval or None,
-            slice_axis=args.slice_axis,
-            ignore_labels=args.ignore_labels,
-            **options,
+    with locked(args.output):  # a second run into the same folder is refused at once
+        try:
+            result = enhance(
+                args.sa,
+                la=args.la or None,
+                prior=args.prior,
+                labels=args.labels,
+                device=args.device,
+                progress=progress,
+                gamma=args.gamma,
+                method=args.method,
+                edsr=args.edsr,
+                la_eval=args.la_eval or None,
+                slice_axis=args.slice_axis,
+                ignore_labels=args.ignore_labels,
+                **options,
+            )
+        finally:
+            bar.close()
+        paths = result.save(args.output, figure=not args.no_figure, mesh=args.mesh)
+        opt = result.optimisation
+        how = (
+            f"{opt.iterations['latent']} + {opt.iterations['refine']} iterations"
+            if result.method == "lo"
+            else f"method {result.method} (no motion correction)"
         )
-    finally:
-        bar.close()
-    paths = result.save(args.output, figure=not args.no_figure, mesh=args.mesh)
-    opt = result.optimisation
-    how = (
-        f"{opt.iterations['latent']} + {opt.iterations['refine']} iterations"
-        if result.method == "lo"
-        else f"method {result.method} (no motion correction)"
-    )
-    print(
-        f"{paths['sr']}: {result.sr.shape[0]}x{result.sr.shape[1]}x{result.sr.shape[2]} at "
-        f"{'x'.join(f'{s:.2f}' for s in result.sr.spacing)} mm; {how} in {result.seconds:.1f} s; "
-        f"final loss {opt.final['total']:.4f}"
-        + ("; QC FLAG: " + "; ".join(result.qc["reasons"]) if result.qc["flag"] else "")
-    )
-    for item in result.la_evaluation:
-        scores = ", ".join(f"{k} {v:.3f}" for k, v in item["dice"].items())
-        used = "used in the loss" if item["used_in_optimisation"] else "evaluation only"
-        print(f"long-axis Dice against {item['path']} ({used}): {scores}")
-    return 0
+        print(
+            f"{paths['sr']}: {result.sr.shape[0]}x{result.sr.shape[1]}x{result.sr.shape[2]} at "
+            f"{'x'.join(f'{s:.2f}' for s in result.sr.spacing)} mm; {how} in {result.seconds:.1f} s; "
+            f"final loss {opt.final['total']:.4f}"
+            + ("; QC FLAG: " + "; ".join(result.qc["reasons"]) if result.qc["flag"] else "")
+        )
+        for item in result.la_evaluation:
+            scores = ", ".join(f"{k} {v:.3f}" for k, v in item["dice"].items())
+            used = "used in the loss" if item["used_in_optimisation"] else "evaluation only"
+            print(f"long-axis Dice against {item['path']} ({used}): {scores}")
+        return 0
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:

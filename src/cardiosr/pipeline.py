@@ -424,7 +424,6 @@ def _finish(
     for name in sorted(present):
         if consistency[name] < QC_MIN_CONSISTENCY_DICE:
             reasons.append(f"{name} consistency Dice {consistency[name]:.2f} < {QC_MIN_CONSISTENCY_DICE}")
-    reasons += physiology_checks(clinical_volumes(sr.array, sr.spacing), sa)
     return Result(
         sa=sa,
         la=la,
@@ -569,7 +568,10 @@ def enhance_batch(
         result.seconds = elapsed
         result.method = method
         result.input_checks = found
-        implausible = [r for r in result.qc["reasons"] if "likely cause" in r]
+        implausible = physiology_checks(clinical_volumes(result.sr.array, result.sr.spacing), result.sa)
+        if implausible:
+            result.qc["reasons"] += implausible
+            result.qc["flag"] = True
         for reason in implausible:
             warnings.warn(f"{result.sa.path or 'result'}: implausible result: {reason}", InputWarning, stacklevel=2)
         for row in found["view_agreement"]:
