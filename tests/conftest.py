@@ -40,3 +40,11 @@ def phantom():
     from cardiosr.phantom import generate_phantom
 
     return generate_phantom(7)
+
+
+@pytest.fixture(scope="session")
+def default_prior():
+    """The shipped default prior and its metadata, loaded once per test session."""
+    from cardiosr.prior import load_prior
+
+    return load_prior()

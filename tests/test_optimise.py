@@ -35,11 +35,6 @@ from cardiosr.volume import LabelVolume
 SRHEART = SHARED / "srheart-prior" / "VAECE_zdim_32_epoch_100_beta_1.00E-03_alpha.pt"
 
 
-@pytest.fixture(scope="module")
-def default_prior():
-    return load_prior()
-
-
 def _case(index: int, scale: float, seed: int = 1):
     hr = cohort_member(seed, index)[0]
     return hr, simulate_case(f"c{index}", hr, scale, case_rng(seed, index))
@@ -118,7 +113,8 @@ def test_lo_beats_upsampling_and_recovers_known_shifts(default_prior):
     prior, meta = default_prior
     hr, case = _case(1, 1.0)
     problem = make_problem(case.lr, **canonical_options(meta))
-    result = latent_optimisation(prior, [problem])[0]
+    paper = OptimiseOptions(shift_search=True, motion_test=False, motion_prior=0.0)  # Algorithm 1 as published
+    result = latent_optimisation(prior, [problem], paper)[0]
     sr = _on_hr_grid(result.probs, problem.frame.affine, hr)
     upsampled = resample_labels(case.lr.array, case.lr.affine, hr.shape, hr.affine)
     lo, nn = _mean_dice(sr, hr.array), _mean_dice(upsampled, hr.array)
@@ -193,7 +189,7 @@ def test_enhance_cli_writes_every_output_in_the_input_world_frame(tmp_path, caps
 def test_restarts_give_an_uncertainty_map_and_keep_the_lowest_loss(default_prior):
     prior, _ = default_prior
     _, case = _case(5, 1.0)
-    result = enhance(case.lr, prior=prior, restarts=3, max_iterations=12, refine=False)
+    result = enhance(case.lr, prior=prior, restarts=3, max_iterations=12, refine=False, motion_test=False)
     opt = result.optimisation
     assert len(opt.restart_losses) == 3
     assert opt.final["total"] == pytest.approx(min(opt.restart_losses), rel=1e-4)

@@ -434,6 +434,9 @@ def _cmd_train_edsr(args: argparse.Namespace) -> int:
 
 def _add_method_options(p: argparse.ArgumentParser) -> None:
     """The options shared by ``enhance`` and ``batch``: prior, method and latent optimisation settings."""
+    from cardiosr.optimise import OptimiseOptions
+
+    defaults = OptimiseOptions()
     p.add_argument("--prior", default="default", help="default, a .safetensors/folder, or srheart:PATH")
     p.add_argument("--gamma", type=float, help="weight γ of the long-axis loss (default 1 with --la, paper)")
     p.add_argument("--max-iterations", type=int, default=60, help="iteration cap of the latent search (default 60)")
@@ -452,6 +455,35 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
         help="joint (default) or the published 500-round alternating schedule (baseline)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the restarts (default 0)")
+    p.add_argument(
+        "--shift-search",
+        action="store_true",
+        help="optimise the shifts with z (the paper) instead of keeping the start",
+    )
+    p.add_argument(
+        "--motion-prior",
+        type=float,
+        default=defaults.motion_prior,
+        metavar="λ",
+        help=f"weight λ of the motion prior −λ·log p(d) with --shift-search (default {defaults.motion_prior:g})",
+    )
+    p.add_argument("--no-motion-test", action="store_true", help="keep the shifts without testing d = 0 against them")
+    p.add_argument(
+        "--motion-threshold",
+        type=float,
+        default=defaults.motion_threshold,
+        metavar="τ",
+        help=f"relative loss gain the shifts need over d = 0 (default {defaults.motion_threshold:g})",
+    )
+    p.add_argument(
+        "--fidelity",
+        type=float,
+        default=defaults.fidelity,
+        metavar="W",
+        help=f"prior weight W in [0, 1] midway between slices when fusing with the motion-corrected stack "
+        f"(default {defaults.fidelity:g})",
+    )
+    p.add_argument("--no-fidelity", action="store_true", help="output the prior's result without the fusion")
     p.add_argument(
         "--method",
         default="lo",
@@ -473,6 +505,11 @@ def _method_options(args: argparse.Namespace) -> dict:
         "refine": not args.no_refine,
         "schedule": args.schedule,
         "seed": args.seed,
+        "shift_search": args.shift_search,
+        "motion_prior": args.motion_prior,
+        "motion_test": not args.no_motion_test,
+        "motion_threshold": args.motion_threshold,
+        "fidelity": None if args.no_fidelity else args.fidelity,
     }
 
 

@@ -14,6 +14,8 @@ Target voxels outside the stack's slab (beyond the outer faces of its first and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage
 
@@ -117,16 +119,44 @@ def shape_based_interpolation(
     >>> bool((out == disc[None]).all())
     True
     """
+    sdf, inside = interpolated_signed_distances(lr, shape, affine, absent_mm)
+    labels = labels_from_signed_distances(sdf)
+    return np.where(inside, labels, 0).astype(np.uint8)
+
+
+def interpolated_signed_distances(
+    lr: LabelVolume,
+    shape: tuple[int, int, int],
+    affine: np.ndarray,
+    absent_mm: float | None = None,
+    missing: Sequence[int] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """The signed distance maps of shape-based interpolation on a target grid: ``((3, *shape) mm, inside mask)``.
+
+    Per structure (LV, MYO, RV) the slices' in-plane signed distances (:func:`signed_distance_slices`) are
+    interpolated linearly between slice centres and in-plane at the target voxels; beyond the end slices
+    the end slice's distance is used. Slices listed in ``missing`` (unsegmented slices inside the stack)
+    take the linear interpolation of the nearest labelled slices instead of "absent".
+    """
     coords, inside = _stack_coordinates(lr, shape, affine)
     n = np.asarray(lr.shape, float).reshape(3, 1, 1, 1)
     coords = np.clip(coords, 0.0, n - 1.0)  # within half a voxel of the ends: the end slice's distance
-    best = np.full(shape, np.inf, np.float32)
-    labels = np.zeros(shape, np.uint8)
-    for value, _ in STRUCTURES:
+    present = [k for k in range(lr.shape[0]) if k not in set(missing)]
+    out = np.empty((len(STRUCTURES), *shape), np.float32)
+    for i, (value, _) in enumerate(STRUCTURES):
         sdf = signed_distance_slices(lr, value, absent_mm)
+        for k in missing:  # between labelled slices: interpolate their distances
+            lo = max(j for j in present if j < k)
+            hi = min(j for j in present if j > k)
+            t = (k - lo) / (hi - lo)
+            sdf[k] = (1.0 - t) * sdf[lo] + t * sdf[hi]
         # linear along the slice axis, linear in-plane: order-1 spline interpolation at the target voxels
-        d = ndimage.map_coordinates(sdf, coords, order=1, mode="nearest").astype(np.float32)
-        take = (d < 0) & (d < best)
-        labels[take] = value
-        best = np.minimum(best, d)
-    return np.where(inside, labels, 0).astype(np.uint8)
+        out[i] = ndimage.map_coordinates(sdf, coords, order=1, mode="nearest")
+    return out, inside
+
+
+def labels_from_signed_distances(sdf: np.ndarray) -> np.ndarray:
+    """Per voxel the structure of lowest signed distance, background where all are positive (``uint8``)."""
+    best = sdf.argmin(0)
+    labels = np.asarray([value for value, _ in STRUCTURES], np.uint8)[best]
+    return np.where(sdf.min(0) < 0, labels, 0).astype(np.uint8)

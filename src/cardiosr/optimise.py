@@ -50,6 +50,30 @@ GAUGE_LONG_AXIS = "long-axis: the long-axis view(s) fix the world position; the 
 #: The baselines (``enhance(method='nn'|'sbi'|'edsr')``) estimate no shifts.
 GAUGE_NOT_ESTIMATED = "not estimated: this method corrects no motion (shifts are reported as 0)"
 _EPS = 1e-6
+#: The paper's motion model (§3.2, fitted on UK Biobank): in-plane displacement of every slice with an
+#: amplitude ~ N(2.3 mm, 0.87 mm) in a uniformly random direction.
+MOTION_AMPLITUDE_MM: tuple[float, float] = (2.3, 0.87)
+#: Per-axis variance (mm²) of the isotropic Gaussian with the same second moment, E|d|² = μ² + σ², used as
+#: p(d) in the MAP term: the model's own density, N(|d|; μ, σ)/(2π|d|), is infinite at d = 0 and not smooth
+#: there, so it cannot be a MAP prior on its own.
+MOTION_VARIANCE_MM2 = (MOTION_AMPLITUDE_MM[0] ** 2 + MOTION_AMPLITUDE_MM[1] ** 2) / 2.0
+
+
+def motion_prior_term(d: torch.Tensor, heart_slices: torch.Tensor) -> torch.Tensor:
+    """``−log p(d)`` per subject, up to a constant, averaged over the slices with heart labels: ``(B,)``.
+
+    ``p`` is the paper's motion model moment-matched to an isotropic Gaussian (:data:`MOTION_VARIANCE_MM2`),
+    so the term is ``mean_k |d_k|² / (2 s²)``, about 1 for typical breathing motion.
+
+    Examples
+    --------
+    >>> d = torch.tensor([[[1.7416, 0.0], [0.0, -1.7416], [9.0, 9.0]]])
+    >>> round(float(motion_prior_term(d, torch.tensor([True, True, False]))[0]), 3)
+    0.5
+    """
+    m = heart_slices.to(d.dtype)[None, :, None]
+    per_slice = (d * m).pow(2).sum(-1) / (2.0 * MOTION_VARIANCE_MM2)
+    return per_slice.sum(1) / m.sum().clamp_min(1.0)
 
 
 def cross_entropy(probs: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -462,6 +486,26 @@ class OptimiseOptions:
         0.1 voxel halved every 100 rounds, ``z = 0`` start, no stopping rule), kept as the benchmark baseline.
     seed:
         Seed of the restarts.
+    shift_search:
+        Optimise ``d`` with ``z`` (the paper's Algorithm 1). Off by default: ``d`` stays at its start
+        (:func:`centroid_shifts` with ``init_shifts='centroid'``), because with the shipped prior the joint
+        search explains real anatomy that the prior cannot represent by invented shifts (measured in
+        ``docs/benchmarks.md``, section *motion-fidelity*).
+    motion_prior:
+        λ of the MAP term ``λ·(−log p(d))`` (:func:`motion_prior_term`) added to Eq. 5 when ``d`` is searched
+        (``shift_search``); 0 is the paper.
+    motion_test:
+        Also fit the stack with ``d = 0`` (one more run in the batch) and keep the shifts only when they
+        lower the loss by more than ``motion_threshold`` (relative) over that fit: the data must support
+        motion (beyond the paper).
+    motion_threshold:
+        Smallest relative gain ``(L(d=0) − L(d*)) / L(d=0)`` that counts as motion.
+    fidelity:
+        Weight of the prior between the slices in the final fusion with the motion-corrected stack
+        (:func:`cardiosr.fidelity.fuse_with_stack`): 0 gives shape-based interpolation of the corrected
+        stack inside its slab, 1 the prior midway; the acquired slices are always kept. ``None``: no fusion.
+        The default 0.5 and ``motion_threshold`` 0.25 were chosen on real anatomy
+        (``benchmarks/motion_fidelity.py``).
     """
 
     lr_z: float = 0.1
@@ -481,6 +525,11 @@ class OptimiseOptions:
     schedule: str = "joint"
     reference_rounds: int = 500
     seed: int = 0
+    shift_search: bool = False
+    motion_prior: float = 0.01
+    motion_test: bool = True
+    motion_threshold: float = 0.25
+    fidelity: float | None = 0.5
 
     def check(self) -> None:
         """Raise :class:`InputError` on values that cannot work."""
@@ -490,6 +539,10 @@ class OptimiseOptions:
             raise InputError(f"schedule must be 'joint' or 'reference', got {self.schedule!r}")
         if self.max_iterations < 1 or self.restarts < 1 or self.refine_iterations < 0:
             raise InputError("max_iterations and restarts must be ≥ 1 and refine_iterations ≥ 0")
+        if not self.motion_prior >= 0:
+            raise InputError(f"motion_prior must be non-negative, got {self.motion_prior}")
+        if self.fidelity is not None and not 0.0 <= self.fidelity <= 1.0:
+            raise InputError(f"fidelity must be in [0, 1], got {self.fidelity}")
         for name in ("lr_z", "lr_d", "refine_lr"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be positive, got {getattr(self, name)}")
@@ -528,6 +581,9 @@ class OptimisationResult:
         How the common translation of ``shifts_mm`` is fixed (:data:`GAUGE_ZERO_MEAN` or :data:`GAUGE_LONG_AXIS`).
     latent_probs:
         ``G(z)`` as probabilities before the data-consistency stage (``None`` if it did not run).
+    motion:
+        With ``motion_test``: the decision whether the data support motion and its evidence (losses with
+        and without shifts, relative gain, threshold, λ).
     """
 
     probs: np.ndarray
@@ -542,12 +598,15 @@ class OptimisationResult:
     seconds: float = 0.0
     gauge: str = GAUGE_ZERO_MEAN
     latent_probs: np.ndarray | None = None
+    motion: dict | None = None
 
 
 @dataclass
 class _Run:
     problem: int
     restart: int
+    zero_motion: bool = False
+    motion_prior: float = 0.0
     history: list[dict] = field(default_factory=list)
     done: bool = False
     converged: bool = False
@@ -603,7 +662,12 @@ def _losses(
         p = problems[run.problem]
         n = p.sa_loss.n_slices
         dd = apply_gauge(d[i : i + 1, :n], p.sa_loss.heart_slices, p.zero_mean_gauge)
+        if run.zero_motion:
+            dd = dd * 0.0
         total, parts = multi_view_loss(logits[i : i + 1], dd, p)
+        if run.motion_prior:
+            parts["motion"] = run.motion_prior * motion_prior_term(dd, p.sa_loss.heart_slices)
+            total = total + parts["motion"]
         totals.append(total[0])
         rows.append({"total": total[0].item(), **{k: v[0].item() for k, v in parts.items()}})
     return torch.stack(totals), rows
@@ -648,7 +712,13 @@ def latent_optimisation(
         p.sa_loss.to(device)
         for term in p.la_losses:
             term.to(device)
-    runs = [_Run(i, k) for i in range(len(problems)) for k in range(options.restarts)]
+    runs = [
+        _Run(i, k, motion_prior=options.motion_prior if options.shift_search else 0.0)
+        for i in range(len(problems))
+        for k in range(options.restarts)
+    ]
+    if options.motion_test and options.schedule == "joint":  # the no-motion hypothesis, in the same batch
+        runs += [_Run(i, 0, zero_motion=True) for i in range(len(problems))]
     n_slices = max(p.sa_loss.n_slices for p in problems)
     shifts = [np.zeros((p.sa_loss.n_slices, 2)) for p in problems]
     if options.init_shifts == "centroid" and options.schedule == "joint":
@@ -656,7 +726,8 @@ def latent_optimisation(
     z = _initial_latents(prior, problems, runs, options, shifts).requires_grad_(True)
     d0 = np.zeros((len(runs), n_slices, 2), np.float32)
     for i, run in enumerate(runs):
-        d0[i, : len(shifts[run.problem])] = shifts[run.problem]
+        if not run.zero_motion:
+            d0[i, : len(shifts[run.problem])] = shifts[run.problem]
     d = torch.from_numpy(d0).to(device).requires_grad_(True)
     rule = StoppingRule(options.window, options.tolerance)
     decode = prior.frozen_decoder().to(device)
@@ -685,7 +756,10 @@ def _joint_search(
     rule: StoppingRule,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    optimiser = torch.optim.Adam([{"params": [z], "lr": options.lr_z}, {"params": [d], "lr": options.lr_d}])
+    groups = [{"params": [z], "lr": options.lr_z}]
+    if options.shift_search:
+        groups.append({"params": [d], "lr": options.lr_d})
+    optimiser = torch.optim.Adam(groups)
     for iteration in range(1, options.max_iterations + 1):
         optimiser.zero_grad(set_to_none=True)
         totals, rows = _losses(decode(z), d, problems, runs)
@@ -760,24 +834,46 @@ def _collect(
 ) -> list[OptimisationResult]:
     results = []
     for index, problem in enumerate(problems):
-        mine = [r for r in runs if r.problem == index]
+        mine = [r for r in runs if r.problem == index and not r.zero_motion]
         best = min(mine, key=lambda r: r.best["total"])  # type: ignore[index]
+        motion = None
+        still = [r for r in runs if r.problem == index and r.zero_motion]
+        if still:
+            loss_0, loss_d = float(still[0].best["total"]), float(best.best["total"])  # type: ignore[index]
+            gain = (loss_0 - loss_d) / max(loss_0, _EPS)
+            supported = gain > options.motion_threshold
+            motion = {
+                "supported": bool(supported),
+                "loss_without_motion": round(loss_0, 6),
+                "loss_with_motion": round(loss_d, 6),
+                "relative_gain": round(gain, 4),
+                "threshold": options.motion_threshold,
+                "motion_prior_lambda": options.motion_prior,
+            }
+            if not supported:
+                best = still[0]
         zs = torch.stack([r.best["z"] for r in mine])  # type: ignore[index]
         with torch.no_grad():
             logits = decode(zs)
+            if best.zero_motion:
+                still_logits = decode(best.best["z"][None])  # type: ignore[index]
         uncertainty = None
         if len(mine) > 1:
             votes = torch.nn.functional.one_hot(logits.argmax(1), N_CLASSES).sum(0)  # (D, H, W, C)
             uncertainty = (1.0 - votes.max(-1).values.float() / len(mine)).cpu().numpy()
-        b = mine.index(best)
         n = problem.sa_loss.n_slices
         d = apply_gauge(best.best["d"][None, :n], problem.sa_loss.heart_slices, problem.zero_mean_gauge)[0]  # type: ignore[index]
+        if best.zero_motion:
+            d = d * 0.0
         history = list(best.history)
         latent_iterations = int(best.best["iteration"])  # type: ignore[index]
-        final_logits, refine_iterations, latent_probs = logits[b : b + 1], 0, None
+        final_logits = still_logits if best.zero_motion else logits[mine.index(best) : mine.index(best) + 1]
+        refine_iterations, latent_probs = 0, None
         if options.refine and options.refine_iterations > 0 and options.schedule == "joint":
             latent_probs = torch.softmax(final_logits, 1)[0].cpu().numpy()
-            final_logits, d, rows = refine_consistency(final_logits, d, problem, options)
+            final_logits, d, rows = refine_consistency(
+                final_logits, d, problem, options, fix_shifts=best.zero_motion or not options.shift_search
+            )
             history += rows
             refine_iterations = len(rows) - 1
         with torch.no_grad():
@@ -796,13 +892,14 @@ def _collect(
                 uncertainty=uncertainty,
                 gauge=GAUGE_ZERO_MEAN if problem.zero_mean_gauge else GAUGE_LONG_AXIS,
                 latent_probs=latent_probs,
+                motion=motion,
             )
         )
     return results
 
 
 def refine_consistency(
-    logits: torch.Tensor, d: torch.Tensor, problem: Problem, options: OptimiseOptions
+    logits: torch.Tensor, d: torch.Tensor, problem: Problem, options: OptimiseOptions, fix_shifts: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
     """Data-consistency stage (beyond the paper): a smooth residual on ``G(z)`` so that it agrees with the slices.
 
@@ -810,7 +907,8 @@ def refine_consistency(
     acquired slices even with no motion. This stage adds to the logits of ``G(z*)`` a residual ``r``
     defined on a coarse control grid (``options.refine_grid``, default 16×32×32, i.e. 8×5×5 mm on the
     canonical grid) and interpolated trilinearly, so it is smooth between the slices, and minimises
-    ``L(G(z*) + r, d) + λ·mean(r²)`` over ``r`` and ``d`` with Adam (λ = ``options.refine_weight``), under
+    ``L(G(z*) + r, d) + λ·mean(r²)`` over ``r`` and ``d`` (``d`` stays fixed with ``fix_shifts``: the
+    motion test found no motion) with Adam (λ = ``options.refine_weight``; plus the motion prior), under
     the same :class:`StoppingRule`. The decoder is not run, so an iteration costs less than one of
     the latent search (on the published pair it adds 1.3 s to 1.9 s of latent search).
 
@@ -821,7 +919,10 @@ def refine_consistency(
     base = logits.detach()
     r = torch.zeros(1, base.shape[1], *options.refine_grid, device=base.device, requires_grad=True)
     dd = d.detach().clone()[None].requires_grad_(True)
-    optimiser = torch.optim.Adam([{"params": [r], "lr": options.refine_lr}, {"params": [dd], "lr": options.lr_d}])
+    groups = [{"params": [r], "lr": options.refine_lr}]
+    if not fix_shifts:
+        groups.append({"params": [dd], "lr": options.lr_d})
+    optimiser = torch.optim.Adam(groups)
     rule = StoppingRule(options.window, options.tolerance)
     rows: list[dict] = []
     heart, zero_mean = problem.sa_loss.heart_slices, problem.zero_mean_gauge
@@ -846,6 +947,8 @@ def refine_consistency(
             residual = F.interpolate(r, size=base.shape[2:], mode="trilinear", align_corners=True)
             total, parts = multi_view_loss(base + residual, apply_gauge(dd, heart, zero_mean), problem)
         penalty = options.refine_weight * r.pow(2).mean()
+        if options.motion_prior and not fix_shifts:
+            penalty = penalty + options.motion_prior * motion_prior_term(apply_gauge(dd, heart, zero_mean), heart)[0]
         row = {"total": total[0].item(), **{k: v[0].item() for k, v in parts.items()}, "penalty": penalty.item()}
         return total[0] + penalty, row
 

@@ -154,6 +154,7 @@ class Result:
             "final_loss": opt.final,
             "restart_losses": opt.restart_losses,
             "consistency_dice": self.consistency_dice,
+            "motion": opt.motion,
             "qc": self.qc,
             "gauge": self.gauge,
             "long_axis_evaluation": self.la_evaluation,
@@ -554,6 +555,11 @@ def enhance_batch(
     ]
     if method == "lo":
         results = latent_optimisation(model, problems, opts, progress=progress)
+        if opts.fidelity is not None:
+            from cardiosr.fidelity import fuse_with_stack
+
+            for p, r in zip(problems, results, strict=True):
+                r.probs = fuse_with_stack(r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity)
     else:
         results = []
         for p in problems:
