@@ -37,7 +37,7 @@ def signed_distance_volume(labels: np.ndarray, spacing=CANONICAL_SPACING) -> np.
     --------
     >>> a = np.zeros((1, 5, 5), np.uint8); a[0, 1:4, 1:4] = 1
     >>> signed_distance_volume(a, (1.0, 1.0, 1.0))[0, 0, 2].tolist()
-    [1.5, 0.5, -0.5, 0.5, 1.5]
+    [0.5, -0.5, -1.5, -0.5, 0.5]
     """
     spacing = tuple(float(s) for s in spacing)
     far = float(np.linalg.norm(np.asarray(labels.shape) * np.asarray(spacing)))

@@ -68,8 +68,8 @@ def motion_prior_term(d: torch.Tensor, heart_slices: torch.Tensor) -> torch.Tens
     Examples
     --------
     >>> d = torch.tensor([[[1.7416, 0.0], [0.0, -1.7416], [9.0, 9.0]]])
-    >>> round(float(motion_prior_term(d, torch.tensor([True, True, False]))[0]), 3)
-    0.5
+    >>> round(float(motion_prior_term(d, torch.tensor([True, True, False]))[0]), 3)  # 1.7416² / (2 · 3.0235)
+    0.502
     """
     m = heart_slices.to(d.dtype)[None, :, None]
     per_slice = (d * m).pow(2).sum(-1) / (2.0 * MOTION_VARIANCE_MM2)
