@@ -154,6 +154,10 @@ def _cmd_train_prior(args: argparse.Namespace) -> int:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)})")
     if args.phantoms is not None and args.phantoms < 2:
         raise InputError(f"--phantoms must be at least 2 (got {args.phantoms})")
+    if args.phantoms is None and args.input is None and args.meshes is None:
+        raise InputError("give the training data: --phantoms N, -i DIR and/or --meshes DIR")
+    if args.meshes is not None and args.mesh_shapes < 2:
+        raise InputError(f"--mesh-shapes must be at least 2 (got {args.mesh_shapes})")
     command = "cardiosr " + " ".join(args.argv) if args.record_command is None else args.record_command
     config = TrainConfig(
         architecture=args.model,
@@ -173,14 +177,29 @@ def _cmd_train_prior(args: argparse.Namespace) -> int:
         extra={"command": command},
     )
     progress = not args.quiet
+    parts, descriptions = [], []
     if args.phantoms is not None:
-        data = phantom_training_data(args.phantoms, seed=args.seed, workers=args.workers, progress=progress)
-        description = f"{args.phantoms} cardiosr phantoms (cohort seed {args.seed}, cardiosr {__version__})"
-    else:
-        data = folder_training_data(
-            args.input, args.labels, progress=progress, slice_axis=args.slice_axis, ignore_labels=args.ignore_labels
+        parts.append(phantom_training_data(args.phantoms, seed=args.seed, workers=args.workers, progress=progress))
+        descriptions.append(f"{args.phantoms} cardiosr phantoms (cohort seed {args.seed}, cardiosr {__version__})")
+    if args.input is not None:
+        parts.append(
+            folder_training_data(
+                args.input, args.labels, progress=progress, slice_axis=args.slice_axis, ignore_labels=args.ignore_labels
+            )
         )
-        description = f"{len(data)} label maps from {args.input} ({args.labels} labels)"
+        descriptions.append(f"{len(parts[-1])} label maps from {args.input} ({args.labels} labels)")
+    if args.meshes is not None:
+        from cardiosr.mesh_hearts import SOURCES, mesh_training_data
+
+        parts.append(mesh_training_data(
+                args.mesh_shapes, args.meshes, seed=args.seed, workers=args.workers, progress=progress
+            ))
+        descriptions.append(
+            f"{args.mesh_shapes} augmented shapes (seed {args.seed}) of the real hearts in {args.meshes}: "
+            + "; ".join(SOURCES.values())
+        )
+    data = parts[0] if len(parts) == 1 else __import__("numpy").concatenate(parts)
+    description = " + ".join(descriptions)
     _, meta = train_prior(data, args.output, config, description, resume=args.resume, progress=progress)
     dice = (meta.get("metrics") or {}).get("val_dice")
     summary = "" if not dice else " (validation Dice " + ", ".join(f"{k} {v:.3f}" for k, v in dice.items()) + ")"
@@ -599,9 +618,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     defaults = _train_defaults()
     p = sub.add_parser("train-prior", help="train a shape prior (β-VAE or DCGAN) on HR label maps or phantoms")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--phantoms", type=int, metavar="N", help="train on N generated phantoms")
-    src.add_argument("-i", "--input", metavar="DIR", help="train on the HR label maps (.nii.gz) in DIR")
+    p.add_argument("--phantoms", type=int, metavar="N", help="train on N generated phantoms")
+    p.add_argument("-i", "--input", metavar="DIR", help="train on the HR label maps (.nii.gz) in DIR")
+    p.add_argument(
+        "--meshes",
+        metavar="DIR",
+        help="train on shapes made from the shareable real-heart meshes in DIR (rodero-01/, bivme-patient1/)",
+    )
+    p.add_argument(
+        "--mesh-shapes",
+        type=int,
+        default=250,
+        metavar="N",
+        help="how many augmented shapes to make from --meshes (default 250)",
+    )
     p.add_argument("-o", "--output", required=True, help="output folder (prior.safetensors, last.pt, history.json)")
     p.add_argument("--model", default="vae", choices=("vae", "dcgan"), help="architecture (default vae)")
     p.add_argument("--epochs", type=int, default=defaults.epochs, help=f"epochs (default {defaults.epochs})")
@@ -656,9 +686,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_benchmark)
 
     p = sub.add_parser("train-edsr", help="train the EDSR baseline on simulated LR-HR pairs of one motion pattern")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--phantoms", type=int, metavar="N", help="train on N generated phantoms")
-    src.add_argument("-i", "--input", metavar="DIR", help="train on the HR label maps (.nii.gz) in DIR")
+    p.add_argument("--phantoms", type=int, metavar="N", help="train on N generated phantoms")
+    p.add_argument("-i", "--input", metavar="DIR", help="train on the HR label maps (.nii.gz) in DIR")
+    p.add_argument(
+        "--meshes",
+        metavar="DIR",
+        help="train on shapes made from the shareable real-heart meshes in DIR (rodero-01/, bivme-patient1/)",
+    )
+    p.add_argument(
+        "--mesh-shapes",
+        type=int,
+        default=250,
+        metavar="N",
+        help="how many augmented shapes to make from --meshes (default 250)",
+    )
     p.add_argument("-o", "--output", required=True, help="output folder (edsr.safetensors, edsr.json, history.json)")
     p.add_argument("--motion", default="normal", choices=("none", "normal", "severe"), help="motion pattern (normal)")
     p.add_argument("--motion-scale", type=float, help="any other multiple of the normal amplitude (overrides --motion)")
