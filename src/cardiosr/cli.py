@@ -191,9 +191,9 @@ def _cmd_train_prior(args: argparse.Namespace) -> int:
     if args.meshes is not None:
         from cardiosr.mesh_hearts import SOURCES, mesh_training_data
 
-        parts.append(mesh_training_data(
-                args.mesh_shapes, args.meshes, seed=args.seed, workers=args.workers, progress=progress
-            ))
+        parts.append(
+            mesh_training_data(args.mesh_shapes, args.meshes, seed=args.seed, workers=args.workers, progress=progress)
+        )
         descriptions.append(
             f"{args.mesh_shapes} augmented shapes (seed {args.seed}) of the real hearts in {args.meshes}: "
             + "; ".join(SOURCES.values())

@@ -50,6 +50,7 @@ from cardiosr.optimise import (
 )
 from cardiosr.prior import canonical_options, load_prior
 from cardiosr.prior.networks import GenerativePrior
+from cardiosr.topology import clean_topology
 from cardiosr.volume import LabelVolume
 
 #: QC: the final short-axis loss above which a result is flagged (mean cross-entropy per voxel). The
@@ -399,9 +400,10 @@ def _finish(
     la: list[LabelVolume],
 ) -> Result:
     frame, sa = problem.frame, problem.sa
-    labels = opt.probs.argmax(0).astype(np.uint8)
+    labels = clean_topology(opt.probs.argmax(0).astype(np.uint8))
     canonical = LabelVolume(labels, frame.affine.copy(), sa.convention, (0, 1, 2), sa.path, sa.header)
     sr = from_canonical(opt.probs, frame, sa)
+    sr = sr.with_array(clean_topology(sr.array), sr.affine)
     uncertainty = None
     if opt.uncertainty is not None:
         u = np.stack([1.0 - opt.uncertainty, opt.uncertainty]).astype(np.float32)

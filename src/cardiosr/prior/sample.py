@@ -7,6 +7,7 @@ import torch
 from cardiosr.labels import DEFAULT_CONVENTION
 from cardiosr.phantom import phantom_world_affine
 from cardiosr.prior.networks import GenerativePrior
+from cardiosr.topology import clean_topology
 from cardiosr.volume import LabelVolume
 
 
@@ -32,7 +33,8 @@ def sample_prior(
     Returns
     -------
     list of LabelVolume
-        Internal labels on the canonical grid, placed in a typical short-axis scanner orientation
+        Internal labels on the canonical grid (:func:`~cardiosr.topology.clean_topology` applied), placed
+        in a typical short-axis scanner orientation
         (:func:`~cardiosr.phantom.phantom_world_affine`).
     """
     gen = torch.Generator().manual_seed(int(seed))
@@ -42,5 +44,5 @@ def sample_prior(
     out: list[LabelVolume] = []
     for start in range(0, n, batch_size):
         labels = prior.decode(z[start : start + batch_size].to(device)).argmax(1).to(torch.uint8).cpu().numpy()
-        out += [LabelVolume(a, affine.copy(), DEFAULT_CONVENTION) for a in labels]
+        out += [LabelVolume(clean_topology(a), affine.copy(), DEFAULT_CONVENTION) for a in labels]
     return out

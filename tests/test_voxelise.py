@@ -1,0 +1,88 @@
+"""The voxeliser (closed meshes of known volume, capped openings) and the shareable real hearts made from meshes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+from conftest import SHARED
+
+from cardiosr.geometry import to_canonical
+from cardiosr.labels import LV, MYO, RV
+from cardiosr.mesh_hearts import BIVME_FOLDER, RODERO_FILE, augmented_shape, bivme_heart, rodero_heart
+from cardiosr.topology import topology_report
+from cardiosr.voxelise import cap_openings, fill_surface
+
+
+def _grid(spacing, low=-40.0, size=80.0, rotation=None):
+    rotation = np.eye(3) if rotation is None else rotation
+    affine = np.eye(4)
+    affine[:3, :3] = rotation * np.asarray(spacing, float)
+    affine[:3, 3] = rotation @ np.full(3, low)
+    return affine, tuple(int(np.ceil(size / s)) for s in spacing)
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.0, 1.25, 1.25), (10.0, 1.5, 1.5)])
+def test_closed_meshes_of_known_volume(spacing):
+    rotation = trimesh.transformations.rotation_matrix(0.4, [1, 2, 3])[:3, :3]
+    affine, shape = _grid(spacing, rotation=rotation)
+    voxel = float(np.prod(spacing))
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=25.0)
+    box = trimesh.creation.box(extents=(30.0, 20.0, 40.0))
+    for mesh, exact in ((sphere, 4 / 3 * np.pi * 25.0**3), (box, 30.0 * 20.0 * 40.0)):
+        volume = fill_surface(mesh, affine, shape).sum() * voxel
+        assert volume == pytest.approx(exact, rel=0.02 if spacing[0] < 5 else 0.06), (spacing, volume, exact)
+
+
+def test_nested_surfaces_fill_the_wall_between_them():
+    outer = trimesh.creation.icosphere(subdivisions=4, radius=25.0)
+    inner = trimesh.creation.icosphere(subdivisions=4, radius=15.0)
+    affine, shape = _grid((1.0, 1.0, 1.0))
+    wall = fill_surface(trimesh.util.concatenate([outer, inner]), affine, shape)
+    assert wall.sum() == pytest.approx(4 / 3 * np.pi * (25.0**3 - 15.0**3), rel=0.02)
+    assert not wall[40, 40, 40]  # the centre is inside the inner surface: not wall
+
+
+def test_capping_closes_an_open_cup_to_the_volume_of_the_cut_sphere():
+    sphere = trimesh.creation.icosphere(subdivisions=5, radius=20.0)
+    cup = trimesh.Trimesh(sphere.vertices, sphere.faces[sphere.triangles_center[:, 2] < 10.0])
+    closed = cap_openings(cup)
+    assert not cup.is_watertight and closed.is_watertight
+    height = 20.0 + cup.vertices[:, 2].max()  # the cap is a plane at the rim's height
+    exact = np.pi * height**2 * (3 * 20.0 - height) / 3  # spherical cap below the rim
+    affine, shape = _grid((1.0, 1.0, 1.0))
+    assert fill_surface(closed, affine, shape).sum() == pytest.approx(exact, rel=0.03)
+
+
+needs_meshes = pytest.mark.skipif(
+    not (SHARED / RODERO_FILE).is_file() or not (SHARED / BIVME_FOLDER).is_dir(),
+    reason="../shared/data (Rodero and biv-me meshes) is absent",
+)
+
+
+@needs_meshes
+def test_the_rodero_heart_keeps_its_mesh_volumes_and_puts_the_apex_first():
+    heart = rodero_heart(SHARED / RODERO_FILE)
+    ml = {k: (heart.array == v).sum() * 1e-3 for k, v in (("LV", LV), ("MYO", MYO), ("RV", RV))}
+    # Mesh volumes read from the file: LV cavity 120.4 mL, RV cavity 185.6 mL, LV myocardium + septum 164.1 mL.
+    assert ml["LV"] == pytest.approx(120.4, rel=0.05) and ml["RV"] == pytest.approx(185.6, rel=0.03)
+    assert ml["MYO"] == pytest.approx(164.1, rel=0.03)
+    first = {v: np.flatnonzero((heart.array == v).any(axis=(1, 2)))[0] for v in (LV, MYO)}
+    assert first[MYO] + 3 <= first[LV]  # index 0 is the apex: myocardium closes the LV there
+    assert not to_canonical(heart)[1].flipped
+
+
+@needs_meshes
+def test_biv_me_end_diastole_is_larger_than_end_systole_and_shapes_are_clean():
+    ed, es = (bivme_heart(SHARED / BIVME_FOLDER, f) for f in (0, 10))
+    lv_ed, lv_es = ((v.array == LV).sum() * 1e-3 for v in (ed, es))
+    assert 120 < lv_ed < 250 and 40 < lv_es < 120 and 0.4 < 1 - lv_es / lv_ed < 0.7
+    myo = (ed.array == MYO).sum() * 1e-3 * 1.05
+    assert 60 < myo < 200  # LV mass in g: the RV free wall is not counted as LV myocardium
+    shape = augmented_shape(es, np.random.default_rng(0))
+    again = augmented_shape(es, np.random.default_rng(0))
+    assert np.array_equal(shape, again) and shape.shape == (64, 128, 128)
+    centre = np.argwhere(shape > 0).mean(0)
+    assert np.all(np.abs(centre - np.array([31.5, 63.5, 63.5])) <= 1.0)
+    assert {LV, MYO, RV} <= set(np.unique(shape).tolist())
+    assert topology_report(shape)["LV"]["components"] == 1
