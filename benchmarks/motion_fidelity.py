@@ -14,6 +14,7 @@ the odd slices dropped (20 mm gaps), scored on the dropped slices (each at its b
 Writes the ``motion-fidelity`` section of ``docs/benchmarks.md``.
 
     python benchmarks/motion_fidelity.py --draws 2 --acdc-patients 4
+    python benchmarks/motion_fidelity.py --prior OTHER/ --section motion-fidelity-other
 """
 
 from __future__ import annotations
@@ -80,10 +81,12 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=2)
     parser.add_argument("--acdc-patients", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--prior", help="the prior to tune with (default: the shipped default)")
+    parser.add_argument("--section", default="motion-fidelity", help="docs/benchmarks.md section to write")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    prior = load_prior()[0]
+    prior = load_prior(args.prior)[0]
     scores: dict[tuple, list[float]] = defaultdict(list)
     gains: dict[str, list[float]] = defaultdict(list)
     for group, lr, score in cases(args.draws, args.acdc_patients, args.seed):
@@ -114,8 +117,9 @@ def main() -> None:
     rows.sort(key=lambda r: (r[0] not in ("NN", "SBI"), -float(r[-1])))
     gain_text = "; ".join(f"{g}: {', '.join(f'{v:.3f}' for v in gains[g])}" for g in groups)
     report(
-        "motion-fidelity",
-        "Motion handling and fidelity weight chosen on real anatomy (issue 15)",
+        args.section,
+        "Motion handling and fidelity weight chosen on real anatomy (issue 15)"
+        + ("" if args.prior is None else f", prior {args.prior}"),
         ["method", *groups, "mean", "worst margin over max(NN, SBI)"],
         rows,
         __doc__.split("\n\n")[1].replace("\n", " ")
@@ -123,7 +127,8 @@ def main() -> None:
         + __doc__.split("\n\n")[2].replace("\n", " ")
         + f" {args.draws} motion draws, {args.acdc_patients} ACDC patients (ED and ES). Relative gains of the"
         f" motion test per case: {gain_text}. Rows sorted by the worst margin over the better of NN and SBI"
-        " across the groups (mean Dice per group).",
+        " across the groups (mean Dice per group). Prior: "
+        + ("the shipped default." if args.prior is None else f"{args.prior}."),
         write=not args.no_write,
     )
 
