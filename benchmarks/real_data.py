@@ -20,6 +20,7 @@ the ``real-data`` section of ``docs/benchmarks.md``.
 
     python benchmarks/real_data.py                      # everything: every ACDC file
     python benchmarks/real_data.py --acdc-patients 10 --protocols a,b
+    python benchmarks/real_data.py --protocols b --section real-data-acdc
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def protocol_b(runs, patients: int | None):
             scores = dice(moved, full.array[dropped])
             consistency = _lowest_consistency(result) if kwargs["method"] == "lo" else np.nan
             rows[("ACDC, odd slices dropped", title)].append((scores, np.nan, seconds, consistency))
-        print(path.name, flush=True)
+            print(path.name, title, {k: round(v, 3) for k, v in scores.items()}, round(seconds, 1), flush=True)
     return rows, len(names)
 
 
@@ -166,6 +167,7 @@ def main() -> None:
     parser.add_argument("--protocols", default="a,b,c", help="which protocols to run (default a,b,c)")
     parser.add_argument("--candidate", metavar="PRIOR", help="also run LO with this prior")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--section", default="real-data", help="docs/benchmarks.md section to write")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -195,7 +197,7 @@ def main() -> None:
         " Consistency: the lowest per-structure consistency Dice over the cases."
     )
     report(
-        "real-data",
+        args.section,
         "Real anatomy: every method on demo_HR and ACDC (issue 15)",
         ["protocol", "method", "cases", "LV", "MYO", "RV", "mean", "shift RMS mm", "min consistency", "s"],
         table,
