@@ -120,9 +120,13 @@ def test_lo_beats_upsampling_and_recovers_known_shifts(default_prior):
     lo, nn = _mean_dice(sr, hr.array), _mean_dice(upsampled, hr.array)
     heart = (case.lr.array > 0).any((1, 2))
     rms = _shift_rms(result.shifts_mm, case.shifts_mm, heart)
-    print(f"LO {lo:.3f} vs up-sampling {nn:.3f}; shift RMS {rms:.2f} mm; iterations {result.iterations}")
+    motion = _shift_rms(np.zeros_like(case.shifts_mm), case.shifts_mm, heart)  # the motion itself, same gauge
+    print(f"LO {lo:.3f} vs up-sampling {nn:.3f}; shift RMS {rms:.2f} of {motion:.2f} mm; {result.iterations}")
     assert lo > nn + 0.02
-    assert rms < 1.0
+    # The phantom-only prior recovered these shifts to < 1 mm; the shipped prior, half of whose training shapes
+    # are real hearts, fits phantoms less exactly and measures 1.6 mm (docs/prior.md): bounded here at 2/3 of
+    # the motion, so that invented or missed motion still fails.
+    assert rms < 0.67 * motion
     assert abs(result.shifts_mm[heart].mean(0)).max() < 1e-4  # zero-mean gauge
     assert np.all(result.shifts_mm[~heart] == 0)
 
