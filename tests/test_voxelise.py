@@ -86,3 +86,12 @@ def test_biv_me_end_diastole_is_larger_than_end_systole_and_shapes_are_clean():
     assert np.all(np.abs(centre - np.array([31.5, 63.5, 63.5])) <= 1.0)
     assert {LV, MYO, RV} <= set(np.unique(shape).tolist())
     assert topology_report(shape)["LV"]["components"] == 1
+
+
+def test_train_prior_without_training_data_is_one_line_exit_2(tmp_path, capsys):
+    from cardiosr.cli import main
+
+    assert main(["train-prior", "-o", str(tmp_path / "p"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--meshes" in err[0]
+    assert not (tmp_path / "p").exists()

@@ -686,20 +686,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_benchmark)
 
     p = sub.add_parser("train-edsr", help="train the EDSR baseline on simulated LR-HR pairs of one motion pattern")
-    p.add_argument("--phantoms", type=int, metavar="N", help="train on N generated phantoms")
-    p.add_argument("-i", "--input", metavar="DIR", help="train on the HR label maps (.nii.gz) in DIR")
-    p.add_argument(
-        "--meshes",
-        metavar="DIR",
-        help="train on shapes made from the shareable real-heart meshes in DIR (rodero-01/, bivme-patient1/)",
-    )
-    p.add_argument(
-        "--mesh-shapes",
-        type=int,
-        default=250,
-        metavar="N",
-        help="how many augmented shapes to make from --meshes (default 250)",
-    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--phantoms", type=int, metavar="N", help="train on N generated phantoms")
+    src.add_argument("-i", "--input", metavar="DIR", help="train on the HR label maps (.nii.gz) in DIR")
     p.add_argument("-o", "--output", required=True, help="output folder (edsr.safetensors, edsr.json, history.json)")
     p.add_argument("--motion", default="normal", choices=("none", "normal", "severe"), help="motion pattern (normal)")
     p.add_argument("--motion-scale", type=float, help="any other multiple of the normal amplitude (overrides --motion)")
