@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from cardiosr.geometry import (
     CANONICAL_SHAPE,
@@ -31,6 +30,7 @@ from cardiosr.geometry import (
     REFERENCE_LV_TO_RV_ANGLE_DEG,
 )
 from cardiosr.labels import LV, MYO, RV
+from cardiosr.topology import largest_component
 from cardiosr.volume import LabelVolume
 
 #: Myocardial density used for mass, g/mL.
@@ -194,14 +194,6 @@ def _rotate_in_plane(vector: np.ndarray, angle_deg: float) -> np.ndarray:
     return np.array([z, np.cos(t) * y - np.sin(t) * x, np.sin(t) * y + np.cos(t) * x])
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    lab, n = ndimage.label(mask)
-    if n <= 1:
-        return mask
-    sizes = ndimage.sum_labels(mask, lab, index=np.arange(1, n + 1))
-    return lab == (1 + int(np.argmax(sizes)))
-
-
 def _measure(labels: np.ndarray) -> dict[str, float]:
     voxel_ml = float(np.prod(CANONICAL_SPACING)) / 1000.0
     return {
@@ -261,7 +253,7 @@ def generate_phantom(
         labels = _render(params, field, offset, shape)
         for value in (LV, MYO, RV):  # keep one component per structure (tiny slivers can split off)
             mask = labels == value
-            labels[mask & ~_largest_component(mask)] = 0
+            labels[mask & ~largest_component(mask)] = 0
         measured = _measure(labels)
         touches_edge = any(labels.take(i, axis=a).any() for a in range(3) for i in (0, shape[a] - 1))
         if not touches_edge and all(lo <= measured[k] <= hi for k, (lo, hi) in VOLUME_RANGES.items()):

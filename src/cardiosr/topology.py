@@ -21,7 +21,8 @@ CORNERS = ndimage.generate_binary_structure(3, 3)
 """26-connectivity: voxels sharing a face, an edge or a corner."""
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray:
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest face-connected piece of a boolean mask (the mask itself when it has at most one piece)."""
     components, n = ndimage.label(mask, structure=FACES)
     if n <= 1:
         return mask
@@ -126,7 +127,7 @@ def clean_topology(labels: np.ndarray) -> np.ndarray:
 def _clean(out: np.ndarray) -> np.ndarray:
     for value in (LV, MYO, RV):
         mask = out == value
-        out[mask & ~_largest_component(mask)] = 0
+        out[mask & ~largest_component(mask)] = 0
     background, enclosed, counts = _enclosed_background(out)
     if enclosed.size:
         fill = np.zeros(len(counts), out.dtype)
