@@ -463,7 +463,10 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=int, default=10, help="iterations per window of the stopping rule (default 10)")
     p.add_argument("--no-warm-start", action="store_true", help="start from z = 0 (paper) instead of the encoder")
     p.add_argument(
-        "--init-shifts", default="centroid", choices=("centroid", "zero"), help="start of d (default centroid)"
+        "--init-shifts",
+        default=defaults.init_shifts,
+        choices=("align", "centroid", "zero"),
+        help=f"start of d: slice alignment, LV-centroid line or 0 (paper) (default {defaults.init_shifts})",
     )
     p.add_argument("--restarts", type=int, default=1, help="starts per subject; ≥ 2 also writes uncertainty.nii.gz")
     p.add_argument("--no-refine", action="store_true", help="skip the data-consistency stage")
