@@ -38,6 +38,9 @@ def _bent_cone(jitter_px: np.ndarray) -> LabelVolume:
     return LabelVolume(lab, np.diag([10.0, 1.25, 1.25, 1.0]))
 
 
+JITTER_PX = np.array([[0, 2], [3, -2], [-2, 1], [0, -4], [-3, 0], [1, 3], [4, -1], [-1, 2], [2, -3], [0, 1]])
+
+
 def test_a_tilted_bent_tapering_heart_is_not_mistaken_for_motion():
     still = _bent_cone(np.zeros((10, 2)))
     heart = np.ones(10, bool)
@@ -45,7 +48,7 @@ def test_a_tilted_bent_tapering_heart_is_not_mistaken_for_motion():
 
 
 def test_a_known_jitter_is_recovered_to_within_a_pixel():
-    jitter = np.array([[0, 2], [3, -2], [-2, 1], [0, -4], [-3, 0], [1, 3], [4, -1], [-1, 2], [2, -3], [0, 1]])
+    jitter = JITTER_PX
     stack = _bent_cone(jitter)
     truth = jitter * 1.25  # content moved by +jitter pixels
     heart = np.ones(10, bool)
@@ -58,7 +61,7 @@ def test_a_known_jitter_is_recovered_to_within_a_pixel():
 
 
 def test_slices_without_heart_labels_get_zero_and_the_gauge_is_zero_mean():
-    stack = _bent_cone(np.array([[0, 2], [3, -2], [-2, 1], [0, -4], [-3, 0], [1, 3], [4, -1], [-1, 2], [2, -3], [0, 1]]))
+    stack = _bent_cone(JITTER_PX)
     lab = stack.array.copy()
     lab[[0, 9]] = 0
     d = alignment_shifts(stack.with_array(lab))
