@@ -487,7 +487,7 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
         type=float,
         default=defaults.motion_prior,
         metavar="λ",
-        help=f"weight λ of the motion prior −λ·log p(d) with --shift-search (default {defaults.motion_prior:g})",
+        help=f"weight λ of the motion prior −λ·log p(d) wherever d is searched (default {defaults.motion_prior:g})",
     )
     p.add_argument("--no-motion-test", action="store_true", help="keep the shifts without testing d = 0 against them")
     p.add_argument(
@@ -497,6 +497,15 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
         metavar="τ",
         help=f"relative loss gain the shifts need over d = 0 (default {defaults.motion_threshold:g})",
     )
+    p.add_argument(
+        "--search-threshold",
+        type=float,
+        default=defaults.search_threshold,
+        metavar="τs",
+        help="relative loss gain over d = 0 the searched shifts need when the estimate's gain is at most τ "
+        f"(default {defaults.search_threshold:g})",
+    )
+    p.add_argument("--no-search-hypothesis", action="store_true", help="motion test with d = 0 and the estimate only")
     p.add_argument(
         "--fidelity",
         type=float,
@@ -531,6 +540,7 @@ def _method_options(args: argparse.Namespace) -> dict:
         "motion_prior": args.motion_prior,
         "motion_test": not args.no_motion_test,
         "motion_threshold": args.motion_threshold,
+        "search_threshold": None if args.no_search_hypothesis else args.search_threshold,
         "fidelity": None if args.no_fidelity else args.fidelity,
     }
 

@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -508,14 +509,20 @@ class OptimiseOptions:
         shipped prior the joint search explains real anatomy that the prior cannot represent by invented
         shifts (measured in ``docs/benchmarks.md``, section *motion-fidelity*).
     motion_prior:
-        λ of the MAP term ``λ·(−log p(d))`` (:func:`motion_prior_term`) added to Eq. 5 when ``d`` is searched
-        (``shift_search``); 0 is the paper.
+        λ of the MAP term ``λ·(−log p(d))`` (:func:`motion_prior_term`) added to Eq. 5 wherever ``d`` is
+        searched (``shift_search``, and the searched hypothesis of the motion test); 0 is the paper.
     motion_test:
         Also fit the stack with ``d = 0`` (one more run in the batch) and keep the shifts only when they
         lower the loss by more than ``motion_threshold`` (relative) over that fit: the data must support
         motion (beyond the paper).
     motion_threshold:
-        Smallest relative gain ``(L(d=0) − L(d*)) / L(d=0)`` that counts as motion.
+        Smallest relative gain ``(L(d=0) − L(d*)) / L(d=0)`` of the fixed estimate that counts as motion.
+    search_threshold:
+        With the motion test and without ``shift_search``: also fit a third hypothesis in the batch, the
+        estimated shifts refined by the joint search of ``z`` and ``d`` with the motion prior, and keep it
+        when the fixed estimate's gain is at most ``motion_threshold`` but the searched one's exceeds this
+        (the joint search recovers normal breathing motion that the stack alone cannot, and drifts under
+        severe motion, where the fixed estimate wins). ``None``: two hypotheses only.
     fidelity:
         Weight of the prior between the slices in the final fusion with the motion-corrected stack
         (:func:`cardiosr.fidelity.fuse_with_stack`): 0 gives shape-based interpolation of the corrected
@@ -542,9 +549,10 @@ class OptimiseOptions:
     reference_rounds: int = 500
     seed: int = 0
     shift_search: bool = False
-    motion_prior: float = 0.01
+    motion_prior: float = 0.003
     motion_test: bool = True
     motion_threshold: float = 0.25
+    search_threshold: float | None = 0.05
     fidelity: float | None = 0.5
 
     def check(self) -> None:
@@ -617,11 +625,12 @@ class OptimisationResult:
     motion: dict | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # runs are compared by identity
 class _Run:
     problem: int
     restart: int
     zero_motion: bool = False
+    search: bool = False
     motion_prior: float = 0.0
     history: list[dict] = field(default_factory=list)
     done: bool = False
@@ -728,13 +737,16 @@ def latent_optimisation(
         p.sa_loss.to(device)
         for term in p.la_losses:
             term.to(device)
+    lam = options.motion_prior
     runs = [
-        _Run(i, k, motion_prior=options.motion_prior if options.shift_search else 0.0)
+        _Run(i, k, search=options.shift_search, motion_prior=lam if options.shift_search else 0.0)
         for i in range(len(problems))
         for k in range(options.restarts)
     ]
-    if options.motion_test and options.schedule == "joint":  # the no-motion hypothesis, in the same batch
+    if options.motion_test and options.schedule == "joint":  # the other hypotheses, in the same batch
         runs += [_Run(i, 0, zero_motion=True) for i in range(len(problems))]
+        if options.search_threshold is not None and not options.shift_search:
+            runs += [_Run(i, 0, search=True, motion_prior=lam) for i in range(len(problems))]
     n_slices = max(p.sa_loss.n_slices for p in problems)
     shifts = [np.zeros((p.sa_loss.n_slices, 2)) for p in problems]
     if options.schedule == "joint":
@@ -773,7 +785,8 @@ def _joint_search(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     groups = [{"params": [z], "lr": options.lr_z}]
-    if options.shift_search:
+    searched = torch.tensor([run.search for run in runs], device=d.device)[:, None, None]
+    if searched.any():
         groups.append({"params": [d], "lr": options.lr_d})
     optimiser = torch.optim.Adam(groups)
     for iteration in range(1, options.max_iterations + 1):
@@ -790,6 +803,8 @@ def _joint_search(
         if all(run.done for run in runs):
             break
         totals.sum().backward()
+        if d.grad is not None:
+            d.grad.mul_(searched)  # the shifts of the other runs stay where they started (Adam: no step)
         optimiser.step()
     else:
         # The cap was reached: record the state after the last step.
@@ -850,29 +865,19 @@ def _collect(
 ) -> list[OptimisationResult]:
     results = []
     for index, problem in enumerate(problems):
-        mine = [r for r in runs if r.problem == index and not r.zero_motion]
+        mine = [r for r in runs if r.problem == index and not r.zero_motion and r.search == options.shift_search]
         best = min(mine, key=lambda r: r.best["total"])  # type: ignore[index]
         motion = None
         still = [r for r in runs if r.problem == index and r.zero_motion]
         if still:
-            loss_0, loss_d = float(still[0].best["total"]), float(best.best["total"])  # type: ignore[index]
-            gain = (loss_0 - loss_d) / max(loss_0, _EPS)
-            supported = gain > options.motion_threshold
-            motion = {
-                "supported": bool(supported),
-                "loss_without_motion": round(loss_0, 6),
-                "loss_with_motion": round(loss_d, 6),
-                "relative_gain": round(gain, 4),
-                "threshold": options.motion_threshold,
-                "motion_prior_lambda": options.motion_prior,
-            }
-            if not supported:
-                best = still[0]
+            best, motion = _motion_decision(
+                best, still[0], [r for r in runs if r.problem == index and r not in mine], options
+            )
         zs = torch.stack([r.best["z"] for r in mine])  # type: ignore[index]
         with torch.no_grad():
             logits = decode(zs)
-            if best.zero_motion:
-                still_logits = decode(best.best["z"][None])  # type: ignore[index]
+            if best not in mine:
+                chosen_logits = decode(best.best["z"][None])  # type: ignore[index]
         uncertainty = None
         if len(mine) > 1:
             votes = torch.nn.functional.one_hot(logits.argmax(1), N_CLASSES).sum(0)  # (D, H, W, C)
@@ -883,13 +888,11 @@ def _collect(
             d = d * 0.0
         history = list(best.history)
         latent_iterations = int(best.best["iteration"])  # type: ignore[index]
-        final_logits = still_logits if best.zero_motion else logits[mine.index(best) : mine.index(best) + 1]
+        final_logits = logits[mine.index(best) : mine.index(best) + 1] if best in mine else chosen_logits
         refine_iterations, latent_probs = 0, None
         if options.refine and options.refine_iterations > 0 and options.schedule == "joint":
             latent_probs = torch.softmax(final_logits, 1)[0].cpu().numpy()
-            final_logits, d, rows = refine_consistency(
-                final_logits, d, problem, options, fix_shifts=best.zero_motion or not options.shift_search
-            )
+            final_logits, d, rows = refine_consistency(final_logits, d, problem, options, fix_shifts=not best.search)
             history += rows
             refine_iterations = len(rows) - 1
         with torch.no_grad():
@@ -912,6 +915,37 @@ def _collect(
             )
         )
     return results
+
+
+def _motion_decision(
+    fixed: _Run, still: _Run, others: Sequence[_Run], options: OptimiseOptions
+) -> tuple[_Run, dict[str, Any]]:
+    """The motion test: which hypothesis explains the stack (``d = 0``, the estimate, the searched estimate)."""
+    loss_0, loss_d = float(still.best["total"]), float(fixed.best["total"])  # type: ignore[index]
+    gain = (loss_0 - loss_d) / max(loss_0, _EPS)
+    motion: dict[str, Any] = {
+        "supported": bool(gain > options.motion_threshold),
+        "hypothesis": "estimated" if gain > options.motion_threshold else "none",
+        "loss_without_motion": round(loss_0, 6),
+        "loss_with_motion": round(loss_d, 6),
+        "relative_gain": round(gain, 4),
+        "threshold": options.motion_threshold,
+        "motion_prior_lambda": options.motion_prior,
+    }
+    chosen = fixed if gain > options.motion_threshold else still
+    searched = [r for r in others if r.search]
+    if searched:
+        loss_s = float(searched[0].best["total"])  # type: ignore[index]
+        gain_s = (loss_0 - loss_s) / max(loss_0, _EPS)
+        motion.update(
+            loss_searched=round(loss_s, 6),
+            relative_gain_searched=round(gain_s, 4),
+            search_threshold=options.search_threshold,
+        )
+        if chosen is still and options.search_threshold is not None and gain_s > options.search_threshold:
+            chosen = searched[0]
+            motion.update(supported=True, hypothesis="searched")
+    return chosen, motion
 
 
 def refine_consistency(
