@@ -13,7 +13,7 @@ from cardiosr.fidelity import fuse_with_stack
 from cardiosr.geometry import resample_labels, to_canonical
 from cardiosr.interpolation import shape_based_interpolation
 from cardiosr.io import load_labels
-from cardiosr.metrics import dice
+from cardiosr.metrics import dice, shift_optimal_dice
 from cardiosr.optimise import motion_prior_term, shift_slices
 from cardiosr.phantom import cohort_member
 from cardiosr.pipeline import enhance
@@ -102,3 +102,27 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
         heart = corrected.array > 0
         scores = dice(on_slices[heart.any((1, 2))], corrected.array[heart.any((1, 2))])
         assert min(scores.values()) >= 0.9, (weight, scores)
+
+
+@pytest.mark.skipif(not DEMO_HR.is_file(), reason="../shared/data (reference data) is absent")
+def test_normal_motion_on_a_real_heart_is_corrected_by_the_searched_hypothesis(default_prior):
+    hr = to_canonical(load_labels(DEMO_HR, "ukbb"))[0]
+    case = simulate_case("demo", hr, 1.0, np.random.default_rng([1, 0]))
+    result = enhance(case.lr, prior=default_prior[0])
+    motion = result.optimisation.motion
+    assert motion["hypothesis"] == "searched", motion
+    assert motion["relative_gain"] <= motion["threshold"] < 1.0
+    assert motion["relative_gain_searched"] > motion["search_threshold"]
+    assert _error_rms(result.shifts_mm, case.shifts_mm) < _error_rms(0 * case.shifts_mm, case.shifts_mm)
+    two = enhance(case.lr, prior=default_prior[0], search_threshold=None)
+    assert two.optimisation.motion["hypothesis"] == "none" and "relative_gain_searched" not in two.optimisation.motion
+    sbi = enhance(case.lr, method="sbi")
+    score = {
+        name: np.mean(list(shift_optimal_dice(_on(r, hr), hr.array, hr.spacing, search_mm=6.0)[0].values()))
+        for name, r in (("searched", result), ("two hypotheses", two), ("sbi", sbi))
+    }
+    assert score["searched"] > max(score["two hypotheses"], score["sbi"]), score
+
+
+def _on(result, hr):
+    return resample_labels(result.sr.array, result.sr.affine, hr.shape, hr.affine)
