@@ -20,10 +20,10 @@ Why written here: registration libraries (``skimage.registration.phase_cross_cor
 align one image to a fixed one; here the target of each slice is made of the other slices, which move
 too, and the search must stay within a plausible breathing range.
 
-Measured on real hearts (``benchmarks/real_data.py``; the estimate is the start of ``d`` with
-``init_shifts='align'``, the default): under severe motion it halves the error of the LV-centroid line
-(:func:`cardiosr.optimise.centroid_shifts`), which mistakes the curvature of a real LV axis and the
-shape of the apical and basal slices for motion.
+Measured on real hearts (``benchmarks/shift_estimates.py``; the estimate is the start of ``d`` with
+``init_shifts='align'``, the default): under severe motion (9.8 mm RMS) it leaves 4.6 mm RMS of error,
+against 7.7 mm for the LV-centroid line (:func:`cardiosr.optimise.centroid_shifts`), which mistakes the
+curvature of a real LV axis and the shape of the apical and basal slices for motion.
 """
 
 from __future__ import annotations
