@@ -35,7 +35,9 @@ from cardiosr.labels import LV, MYO, RV
 from cardiosr.volume import LabelVolume
 
 #: Smoothing of the one-hot slices before alignment (Gaussian σ, mm): wide enough that slices of different
-#: size still overlap, narrow enough to keep the shapes (σ 2 mm was measured worse, see the module docstring).
+#: size still overlap, narrow enough to keep the shapes. Measured on the real hearts of ``benchmarks/real_data.py``
+#: against σ 2 mm (more shift error) and clipped signed-distance maps (less error but a lower final Dice under
+#: severe motion, 0.858 against 0.876 on 8 stacks).
 ALIGNMENT_SIGMA_MM = 4.0
 #: Largest shift searched per slice (mm): four times the paper's mean normal amplitude, 2.3 mm.
 ALIGNMENT_RADIUS_MM = 16.0
