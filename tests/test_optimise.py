@@ -230,6 +230,11 @@ def test_options_are_checked():
         enhance("x.nii.gz", max_iteratons=3)
     with pytest.raises(InputError):
         OptimiseOptions(schedule="fast").check()
+    with pytest.raises(InputError, match="search_threshold"):
+        OptimiseOptions(search_threshold=-0.1).check()
+    with pytest.raises(InputError, match="init_shifts"):
+        OptimiseOptions(init_shifts="middle").check()
+    OptimiseOptions(search_threshold=None).check()
 
 
 def test_frozen_decoder_folds_batch_norm_exactly():
