@@ -9,7 +9,7 @@ afterwards: the searched shifts are kept when the fixed estimate's gain is at mo
 exceeds τs. Margin = Dice − max(NN, SBI), per group mean and lowest case. Writes the ``search-hypothesis``
 section of ``docs/benchmarks.md``.
 
-    python benchmarks/search_hypothesis.py --draws 2 --acdc-patients 4
+    python benchmarks/search_hypothesis.py --draws 1 --acdc-patients 1   # the run in docs/benchmarks.md
 """
 
 from __future__ import annotations
