@@ -23,7 +23,7 @@ from cardiosr.labels import LV, MYO, RV
 from cardiosr.metrics import dice
 from cardiosr.prior import DCGAN3D, VAE3D, canonical_options, default_prior_path, load_prior, save_prior
 from cardiosr.prior.augment import RandomInPlaneAffine
-from cardiosr.prior.checkpoint import METADATA_KEY, make_metadata
+from cardiosr.prior.metadata import METADATA_KEY, make_metadata
 from cardiosr.prior.sample import sample_prior
 from cardiosr.prior.train import TrainConfig, one_hot, train_prior, vae_loss
 

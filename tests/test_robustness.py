@@ -31,7 +31,8 @@ from cardiosr.edsr import EDSR3D, save_edsr
 from cardiosr.io import save_labels
 from cardiosr.phantom import cohort_member
 from cardiosr.prior import load_prior
-from cardiosr.prior.checkpoint import make_metadata, save_prior
+from cardiosr.prior.checkpoint import save_prior
+from cardiosr.prior.metadata import make_metadata
 from cardiosr.simulate import case_rng, simulate_case
 
 SA_AFFINE = np.diag([1.25, 1.25, 10.0, 1.0])  # on disk (row, column, slice)

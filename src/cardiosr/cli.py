@@ -16,9 +16,9 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from cardiosr import __version__
 from cardiosr.errors import InputError
 from cardiosr.labels import AUTO_CONVENTION, CONVENTIONS, DEFAULT_CONVENTION, parse_ignore_labels
+from cardiosr.version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -139,13 +139,8 @@ def _cmd_canonical(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_prior(args: argparse.Namespace) -> int:
-    from cardiosr.prior.train import (
-        TrainConfig,
-        folder_training_data,
-        phantom_training_data,
-        resolve_device,
-        train_prior,
-    )
+    from cardiosr.device import resolve_device
+    from cardiosr.prior.train import TrainConfig, folder_training_data, phantom_training_data, train_prior
 
     resolve_device(args.device)  # before spending minutes on the data
 
@@ -393,9 +388,10 @@ def _cmd_train_edsr(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from cardiosr.device import resolve_device
     from cardiosr.edsr import EDSR_FILE, EDSRTrainConfig, train_edsr
     from cardiosr.phantom import phantom_world_affine
-    from cardiosr.prior.train import folder_training_data, phantom_training_data, resolve_device
+    from cardiosr.prior.train import folder_training_data, phantom_training_data
     from cardiosr.simulate import motion_scale
 
     scale = motion_scale(args.motion, args.motion_scale)

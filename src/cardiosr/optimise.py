@@ -517,6 +517,13 @@ class OptimiseOptions:
         (beyond the paper). The searched hypothesis' loss includes its motion-prior term.
     motion_threshold:
         Smallest relative gain ``(L(d=0) − L(d*)) / L(d=0)`` of the fixed estimate that counts as motion.
+    second_estimate:
+        With the motion test and without ``shift_search``: also fit, in the same batch, the shifts of this
+        start (one of ``INITIAL_SHIFTS``) kept fixed; the motion test's estimate is whichever of the two fixed
+        fits reaches the lower loss (the slice alignment is the better start on real hearts under severe
+        motion, the LV-centroid line on hearts with a straight LV axis; the loss tells them apart, measured
+        in ``docs/benchmarks.md``, section *second-estimate*). ``None`` (or equal to ``init_shifts``): one
+        estimate.
     search_threshold:
         With the motion test and without ``shift_search``: also fit a third hypothesis in the batch, the
         estimated shifts refined by the joint search of ``z`` and ``d`` with the motion prior, and keep it
@@ -552,13 +559,16 @@ class OptimiseOptions:
     motion_prior: float = 0.003
     motion_test: bool = True
     motion_threshold: float = 0.25
+    second_estimate: str | None = "centroid"
     search_threshold: float | None = 0.05
     fidelity: float | None = 0.5
 
     def check(self) -> None:
         """Raise :class:`InputError` on values that cannot work."""
-        if self.init_shifts not in INITIAL_SHIFTS:
-            raise InputError(f"init_shifts must be one of {', '.join(INITIAL_SHIFTS)}, got {self.init_shifts!r}")
+        for name in ("init_shifts", "second_estimate"):
+            value = getattr(self, name)
+            if value not in INITIAL_SHIFTS and not (name == "second_estimate" and value is None):
+                raise InputError(f"{name} must be one of {', '.join(INITIAL_SHIFTS)}, got {value!r}")
         if self.schedule not in ("joint", "reference"):
             raise InputError(f"schedule must be 'joint' or 'reference', got {self.schedule!r}")
         if self.max_iterations < 1 or self.restarts < 1 or self.refine_iterations < 0:
@@ -633,6 +643,7 @@ class _Run:
     restart: int
     zero_motion: bool = False
     search: bool = False
+    second: bool = False
     motion_prior: float = 0.0
     history: list[dict] = field(default_factory=list)
     done: bool = False
@@ -665,16 +676,19 @@ def _initial_latents(
     runs: Sequence[_Run],
     options: OptimiseOptions,
     shifts: Sequence[np.ndarray],
+    second: Sequence[np.ndarray],
 ) -> torch.Tensor:
+    """The start of ``z`` of every run; a run of the second estimate is warm-started from its own shifts."""
     device = next(prior.parameters()).device
+    base = second_base = torch.zeros(len(problems), prior.latent_dim, device=device)
     if options.warm_start and options.schedule == "joint":
         base = _warm_start(prior, problems, shifts, device)
-    else:
-        base = torch.zeros(len(problems), prior.latent_dim, device=device)
+        if any(run.second for run in runs):
+            second_base = _warm_start(prior, problems, second, device)
     gen = torch.Generator().manual_seed(options.seed)
     z = []
     for run in runs:
-        z0 = base[run.problem].clone()
+        z0 = (second_base if run.second else base)[run.problem].clone()
         if run.restart > 0:
             z0 = z0 + options.restart_spread * torch.randn(prior.latent_dim, generator=gen).to(device)
         z.append(z0)
@@ -749,15 +763,21 @@ def latent_optimisation(
         runs += [_Run(i, 0, zero_motion=True) for i in range(len(problems))]
         if options.search_threshold is not None and not options.shift_search:
             runs += [_Run(i, 0, search=True, motion_prior=lam) for i in range(len(problems))]
+        if options.second_estimate not in (None, options.init_shifts) and not options.shift_search:
+            runs += [_Run(i, 0, second=True) for i in range(len(problems))]
     n_slices = max(p.sa_loss.n_slices for p in problems)
     shifts = [np.zeros((p.sa_loss.n_slices, 2)) for p in problems]
+    second = list(shifts)
     if options.schedule == "joint":
         shifts = [INITIAL_SHIFTS[options.init_shifts](p.sa) for p in problems]
-    z = _initial_latents(prior, problems, runs, options, shifts).requires_grad_(True)
+        if any(run.second for run in runs):
+            second = [INITIAL_SHIFTS[options.second_estimate](p.sa) for p in problems]  # type: ignore[index]
+    z = _initial_latents(prior, problems, runs, options, shifts, second).requires_grad_(True)
     d0 = np.zeros((len(runs), n_slices, 2), np.float32)
     for i, run in enumerate(runs):
         if not run.zero_motion:
-            d0[i, : len(shifts[run.problem])] = shifts[run.problem]
+            start_d = second[run.problem] if run.second else shifts[run.problem]
+            d0[i, : len(start_d)] = start_d
     d = torch.from_numpy(d0).to(device).requires_grad_(True)
     rule = StoppingRule(options.window, options.tolerance)
     decode = prior.frozen_decoder().to(device)
@@ -793,13 +813,15 @@ def _joint_search(
     optimiser = torch.optim.Adam(groups)
     for iteration in range(1, options.max_iterations + 1):
         optimiser.zero_grad(set_to_none=True)
-        totals, rows = _losses(decode(z), d, problems, runs)
-        for i, run in enumerate(runs):
-            if not run.done:
-                run.history.append({"stage": "latent", "iteration": iteration - 1, **rows[i]})
-                _snapshot(run, z, d, i, rows[i], iteration - 1)
-                if rule.converged([h["total"] for h in run.history]):
-                    run.done = run.converged = True
+        # Only the runs still going are decoded: a stopped run's state is kept and costs nothing more.
+        active = [i for i, run in enumerate(runs) if not run.done]
+        totals, rows = _losses(decode(z[active]), d[active], problems, [runs[i] for i in active])
+        for i, row in zip(active, rows, strict=True):
+            run = runs[i]
+            run.history.append({"stage": "latent", "iteration": iteration - 1, **row})
+            _snapshot(run, z, d, i, row, iteration - 1)
+            if rule.converged([h["total"] for h in run.history]):
+                run.done = run.converged = True
         if progress is not None:
             progress(iteration, options.max_iterations)
         if all(run.done for run in runs):
@@ -810,13 +832,13 @@ def _joint_search(
         optimiser.step()
     else:
         # The cap was reached: record the state after the last step.
+        active = [i for i, run in enumerate(runs) if not run.done]
         with torch.no_grad():
-            _, rows = _losses(decode(z), d, problems, runs)
-        for i, run in enumerate(runs):
-            if not run.done:
-                run.history.append({"stage": "latent", "iteration": options.max_iterations, **rows[i]})
-                _snapshot(run, z, d, i, rows[i], options.max_iterations)
-                run.done = True
+            _, rows = _losses(decode(z[active]), d[active], problems, [runs[i] for i in active])
+        for i, row in zip(active, rows, strict=True):
+            runs[i].history.append({"stage": "latent", "iteration": options.max_iterations, **row})
+            _snapshot(runs[i], z, d, i, row, options.max_iterations)
+            runs[i].done = True
 
 
 def _reference_rounds(
@@ -867,7 +889,11 @@ def _collect(
 ) -> list[OptimisationResult]:
     results = []
     for index, problem in enumerate(problems):
-        mine = [r for r in runs if r.problem == index and not r.zero_motion and r.search == options.shift_search]
+        mine = [
+            r
+            for r in runs
+            if r.problem == index and not r.zero_motion and not r.second and r.search == options.shift_search
+        ]
         best = min(mine, key=lambda r: r.best["total"])  # type: ignore[index]
         motion = None
         still = [r for r in runs if r.problem == index and r.zero_motion]
@@ -922,18 +948,31 @@ def _collect(
 def _motion_decision(
     fixed: _Run, still: _Run, others: Sequence[_Run], options: OptimiseOptions
 ) -> tuple[_Run, dict[str, Any]]:
-    """The motion test: which hypothesis explains the stack (``d = 0``, the estimate, the searched estimate)."""
+    """The motion test: which hypothesis explains the stack (``d = 0``, the estimate, the searched estimate).
+
+    With a second estimate, the fixed hypothesis is the one of the two estimates with the lower loss
+    (``motion["estimate"]`` names it).
+    """
+    estimate, loss_second = options.init_shifts, None
+    second = [r for r in others if r.second]
+    if second:
+        loss_second = float(second[0].best["total"])  # type: ignore[index]
+        if loss_second < float(fixed.best["total"]):  # type: ignore[index]
+            fixed, estimate = second[0], options.second_estimate
     loss_0, loss_d = float(still.best["total"]), float(fixed.best["total"])  # type: ignore[index]
     gain = (loss_0 - loss_d) / max(loss_0, _EPS)
     motion: dict[str, Any] = {
         "supported": bool(gain > options.motion_threshold),
         "hypothesis": "estimated" if gain > options.motion_threshold else "none",
+        "estimate": estimate,
         "loss_without_motion": round(loss_0, 6),
         "loss_with_motion": round(loss_d, 6),
         "relative_gain": round(gain, 4),
         "threshold": options.motion_threshold,
         "motion_prior_lambda": options.motion_prior,
     }
+    if loss_second is not None:
+        motion["loss_second_estimate"] = round(loss_second, 6)
     chosen = fixed if gain > options.motion_threshold else still
     searched = [r for r in others if r.search]
     if searched:

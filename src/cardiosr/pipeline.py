@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from cardiosr import __version__, output_folder
+from cardiosr import output_folder
+from cardiosr.device import resolve_device
 from cardiosr.errors import InputError, InputWarning
 from cardiosr.geometry import CanonicalFrame, from_canonical, resample_probabilities, unit_columns
 from cardiosr.io import atomic_path, load_labels, save_labels, save_scalar_map
@@ -51,6 +52,7 @@ from cardiosr.optimise import (
 from cardiosr.prior import canonical_options, load_prior
 from cardiosr.prior.networks import GenerativePrior
 from cardiosr.topology import clean_topology
+from cardiosr.version import __version__
 from cardiosr.volume import LabelVolume
 
 #: QC: the final short-axis loss above which a result is flagged (mean cross-entropy per voxel). The
@@ -381,8 +383,6 @@ def _resolve_prior(prior: str | os.PathLike | GenerativePrior | None, device: st
         # load_prior attaches the metadata; a prior built in code is taken as a cardiosr one (mass-centred)
         meta = getattr(prior, "metadata", None) or {"grid": {}, "architecture": type(prior).__name__}
         return prior.eval(), meta
-    from cardiosr.prior.train import resolve_device
-
     return load_prior(None if prior is None else str(prior), device=resolve_device(device))
 
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from cardiosr import __version__
 from cardiosr.batch import read_cohort, write_cohort_csv
 from cardiosr.errors import InputError
 from cardiosr.io import atomic_path
+from cardiosr.version import __version__
 
 #: Columns of the HTML table: (cohort.csv column, header).
 COLUMNS = [

@@ -20,22 +20,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import load_file
 
 from cardiosr.errors import InputError
-from cardiosr.geometry import CANONICAL_SHAPE, CANONICAL_SPACING
 from cardiosr.io import read_safetensors_metadata, save_safetensors
-from cardiosr.labels import STRUCTURES
-from cardiosr.prior.networks import ARCHITECTURES, GenerativePrior, build_model
+from cardiosr.prior import srheart
+from cardiosr.prior.metadata import METADATA_KEY, check_metadata
+from cardiosr.prior.networks import GenerativePrior, build_model
 
-#: Header key of the metadata JSON inside a ``.safetensors`` prior.
-METADATA_KEY = "cardiosr_prior"
-#: Version of the metadata layout.
-FORMAT_VERSION = 1
-#: Label order every prior must use (channel i = internal label i).
-LABEL_ORDER = ["background", *(name for _, name in STRUCTURES)]
 #: File name of a prior inside a training folder.
 PRIOR_FILE = "prior.safetensors"
 
@@ -45,62 +38,9 @@ def default_prior_path() -> Path:
     return Path(str(resources.files("cardiosr.prior") / "default" / PRIOR_FILE))
 
 
-def make_metadata(model: GenerativePrior, architecture: str, **extra: Any) -> dict[str, Any]:
-    """Metadata describing ``model``: architecture, its arguments, grid, labels; ``extra`` adds keys (beta, ...).
-
-    ``grid.heart_centre_voxel`` is where the training crops put the heart's centre (the grid centre for
-    cardiosr priors) and ``grid.centring`` which centre (``'mass'``; published SRHeart crops: ``'bbox'``);
-    :func:`canonical_options` turns them into the arguments of :func:`cardiosr.geometry.to_canonical`.
-    """
-    meta: dict[str, Any] = {
-        "format": "cardiosr-prior",
-        "format_version": FORMAT_VERSION,
-        "architecture": architecture,
-        "model": model.config(),
-        "latent_dim": model.latent_dim,
-        "grid": {
-            "shape": list(model.grid_shape),
-            "spacing_mm": list(CANONICAL_SPACING),
-            "heart_centre_voxel": [(n - 1) / 2 for n in model.grid_shape],
-            "centring": "mass",
-        },
-        "labels": LABEL_ORDER,
-    }
-    meta.update(extra)
-    return meta
-
-
-def canonical_options(meta: dict[str, Any]) -> dict[str, Any]:
-    """``centre_voxel`` and ``centring`` of a prior's grid, for :func:`cardiosr.geometry.to_canonical`.
-
-    Examples
-    --------
-    >>> canonical_options({"grid": {"heart_centre_voxel": [31.5, 63.5, 63.5], "centring": "bbox"}})
-    {'centre_voxel': [31.5, 63.5, 63.5], 'centring': 'bbox'}
-    """
-    grid = meta.get("grid", {})
-    return {"centre_voxel": grid.get("heart_centre_voxel"), "centring": grid.get("centring", "mass")}
-
-
 def save_prior(model: GenerativePrior, path: str | os.PathLike, metadata: dict[str, Any]) -> Path:
     """Write ``model``'s weights and ``metadata`` to ``path`` (``.safetensors``) atomically."""
     return save_safetensors(model, path, METADATA_KEY, metadata)
-
-
-def check_metadata(meta: dict[str, Any], source: str) -> None:
-    """Raise :class:`InputError` unless ``meta`` describes a prior on the canonical grid with our label order."""
-    if meta.get("architecture") not in ARCHITECTURES:
-        raise InputError(f"unknown prior architecture {meta.get('architecture')!r}", source)
-    grid = meta.get("grid", {})
-    shape, spacing = grid.get("shape"), grid.get("spacing_mm")
-    if shape is None or list(shape) != list(CANONICAL_SHAPE):
-        raise InputError(f"prior grid {shape} does not match the canonical grid {list(CANONICAL_SHAPE)} voxels", source)
-    if spacing is None or not np.allclose(spacing, CANONICAL_SPACING, atol=1e-3):
-        raise InputError(
-            f"prior spacing {spacing} mm does not match the canonical spacing {list(CANONICAL_SPACING)} mm", source
-        )
-    if meta.get("labels") != LABEL_ORDER:
-        raise InputError(f"prior label order {meta.get('labels')} is not {LABEL_ORDER}", source)
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -147,8 +87,6 @@ def load_prior(
 
 
 def _load_any(spec: str | os.PathLike | None, device: str | torch.device) -> tuple[GenerativePrior, dict[str, Any]]:
-    from cardiosr.prior import srheart
-
     if spec is None or str(spec) == "default":
         path = default_prior_path()
         if not path.is_file():

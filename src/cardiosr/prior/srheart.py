@@ -23,6 +23,7 @@ import torch
 
 from cardiosr.errors import InputError
 from cardiosr.geometry import CANONICAL_SHAPE
+from cardiosr.prior.metadata import make_metadata
 from cardiosr.prior.networks import VAE3D, bottleneck_shape, channels_per_level
 
 #: ``--prior`` prefix that selects this loader.
@@ -68,8 +69,6 @@ def load_srheart(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     Raises :class:`~cardiosr.errors.InputError` if the file is missing, needs code to unpickle, is not a
     GenVAE3D state_dict, or was trained on a grid other than the canonical 64×128×128.
     """
-    from cardiosr.prior.checkpoint import make_metadata
-
     path = Path(path)
     if not path.is_file():
         raise InputError("no such prior file", path)

@@ -28,13 +28,15 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from cardiosr.device import resolve_device
 from cardiosr.errors import InputError
 from cardiosr.geometry import CANONICAL_SHAPE
 from cardiosr.io import atomic_path
 from cardiosr.labels import N_CLASSES, STRUCTURES
 from cardiosr.metrics import dice
 from cardiosr.prior.augment import RandomInPlaneAffine
-from cardiosr.prior.checkpoint import PRIOR_FILE, make_metadata, save_prior
+from cardiosr.prior.checkpoint import PRIOR_FILE, save_prior
+from cardiosr.prior.metadata import make_metadata
 from cardiosr.prior.networks import DCGAN3D, VAE3D, GenerativePrior, build_model
 
 #: Resume file inside the output folder.
@@ -184,19 +186,6 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     n_val = min(n - 1, max(1, int(round(n * val_fraction))))
     order = np.random.default_rng([seed, 7]).permutation(n)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"unknown device {device!r} (use auto, cpu or cuda)") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but this machine has no usable CUDA GPU")
-    return resolved
 
 
 @torch.no_grad()
