@@ -20,9 +20,10 @@ from pathlib import Path
 
 from _report import report
 
-from cardiosr.batch import BatchSettings, run_batch
+from cardiosr.batch import run_batch
 from cardiosr.io import save_labels
 from cardiosr.phantom import cohort_member
+from cardiosr.pipeline.settings import EnhanceSettings
 from cardiosr.simulate import case_rng, simulate_case
 
 
@@ -45,7 +46,7 @@ def main() -> None:
     for title, kwargs in configs:
         out = work / title.split(",")[0].split(" ")[0] / str(kwargs.get("workers", "ray"))
         start = time.perf_counter()
-        result = run_batch(inputs, out, BatchSettings(), progress=False, **kwargs)
+        result = run_batch(inputs, out, EnhanceSettings(device="cpu"), progress=False, **kwargs)
         wall = time.perf_counter() - start
         done = [o for o in result.outcomes if o.status == "done"]
         peak = max(o.peak_rss_mb for o in done) if done else float("nan")

@@ -31,8 +31,8 @@ from cardiosr.degradation import MOTION_PATTERNS
 from cardiosr.geometry import resample_labels, resample_probabilities
 from cardiosr.metrics import dice
 from cardiosr.optimise import latent_optimisation, make_problem
+from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.phantom import cohort_member
-from cardiosr.pipeline import make_options
 from cardiosr.prior import canonical_options, load_prior
 from cardiosr.simulate import case_rng, simulate_case
 from cardiosr.volume import LabelVolume
@@ -64,7 +64,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     torch.set_num_threads(torch.get_num_threads())
     prior, meta = load_prior()
-    options = make_options()
+    options = OptimiseOptions()
     rows = []
     for pattern in args.patterns:
         scores: dict[str, list[dict[str, float]]] = {

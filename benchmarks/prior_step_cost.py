@@ -17,7 +17,7 @@ import torch
 from _report import markdown_table, write_section
 
 from cardiosr.prior import VAE3D
-from cardiosr.prior.train import one_hot, vae_loss
+from cardiosr.prior.train import one_hot_tensor, vae_loss
 
 LAYOUTS = [
     ("published layout", {"width": 4, "levels": 4, "max_channels": None}),
@@ -40,7 +40,7 @@ def main() -> None:
         times = []
         for step in range(args.steps + 1):
             t0 = time.perf_counter()
-            logits, mu, logvar = model(one_hot(labels), noise=torch.randn(args.batch_size, 64))
+            logits, mu, logvar = model(one_hot_tensor(labels), noise=torch.randn(args.batch_size, 64))
             loss = vae_loss(logits, labels, mu, logvar, 1e-3)[0]
             opt.zero_grad()
             loss.backward()

@@ -16,16 +16,15 @@ from cardiosr.geometry import (
     LongAxisSlicer,
     apex_to_base_score,
     canonical_frame,
-    detect_slice_axis,
     from_canonical,
     hr_grid,
     to_canonical,
-    to_internal_order,
     voxel_coordinates,
 )
 from cardiosr.io import load_labels
 from cardiosr.labels import LV, RV
 from cardiosr.metrics import dice
+from cardiosr.slice_axis import axis_permutation, detect_slice_axis, to_disk_order, to_internal_order
 from cardiosr.volume import LabelVolume
 
 
@@ -224,3 +223,17 @@ def test_long_axis_slicing_of_the_mnms_stack_reproduces_the_four_chamber_view():
     wrong, _ = to_canonical(sa.with_array(sa.array[::-1].copy()), frame)
     bad = dice(slicer(torch.from_numpy(wrong.one_hot())[None])[0].argmax(0).numpy(), la.array[0], mask=mask)
     assert bad["MYO"] < scores["MYO"] - 0.2
+
+
+def test_internal_and_disk_order_round_trip_array_and_affine():
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, 4, (5, 6, 7))
+    affine = np.array([[0.0, 1.5, 0.2, 3.0], [1.2, 0.0, 0.1, -2.0], [0.0, 0.3, 8.0, 1.0], [0, 0, 0, 1]])
+    for axis in range(3):
+        internal, internal_affine, disk_axes = to_internal_order(array, affine, axis)
+        assert internal.shape[0] == array.shape[axis]
+        back, back_affine = to_disk_order(internal, internal_affine, disk_axes)
+        assert (back == array).all() and np.allclose(back_affine, affine, atol=1e-5)
+        # every voxel keeps its world position
+        idx = np.array([1, 2, 3, 1.0])
+        assert np.allclose(internal_affine @ np.linalg.inv(axis_permutation(disk_axes)) @ idx, affine @ idx)

@@ -8,9 +8,9 @@ import pytest
 from conftest import DEMO_HR, DEMO_LR, MNMS_LA, MNMS_SA, needs_shared, write_nifti
 
 from cardiosr.errors import InputError
-from cardiosr.geometry import detect_slice_axis
 from cardiosr.io import atomic_path, load_labels, save_labels
 from cardiosr.labels import get_convention
+from cardiosr.slice_axis import detect_slice_axis
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from cardiosr.prior import DCGAN3D, VAE3D, canonical_options, default_prior_path
 from cardiosr.prior.augment import RandomInPlaneAffine
 from cardiosr.prior.metadata import METADATA_KEY, make_metadata
 from cardiosr.prior.sample import sample_prior
-from cardiosr.prior.train import TrainConfig, one_hot, train_prior, vae_loss
+from cardiosr.prior.train import TrainConfig, one_hot_tensor, train_prior, vae_loss
 
 SRHEART = SHARED / "srheart-prior" / "VAECE_zdim_32_epoch_100_beta_1.00E-03_alpha.pt"
 TINY = {"latent_dim": 4, "width": 2, "levels": 5, "max_channels": 4}
@@ -51,7 +51,7 @@ def test_tiny_vae_loss_decreases(tiny_data):
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(12):
-        logits, mu, logvar = model(one_hot(labels), noise=torch.randn(len(labels), 4))
+        logits, mu, logvar = model(one_hot_tensor(labels), noise=torch.randn(len(labels), 4))
         total, ce, kl = vae_loss(logits, labels, mu, logvar, beta=1e-3)
         assert torch.isclose(total, ce + 1e-3 * kl)
         opt.zero_grad()
@@ -182,7 +182,7 @@ def test_published_checkpoint_reconstructs_demo_hr():
     assert prior.latent_dim == 32 and meta["beta"] == pytest.approx(1e-3)
     canon, _ = to_canonical(load_labels(DEMO_HR, "ukbb"), **canonical_options(meta))
     with torch.no_grad():
-        logits, _, _ = prior(torch.from_numpy(canon.one_hot()).float()[None])
+        logits, _, _ = prior(torch.from_numpy(canon.one_hot_tensor()).float()[None])
     scores = dice(logits.argmax(1)[0].numpy(), canon.array)
     print("published prior, demo_HR encode→decode Dice:", scores)
     assert scores["LV"] >= 0.85 and scores["RV"] >= 0.85 and scores["MYO"] >= 0.75

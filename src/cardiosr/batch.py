@@ -21,8 +21,6 @@ Execution: in this process (``workers=1``), a local process pool (``workers=N``)
 from __future__ import annotations
 
 import contextlib
-import csv
-import io as _io
 import json
 import os
 import re
@@ -34,11 +32,14 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cardiosr.errors import InputError
-from cardiosr.io import atomic_path
-from cardiosr.labels import DEFAULT_CONVENTION
+from cardiosr.io import write_csv
+
+if TYPE_CHECKING:
+    from cardiosr.pipeline.enhancer import Enhancer
+    from cardiosr.pipeline.settings import EnhanceSettings
 
 SA_PATTERN = re.compile(r"^(?P<case>.+)_sa\.nii(\.gz)?$", re.IGNORECASE)
 LA_PATTERN = re.compile(r"^(?P<case>.+)_la(_(?P<view>[A-Za-z0-9-]+))?\.nii(\.gz)?$", re.IGNORECASE)
@@ -56,23 +57,6 @@ class Case:
     la: list[Path] = field(default_factory=list)
     #: Why the case cannot run (e.g. two short-axis files); it then fails on its own, not the whole run.
     problem: str = ""
-
-
-@dataclass
-class BatchSettings:
-    """How every case is processed: the arguments of :func:`cardiosr.enhance` and the extra outputs."""
-
-    labels: str = DEFAULT_CONVENTION
-    method: str = "lo"
-    prior: str | None = None
-    edsr: str | None = None
-    device: str = "cpu"
-    gamma: float | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    figure: bool = True
-    mesh: str | None = None
-    slice_axis: int | None = None
-    ignore_labels: tuple[int, ...] = ()
 
 
 @dataclass
@@ -161,26 +145,16 @@ def is_finished(output_dir: Path, case: str) -> bool:
 
 # --- one case (runs in a worker) ---------------------------------------------------------------------
 
-_CACHE: dict[str, Any] = {}
-
-
-def _models(settings: BatchSettings) -> tuple[Any, Any]:
-    """The prior (and EDSR) of ``settings``, loaded once per process."""
-    key = json.dumps([settings.prior, settings.edsr, settings.method, settings.device])
-    if _CACHE.get("key") != key:
-        from cardiosr.pipeline import _resolve_edsr, _resolve_prior
-
-        _CACHE["key"] = key
-        _CACHE["prior"] = _resolve_prior(settings.prior, settings.device)[0]
-        _CACHE["edsr"] = _resolve_edsr(settings.edsr) if settings.method == "edsr" else None
-    return _CACHE["prior"], _CACHE["edsr"]
+#: The :class:`~cardiosr.pipeline.Enhancer` of a pool worker process, made once by :func:`_init_worker` (the
+#: models are loaded once per worker, not once per case).
+_worker_enhancer: Enhancer | None = None
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
-def process_case(case: Case, output_dir: str | os.PathLike, settings: BatchSettings) -> CaseOutcome:
+def process_case(case: Case, output_dir: str | os.PathLike, enhancer: Enhancer | None = None) -> CaseOutcome:
     """Enhance one case into ``output_dir/CASE/``; every problem becomes a ``failed`` outcome, never an exception."""
     import warnings
 
@@ -191,27 +165,15 @@ def process_case(case: Case, output_dir: str | os.PathLike, settings: BatchSetti
             raise InputError(case.problem, case.sa)
         if case.sa is None:
             raise InputError(f"long-axis file(s) without a short-axis file {case.name}_sa.nii.gz", case.la[0])
-        from cardiosr.pipeline import enhance
-
-        prior, edsr = _models(settings)
+        enhancer = enhancer or _worker_enhancer
+        if enhancer is None:
+            raise RuntimeError("process_case needs an Enhancer (or a pool worker made by _init_worker)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # geometry warnings are stored in summary.json
-            result = enhance(
-                case.sa,
-                la=case.la or None,
-                prior=prior,
-                labels=settings.labels,
-                device=settings.device,
-                gamma=settings.gamma,
-                method=settings.method,
-                edsr=edsr,
-                slice_axis=settings.slice_axis,
-                ignore_labels=settings.ignore_labels,
-                **settings.options,
-            )
+            result = enhancer.run(case.sa, la=case.la or None)
         if out.exists():  # recomputing without --continue: replace the old outputs
             shutil.rmtree(out)
-        result.save(out, figure=settings.figure, mesh=settings.mesh)
+        result.save(out, figure=enhancer.settings.figure, mesh=enhancer.settings.mesh)
         return CaseOutcome(case.name, "done", seconds=time.perf_counter() - start, peak_rss_mb=_peak_rss_mb())
     except InputError as exc:
         outcome = CaseOutcome(case.name, "failed", exc.problem, exc.path or "", time.perf_counter() - start)
@@ -229,12 +191,13 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(143)  # unwinds the case: its staging folder is removed by the `finally` blocks
 
 
-def _init_worker(threads: int) -> None:
-    """Set up a pool worker: torch threads, stop when the parent dies, clean up on SIGTERM."""
+def _init_worker(threads: int, settings: EnhanceSettings) -> None:
+    """Set up a pool worker: torch threads, its Enhancer, stop when the parent dies, clean up on SIGTERM."""
     import signal
 
     import torch
 
+    global _worker_enhancer  # noqa: PLW0603 - the worker process's own Enhancer (see _worker_enhancer)
     torch.set_num_threads(max(1, threads))
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C means
@@ -246,6 +209,9 @@ def _init_worker(threads: int) -> None:
             libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         if os.getppid() == 1:  # the parent died before prctl took effect
             raise SystemExit(143)
+    from cardiosr.pipeline.enhancer import Enhancer
+
+    _worker_enhancer = Enhancer(settings)
 
 
 # --- the run -----------------------------------------------------------------------------------------
@@ -279,7 +245,7 @@ def _clean_stale_staging(output_dir: Path, cases: Iterable[Case]) -> None:
 def run_batch(
     input_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
-    settings: BatchSettings,
+    settings: EnhanceSettings,
     resume: bool = False,
     workers: int = 1,
     num_parts: int = 1,
@@ -297,6 +263,9 @@ def run_batch(
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     start = time.perf_counter()
+    from cardiosr.pipeline.enhancer import Enhancer
+
+    enhancer = Enhancer(settings)  # a bad setting or model file fails here, once, before any case
     cases = shard(find_cases(input_dir), num_parts, part_id)
     out = Path(output_dir)
     try:
@@ -332,7 +301,7 @@ def run_batch(
             _run_ray(todo, out, settings, record, address, cpus_per_task, gpus_per_task)
         elif workers == 1:
             for case in todo:
-                record(process_case(case, out, settings))
+                record(process_case(case, out, enhancer))
         else:
             _run_pool(todo, out, settings, record, workers)
     finally:
@@ -346,15 +315,15 @@ def run_batch(
 
 
 def _run_pool(
-    todo: list[Case], out: Path, settings: BatchSettings, record: Callable[[CaseOutcome], None], workers: int
+    todo: list[Case], out: Path, settings: EnhanceSettings, record: Callable[[CaseOutcome], None], workers: int
 ) -> None:
     import multiprocessing
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # no fork after torch's threads have started
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads, settings))
     try:
-        futures = {pool.submit(process_case, case, out, settings): case for case in todo}
+        futures = {pool.submit(process_case, case, out): case for case in todo}
         for future in as_completed(futures):
             try:
                 record(future.result())
@@ -384,14 +353,17 @@ def _stop_workers(pool: ProcessPoolExecutor, grace_s: float = 5.0) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _ray_process_case(case: Case, out: str, settings: BatchSettings) -> CaseOutcome:
-    return process_case(case, out, settings)
+def _ray_process_case(case: Case, out: str, settings: EnhanceSettings) -> CaseOutcome:
+    """One case in a Ray task, with the task's own Enhancer (loading the prior takes well under a second)."""
+    from cardiosr.pipeline.enhancer import Enhancer
+
+    return process_case(case, out, Enhancer(settings))
 
 
 def _run_ray(
     todo: list[Case],
     out: Path,
-    settings: BatchSettings,
+    settings: EnhanceSettings,
     record: Callable[[CaseOutcome], None],
     address: str | None,
     cpus: float,
@@ -426,20 +398,10 @@ def _run_ray(
 # --- tables ------------------------------------------------------------------------------------------
 
 
-def _write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> Path:
-    buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_path(path) as tmp:
-        tmp.write_text(buffer.getvalue())
-    return path
-
-
 def write_failures(path: Path, outcomes: list[CaseOutcome]) -> Path:
     """``failures.csv``: one row per failed case of this run (case, file, one-line reason)."""
     rows = [asdict(o) for o in sorted(outcomes, key=lambda o: o.case) if o.status == "failed"]
-    return _write_csv(path, FAILURE_FIELDS, rows)
+    return write_csv(path, rows, FAILURE_FIELDS)
 
 
 #: Columns of ``cohort.csv`` (from each case's ``summary.json``).
@@ -515,4 +477,4 @@ def read_cohort(output_dir: str | os.PathLike) -> list[dict[str, Any]]:
 
 def write_cohort_csv(output_dir: str | os.PathLike) -> Path:
     """``cohort.csv``: one row per finished case (QC flag, losses, shifts, volumes, plausibility, time)."""
-    return _write_csv(Path(output_dir) / "cohort.csv", COHORT_FIELDS, read_cohort(output_dir))
+    return write_csv(Path(output_dir) / "cohort.csv", read_cohort(output_dir), COHORT_FIELDS)

@@ -35,6 +35,7 @@ from cardiosr.degradation import MOTION_PATTERNS
 from cardiosr.errors import InputError
 from cardiosr.io import atomic_path
 from cardiosr.labels import DEFAULT_CONVENTION, STRUCTURES
+from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.volume import LabelVolume
 
 #: Method names in the tables, in the paper's order.
@@ -66,8 +67,8 @@ class BenchmarkConfig:
         Motion patterns (``none``, ``normal``, ``severe``).
     edsr_steps:
         Optimiser steps of each EDSR (:class:`~cardiosr.edsr.EDSRTrainConfig`).
-    lo_options:
-        Options of the latent optimisation (fields of :class:`~cardiosr.optimise.OptimiseOptions`).
+    lo:
+        Options of the latent optimisation (:class:`~cardiosr.optimise.options.OptimiseOptions`).
     prior:
         The prior of LO (``None``: the shipped default, trained on phantom cohort 0).
     seed:
@@ -86,7 +87,7 @@ class BenchmarkConfig:
     test: int | None = None
     patterns: tuple[str, ...] = tuple(MOTION_PATTERNS)
     edsr_steps: int = 1000
-    lo_options: dict[str, Any] = field(default_factory=dict)
+    lo: OptimiseOptions = field(default_factory=OptimiseOptions)
     prior: str | None = None
     seed: int = 1
     labels: str = DEFAULT_CONVENTION
@@ -192,8 +193,8 @@ def run_benchmark(
     from cardiosr.geometry import resample_probabilities
     from cardiosr.interpolation import nearest_upsample, shape_based_interpolation
     from cardiosr.metrics import evaluate
-    from cardiosr.optimise import latent_optimisation, make_problem
-    from cardiosr.pipeline import make_options
+    from cardiosr.optimise.problem import make_problem
+    from cardiosr.optimise.search import latent_optimisation
     from cardiosr.prior import canonical_options, load_prior
     from cardiosr.simulate import case_rng, simulate_case
 
@@ -202,7 +203,8 @@ def run_benchmark(
         raise InputError(f"unknown motion pattern(s) {unknown} (choose from: {', '.join(MOTION_PATTERNS)})")
     if config.edsr_steps < 1:
         raise InputError(f"--edsr-steps must be at least 1, got {config.edsr_steps}")
-    options = make_options(**config.lo_options)
+    options = config.lo
+    options.check()
     prior, meta = load_prior(config.prior)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)

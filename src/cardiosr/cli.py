@@ -8,13 +8,12 @@ an interrupted or terminated run cleans up its staging files first.
 from __future__ import annotations
 
 import argparse
-import csv
-import io as _io
 import signal
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cardiosr.errors import InputError
 from cardiosr.labels import AUTO_CONVENTION, CONVENTIONS, DEFAULT_CONVENTION, parse_ignore_labels
@@ -23,7 +22,7 @@ from cardiosr.version import __version__
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit code 2 (argparse's own code too)
-        self.exit(2, f"cardiosr: error: {message} (see 'cardiosr {self.prog.split()[-1]} --help')\n")
+        self.exit(2, f"cardiosr: error: {message} (see '{self.prog} --help')\n")
 
 
 def _add_labels(p: argparse.ArgumentParser, reads: bool = False, auto: bool = True) -> None:
@@ -67,7 +66,7 @@ def _cmd_phantoms(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from cardiosr.io import atomic_path, save_labels
+    from cardiosr.io import save_labels, write_csv
     from cardiosr.phantom import generate_phantom, parameters_row
 
     if args.n < 1:
@@ -81,12 +80,7 @@ def _cmd_phantoms(args: argparse.Namespace) -> int:
         name = f"phantom_{i:04d}"
         save_labels(vol, out / f"{name}.nii.gz", convention=args.labels)
         rows.append({"case": name, "index": i, **parameters_row(params)})
-    buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_path(out / "phantoms.csv") as tmp:
-        tmp.write_text(buffer.getvalue())
+    write_csv(out / "phantoms.csv", rows)
     print(f"wrote {args.n} phantoms and phantoms.csv to {out}")
     return 0
 
@@ -235,38 +229,24 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cardiosr.output_folder import locked
-    from cardiosr.pipeline import enhance
+    from cardiosr.pipeline.enhancer import Enhancer
 
     _check_output_folder(args.output)
-    options = _method_options(args)
+    settings = _settings(args)
     bar = tqdm(total=None, desc="latent optimisation", unit="it", disable=True if args.quiet else None, file=sys.stderr)
 
     def progress(i: int, n: int) -> None:
         bar.total = n
         bar.update(i - bar.n)
 
-    if args.edsr and args.method != "edsr":
-        raise InputError("--edsr is only used with --method edsr")
     with locked(args.output):  # a second run into the same folder is refused at once
         try:
-            result = enhance(
-                args.sa,
-                la=args.la or None,
-                prior=args.prior,
-                labels=args.labels,
-                device=args.device,
-                progress=progress,
-                gamma=args.gamma,
-                method=args.method,
-                edsr=args.edsr,
-                la_eval=args.la_eval or None,
-                slice_axis=args.slice_axis,
-                ignore_labels=args.ignore_labels,
-                **options,
+            result = Enhancer(settings).run(
+                args.sa, la=args.la or None, la_eval=args.la_eval or None, progress=progress
             )
         finally:
             bar.close()
-        paths = result.save(args.output, figure=not args.no_figure, mesh=args.mesh)
+        paths = result.save(args.output, figure=settings.figure, mesh=settings.mesh)
         opt = result.optimisation
         how = (
             f"{opt.iterations['latent']} + {opt.iterations['refine']} iterations"
@@ -287,31 +267,10 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from cardiosr.batch import BatchSettings, run_batch
-    from cardiosr.pipeline import make_options
+    from cardiosr.batch import run_batch
 
     _check_output_folder(args.output)
-    options = _method_options(args)
-    make_options(**options)  # check the options once, before any case runs
-    if args.edsr and args.method != "edsr":
-        raise InputError("--edsr is only used with --method edsr")
-    settings = BatchSettings(
-        labels=args.labels,
-        method=args.method,
-        prior=None if args.prior == "default" else args.prior,
-        edsr=args.edsr,
-        device=args.device,
-        gamma=args.gamma,
-        options=options,
-        figure=not args.no_figure,
-        mesh=args.mesh,
-        slice_axis=args.slice_axis,
-        ignore_labels=args.ignore_labels,
-    )
-    if args.method == "edsr" or args.method == "lo":  # fail fast on a bad model file, not once per case
-        from cardiosr.batch import _models
-
-        _models(settings)
+    settings = _settings(args)  # checked once, before any case runs; run_batch loads the models once
     report = run_batch(
         args.input,
         args.output,
@@ -355,7 +314,9 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     phantoms = args.phantoms if args.phantoms is not None else (None if args.hr else preset.get("phantoms"))
     if phantoms is None and args.hr is None:
         raise InputError("give --phantoms N, --hr DIR or --quick")
-    lo_options = {} if args.max_iterations is None else {"max_iterations": args.max_iterations}
+    from cardiosr.optimise.options import OptimiseOptions
+
+    lo = OptimiseOptions() if args.max_iterations is None else OptimiseOptions(max_iterations=args.max_iterations)
     config = BenchmarkConfig(
         phantoms=phantoms,
         hr_dir=args.hr,
@@ -363,7 +324,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         test=args.test,
         patterns=tuple(args.patterns),
         edsr_steps=args.edsr_steps if args.edsr_steps is not None else preset.get("edsr_steps", 1000),
-        lo_options=lo_options,
+        lo=lo,
         prior=None if args.prior == "default" else args.prior,
         seed=args.seed,
         labels=args.labels,
@@ -447,98 +408,43 @@ def _cmd_train_edsr(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_method_options(p: argparse.ArgumentParser) -> None:
-    """The options shared by ``enhance`` and ``batch``: prior, method and latent optimisation settings."""
-    from cardiosr.optimise import OptimiseOptions
+def _add_settings_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``enhance`` and ``batch``, generated from :class:`~cardiosr.pipeline.settings.EnhanceSettings`
+    and :class:`~cardiosr.optimise.options.OptimiseOptions` (flag, default and help of each field)."""
+    from cardiosr.optimise.options import OptimiseOptions
+    from cardiosr.option_fields import cli_fields
+    from cardiosr.pipeline.settings import EnhanceSettings
 
-    defaults = OptimiseOptions()
-    p.add_argument("--prior", default="default", help="default, a .safetensors/folder, or srheart:PATH")
-    p.add_argument("--gamma", type=float, help="weight γ of the long-axis loss (default 1 with --la, paper)")
-    p.add_argument("--max-iterations", type=int, default=60, help="iteration cap of the latent search (default 60)")
-    p.add_argument("--tolerance", type=float, default=0.05, help="stopping tolerance (default 0.05 = 5%%)")
-    p.add_argument("--window", type=int, default=10, help="iterations per window of the stopping rule (default 10)")
-    p.add_argument("--no-warm-start", action="store_true", help="start from z = 0 (paper) instead of the encoder")
-    p.add_argument(
-        "--init-shifts",
-        default=defaults.init_shifts,
-        choices=("align", "centroid", "zero"),
-        help=f"start of d: slice alignment, LV-centroid line or 0 (paper) (default {defaults.init_shifts})",
-    )
-    p.add_argument("--restarts", type=int, default=1, help="starts per subject; ≥ 2 also writes uncertainty.nii.gz")
-    p.add_argument("--no-refine", action="store_true", help="skip the data-consistency stage")
-    p.add_argument(
-        "--schedule",
-        default="joint",
-        choices=("joint", "reference"),
-        help="joint (default) or the published 500-round alternating schedule (baseline)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the restarts (default 0)")
-    p.add_argument(
-        "--shift-search",
-        action="store_true",
-        help="optimise the shifts with z (the paper) instead of keeping the start",
-    )
-    p.add_argument(
-        "--motion-prior",
-        type=float,
-        default=defaults.motion_prior,
-        metavar="λ",
-        help=f"weight λ of the motion prior −λ·log p(d) wherever d is searched (default {defaults.motion_prior:g})",
-    )
-    p.add_argument("--no-motion-test", action="store_true", help="keep the shifts without testing d = 0 against them")
-    p.add_argument(
-        "--motion-threshold",
-        type=float,
-        default=defaults.motion_threshold,
-        metavar="τ",
-        help=f"relative loss gain the shifts need over d = 0 (default {defaults.motion_threshold:g})",
-    )
-    p.add_argument(
-        "--search-threshold",
-        type=float,
-        default=defaults.search_threshold,
-        metavar="τs",
-        help="relative loss gain over d = 0 the searched shifts need when the estimate's gain is at most τ "
-        f"(default {defaults.search_threshold:g})",
-    )
-    p.add_argument("--no-search-hypothesis", action="store_true", help="motion test with d = 0 and the estimate only")
-    p.add_argument(
-        "--fidelity",
-        type=float,
-        default=defaults.fidelity,
-        metavar="W",
-        help=f"prior weight W in [0, 1] midway between slices when fusing with the motion-corrected stack "
-        f"(default {defaults.fidelity:g})",
-    )
-    p.add_argument("--no-fidelity", action="store_true", help="output the prior's result without the fusion")
-    p.add_argument(
-        "--method",
-        default="lo",
-        choices=("lo", "nn", "sbi", "edsr"),
-        help="lo (latent optimisation, default) or a baseline: nn, sbi (shape-based), edsr",
-    )
-    p.add_argument("--edsr", help="EDSR checkpoint for --method edsr (default: the shipped normal-motion model)")
+    for cls in (EnhanceSettings, OptimiseOptions):
+        for f in cli_fields(cls):
+            cli, name = f.metadata["cli"], f.name.replace("_", "-")
+            if isinstance(f.default, bool):
+                flag = cli["flag"] or (f"--no-{name}" if f.default else f"--{name}")
+                p.add_argument(flag, dest=f.name, action="store_false" if f.default else "store_true", help=cli["help"])
+                continue
+            p.add_argument(
+                cli["flag"] or f"--{name}",
+                dest=f.name,
+                type=cli["kind"] or type(f.default),
+                default=f.default,
+                choices=cli["choices"],
+                metavar=cli["metavar"],
+                help=cli["help"],
+            )
+            if cli["off"]:
+                p.add_argument(cli["off"], dest=f.name, action="store_const", const=None, help=cli["off_help"])
 
 
-def _method_options(args: argparse.Namespace) -> dict:
-    """The ``enhance`` keyword options from the parsed arguments of :func:`_add_method_options`."""
-    return {
-        "max_iterations": args.max_iterations,
-        "tolerance": args.tolerance,
-        "window": args.window,
-        "warm_start": not args.no_warm_start,
-        "init_shifts": args.init_shifts,
-        "restarts": args.restarts,
-        "refine": not args.no_refine,
-        "schedule": args.schedule,
-        "seed": args.seed,
-        "shift_search": args.shift_search,
-        "motion_prior": args.motion_prior,
-        "motion_test": not args.no_motion_test,
-        "motion_threshold": args.motion_threshold,
-        "search_threshold": None if args.no_search_hypothesis else args.search_threshold,
-        "fidelity": None if args.no_fidelity else args.fidelity,
-    }
+def _settings(args: argparse.Namespace) -> Any:
+    """The :class:`~cardiosr.pipeline.settings.EnhanceSettings` of parsed ``enhance``/``batch`` arguments."""
+    from cardiosr.optimise.options import OptimiseOptions
+    from cardiosr.option_fields import cli_fields
+    from cardiosr.pipeline.settings import EnhanceSettings
+
+    values = {f.name: getattr(args, f.name) for cls in (EnhanceSettings, OptimiseOptions) for f in cli_fields(cls)}
+    return EnhanceSettings.from_keywords(
+        **values, labels=args.labels, slice_axis=args.slice_axis, ignore_labels=args.ignore_labels
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -592,16 +498,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sa", required=True, help="short-axis label map (.nii.gz)")
     p.add_argument("--la", action="append", default=[], help="long-axis label map in the same world space (repeatable)")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    _add_method_options(p)
+    _add_settings_options(p)
     p.add_argument(
         "--la-eval",
         action="append",
         default=[],
         help="long-axis label map to evaluate the result on, not used in the loss (repeatable)",
     )
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda (default auto)")
-    p.add_argument("--no-figure", action="store_true", help="do not write figure.png")
-    p.add_argument("--mesh", choices=("vtk", "stl"), help="also write LV/MYO/RV surface meshes in world coordinates")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_labels(p, reads=True)
     p.set_defaults(func=_cmd_enhance)
@@ -617,10 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address HOST:PORT (default: start a local Ray instance)")
     p.add_argument("--cpus-per-task", type=float, default=1.0, help="Ray CPUs per case (default 1)")
     p.add_argument("--gpus-per-task", type=float, default=0.0, help="Ray GPUs per case (default 0)")
-    _add_method_options(p)
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--no-figure", action="store_true", help="do not write figure.png")
-    p.add_argument("--mesh", choices=("vtk", "stl"), help="also write LV/MYO/RV surface meshes in world coordinates")
+    _add_settings_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_labels(p, reads=True)
     p.set_defaults(func=_cmd_batch)
@@ -725,7 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train_defaults():  # noqa: ANN202 - imported lazily to keep `cardiosr --help` fast
-    from cardiosr.prior.train import TrainConfig
+    from cardiosr.prior.config import TrainConfig
 
     return TrainConfig()
 

@@ -37,6 +37,7 @@ from cardiosr.errors import InputError
 from cardiosr.geometry import CANONICAL_SPACING, resample_labels, resample_probabilities, unit_columns
 from cardiosr.io import atomic_path, read_safetensors_metadata, save_safetensors
 from cardiosr.labels import N_CLASSES
+from cardiosr.prior.train import one_hot_tensor
 from cardiosr.volume import LabelVolume
 
 #: Header key of the metadata JSON inside a ``.safetensors`` EDSR checkpoint.
@@ -303,7 +304,7 @@ def train_edsr(
             ys.append(target[:, r0 : r0 + patch_h, c0 : c0 + patch_w])
         x = torch.from_numpy(np.stack(xs)).long().to(device)
         y = torch.from_numpy(np.stack(ys)).long().to(device)
-        x = F.one_hot(x, N_CLASSES).permute(0, 4, 1, 2, 3).float()
+        x = one_hot_tensor(x)
         loss = F.cross_entropy(model(x), y)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()

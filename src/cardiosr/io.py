@@ -7,20 +7,22 @@ or a full disk never leaves a partial output under the final name.
 from __future__ import annotations
 
 import contextlib
+import csv
 import gzip
+import io as _io
+import json
 import os
 import tempfile
 import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import nibabel as nib
 import numpy as np
 
 from cardiosr.errors import InputError, InputWarning
-from cardiosr.geometry import choose_slice_axis, to_internal_order
 from cardiosr.label_check import check_convention, choose_convention
 from cardiosr.labels import (
     AUTO_CONVENTION,
@@ -30,6 +32,7 @@ from cardiosr.labels import (
     get_convention,
     parse_ignore_labels,
 )
+from cardiosr.slice_axis import choose_slice_axis, to_disk_order, to_internal_order
 from cardiosr.volume import LabelVolume
 
 if TYPE_CHECKING:
@@ -177,7 +180,7 @@ def load_labels(
     Header rules: the file is read by its content (NIfTI-1 or NIfTI-2, gzip-compressed or not, whatever
     the name says); the geometry is the one ITK reads (:func:`header_affine`), with a warning when the
     header's voxel sizes disagree; the slice axis is chosen by
-    :func:`cardiosr.geometry.choose_slice_axis` from the voxel sizes, the shape and where the labels are.
+    :func:`cardiosr.slice_axis.choose_slice_axis` from the voxel sizes, the shape and where the labels are.
 
     Parameters
     ----------
@@ -359,11 +362,8 @@ def save_labels(
     """
     path = Path(path)
     conv = get_convention(convention or volume.convention)
-    disk = np.transpose(conv.from_internal(volume.array), np.argsort(volume.disk_axes))
-    # Internal voxel index i maps to on-disk index disk_axes[i]: undo that permutation on the affine.
-    perm = np.eye(4)
-    perm[:3, :3] = np.eye(3)[:, list(volume.disk_axes)]
-    disk_affine = volume.affine @ np.linalg.inv(perm)
+    # Internal voxel index i maps to on-disk index disk_axes[i]: undo that permutation (array and affine).
+    disk, disk_affine = to_disk_order(conv.from_internal(volume.array), volume.affine, volume.disk_axes)
     header = volume.header.copy() if isinstance(volume.header, nib.Nifti1Header) else nib.Nifti1Header()
     kind = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image  # the input's format
     img = kind(np.ascontiguousarray(disk, dtype=np.uint8), disk_affine, header=header)
@@ -392,14 +392,54 @@ def save_scalar_map(like: LabelVolume, array: np.ndarray, path: str | os.PathLik
     array = np.asarray(array, dtype=np.float32)
     if array.shape != like.shape:
         raise ValueError(f"map shape {array.shape} differs from the grid {like.shape}")
-    disk = np.transpose(array, np.argsort(like.disk_axes))
-    perm = np.eye(4)
-    perm[:3, :3] = np.eye(3)[:, list(like.disk_axes)]
-    disk_affine = like.affine @ np.linalg.inv(perm)
+    disk, disk_affine = to_disk_order(array, like.affine, like.disk_axes)
     img = nib.Nifti1Image(np.ascontiguousarray(disk), disk_affine)
     img.set_data_dtype(np.float32)
     img.set_sform(disk_affine, code=2)
     img.set_qform(disk_affine, code=0)
     with atomic_path(path) as tmp:
         nib.save(img, str(tmp))
+    return path
+
+
+def write_json(path: str | os.PathLike, content: Any) -> Path:
+    """Write ``content`` as indented JSON (one trailing newline) atomically; the one JSON writer of the package."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(content, indent=2) + "\n")
+    return path
+
+
+def write_csv(
+    path: str | os.PathLike,
+    rows: Sequence[dict[str, Any]],
+    fields: Sequence[str] | None = None,
+    float_format: str | None = None,
+) -> Path:
+    """Write ``rows`` as CSV atomically; the one CSV writer of the package.
+
+    ``fields`` are the columns (default: every key, in order of first appearance; keys not in ``fields`` are
+    left out); ``float_format`` (e.g. ``'.6g'``) formats floats.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = write_csv(Path(tempfile.mkdtemp()) / "t.csv", [{"a": 1, "b": 0.5}, {"a": 2, "c": "x"}])
+    >>> p.read_text().splitlines()
+    ['a,b,c', '1,0.5,', '2,,x']
+    """
+    if fields is None:
+        fields = []
+        for row in rows:
+            fields += [k for k in row if k not in fields]
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        if float_format:
+            row = {k: (format(v, float_format) if isinstance(v, float) else v) for k, v in row.items()}
+        writer.writerow(row)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buffer.getvalue())
     return path

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from cardiosr.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Internal label values.
 BACKGROUND, LV, MYO, RV = 0, 1, 2, 3
@@ -66,6 +68,8 @@ class LabelConvention:
 
         Raises :class:`InputError` naming the unknown values if any value is not part of the convention.
         """
+        import numpy as np  # here, not at the top: `cardiosr --help` reads this module and stays fast
+
         values = np.asarray(values)
         lut_size = max(self.disk_values) + 1
         known = np.unique(values)
@@ -84,6 +88,8 @@ class LabelConvention:
 
     def from_internal(self, labels: np.ndarray) -> np.ndarray:
         """Map internal labels (0..3) back to this convention's on-disk values (uint8)."""
+        import numpy as np
+
         lut = np.asarray(self.disk_values, dtype=np.uint8)
         return lut[np.asarray(labels, dtype=np.int64)]
 
@@ -136,3 +142,19 @@ def parse_ignore_labels(text: str | Sequence[int] | None) -> tuple[int, ...]:
     if any(v <= 0 for v in values):
         raise InputError(f"--ignore-labels values must be positive (0 is background already), got {list(values)}")
     return tuple(sorted(set(values)))
+
+
+def one_hot(labels: np.ndarray, n_classes: int = N_CLASSES, dtype: type | None = None) -> np.ndarray:
+    """``(C, *labels.shape)`` one-hot encoding of an internal label array (the one numpy one-hot of the package).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> one_hot(np.array([[0, 3]])).astype(int)[:, 0].tolist()
+    [[1, 0], [0, 0], [0, 0], [0, 1]]
+    """
+    import numpy as np
+
+    labels = np.asarray(labels)
+    encoded = np.arange(n_classes).reshape(-1, *([1] * labels.ndim)) == labels[None]
+    return encoded.astype(np.float32 if dtype is None else dtype)

@@ -11,7 +11,6 @@ Each case is written as three files into one folder, named by the case:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from cardiosr.degradation import (
 )
 from cardiosr.errors import InputError
 from cardiosr.geometry import to_canonical, unit_columns
-from cardiosr.io import atomic_path, load_labels, save_labels
+from cardiosr.io import load_labels, save_labels, write_json
 from cardiosr.volume import LabelVolume
 
 
@@ -139,8 +138,7 @@ def write_case(case: SimulatedCase, output_dir: str | os.PathLike, labels: str, 
     hr_path = save_labels(case.hr, out / f"{case.name}_hr.nii.gz", convention=labels)
     sa_path = save_labels(case.lr, out / f"{case.name}_sa.nii.gz", convention=labels)
     truth_path = out / f"{case.name}_truth.json"
-    with atomic_path(truth_path) as tmp:
-        tmp.write_text(json.dumps({**case.truth, "seed": seed, "labels": labels}, indent=2) + "\n")
+    write_json(truth_path, {**case.truth, "seed": seed, "labels": labels})
     return [hr_path, sa_path, truth_path]
 
 

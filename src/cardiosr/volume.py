@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cardiosr.labels import DEFAULT_CONVENTION, N_CLASSES, STRUCTURES
+from cardiosr.labels import DEFAULT_CONVENTION, N_CLASSES, STRUCTURES, one_hot
 
 
 @dataclass
@@ -70,7 +70,7 @@ class LabelVolume:
 
     def one_hot(self, dtype: type = np.float32) -> np.ndarray:
         """``(C, D, H, W)`` one-hot encoding of the internal labels (C = 4)."""
-        return (np.arange(N_CLASSES).reshape(-1, 1, 1, 1) == self.array[None]).astype(dtype)
+        return one_hot(self.array, N_CLASSES, dtype)
 
     def volumes_ml(self) -> dict[str, float]:
         """Volume of each structure in mL (voxel count × voxel volume)."""

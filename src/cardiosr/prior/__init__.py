@@ -1,17 +1,28 @@
-"""Learned shape priors G: z ↦ S on the canonical grid (paper §2.2–2.3): models, checkpoints, training."""
+"""Learned shape priors G: z ↦ S on the canonical grid (paper §2.2–2.3): models, checkpoints, training.
 
-from cardiosr.prior.checkpoint import default_prior_path, load_prior, read_metadata, save_prior
-from cardiosr.prior.metadata import canonical_options
-from cardiosr.prior.networks import DCGAN3D, VAE3D, GenerativePrior, build_model
+Names are imported on first use, so that the torch-free ``config`` and ``metadata`` can be read alone.
+"""
 
-__all__ = [
-    "DCGAN3D",
-    "VAE3D",
-    "GenerativePrior",
-    "build_model",
-    "canonical_options",
-    "default_prior_path",
-    "load_prior",
-    "read_metadata",
-    "save_prior",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "DCGAN3D": "networks",
+    "VAE3D": "networks",
+    "GenerativePrior": "networks",
+    "build_model": "networks",
+    "canonical_options": "metadata",
+    "default_prior_path": "checkpoint",
+    "load_prior": "checkpoint",
+    "read_metadata": "checkpoint",
+    "save_prior": "checkpoint",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"cardiosr.prior.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'cardiosr.prior' has no attribute {name!r}")

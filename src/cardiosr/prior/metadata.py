@@ -1,4 +1,4 @@
-"""Prior metadata: what a checkpoint says about its model, grid and labels (no weights, no torch code).
+"""Prior metadata: what a checkpoint says about its model, grid and labels (no weights).
 
 Kept apart from :mod:`cardiosr.prior.checkpoint` so that both loaders (our ``.safetensors`` and the published
 SRHeart ``state_dict``) can describe their model without importing each other.

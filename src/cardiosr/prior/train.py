@@ -19,7 +19,7 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from cardiosr.labels import N_CLASSES, STRUCTURES
 from cardiosr.metrics import dice
 from cardiosr.prior.augment import RandomInPlaneAffine
 from cardiosr.prior.checkpoint import PRIOR_FILE, save_prior
+from cardiosr.prior.config import TrainConfig
 from cardiosr.prior.metadata import make_metadata
 from cardiosr.prior.networks import DCGAN3D, VAE3D, GenerativePrior, build_model
 
@@ -54,66 +55,6 @@ _FIXED_ON_RESUME = (
     "lr",
     "final_lr_fraction",
 )
-
-
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of prior training (defaults: the shipped default prior; see ``docs/prior.md``).
-
-    Parameters
-    ----------
-    architecture : {"vae", "dcgan"}
-    latent_dim : int
-        M, the latent dimension (paper: 64).
-    width, levels, max_channels : int
-        Network size (see :class:`~cardiosr.prior.networks.VAE3D`).
-    beta : float
-        Weight of the KL term of the β-VAE loss (paper: 0.001).
-    lr : float
-        Peak Adam learning rate (paper: 1e-4; see ``docs/prior.md`` for why the default is 1e-3).
-    batch_size : int
-        Label maps per step (paper: 16; the default 4 gives 4× more steps for the same CPU time).
-    epochs : int
-        Passes over the training split.
-    final_lr_fraction : float
-        The learning rate follows a cosine from ``lr`` (first epoch) to ``lr · final_lr_fraction``
-        (last epoch); 1 keeps it constant.
-    seed : int
-        Seeds initialisation, the validation split, shuffling, augmentation and noise.
-    val_fraction : float
-        Share of the data held out for validation (at least one map).
-    max_rotation_deg, max_scaling, mirror_probability : float
-        Augmentation (:class:`~cardiosr.prior.augment.RandomInPlaneAffine`); ``augment=False`` disables it.
-    """
-
-    architecture: str = "vae"
-    latent_dim: int = 64
-    width: int = 8
-    levels: int = 5
-    max_channels: int | None = 64
-    beta: float = 1e-3
-    lr: float = 1e-3
-    batch_size: int = 4
-    epochs: int = 30
-    final_lr_fraction: float = 0.05
-    seed: int = 0
-    val_fraction: float = 0.1
-    augment: bool = True
-    max_rotation_deg: float = 10.0
-    max_scaling: float = 0.1
-    mirror_probability: float = 0.0
-    device: str = "auto"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def model_config(self) -> dict[str, Any]:
-        """Constructor arguments of the network."""
-        config: dict[str, Any] = {
-            "latent_dim": self.latent_dim,
-            "width": self.width,
-            "levels": self.levels,
-            "max_channels": self.max_channels,
-        }
-        return config
 
 
 def reconstruction_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -135,7 +76,7 @@ def vae_loss(
     return ce + beta * kl, ce, kl
 
 
-def one_hot(labels: torch.Tensor) -> torch.Tensor:
+def one_hot_tensor(labels: torch.Tensor) -> torch.Tensor:
     """Integer labels (B, D, H, W) → float one-hot (B, 4, D, H, W)."""
     return F.one_hot(labels.long(), N_CLASSES).permute(0, 4, 1, 2, 3).float()
 
@@ -198,7 +139,7 @@ def evaluate_reconstruction(
     losses: list[float] = []
     for start in range(0, len(data), batch_size):
         labels = torch.from_numpy(data[start : start + batch_size]).long().to(device)
-        logits, _, _ = model(one_hot(labels))
+        logits, _, _ = model(one_hot_tensor(labels))
         losses.append(float(reconstruction_loss(logits, labels)) * len(labels))
         pred = logits.argmax(1).cpu().numpy()
         scores += [dice(p, t) for p, t in zip(pred, labels.cpu().numpy(), strict=True)]
@@ -310,7 +251,7 @@ def train_prior(
                 step = _dcgan_step(model, optimisers, labels, gen)
             else:
                 noise = torch.randn(len(labels), config.latent_dim, generator=gen)
-                logits, mu, logvar = model(one_hot(labels), noise=noise)
+                logits, mu, logvar = model(one_hot_tensor(labels), noise=noise)
                 total, ce, kl = vae_loss(logits, labels, mu, logvar, config.beta)
                 optimisers[0].zero_grad()
                 total.backward()
@@ -340,7 +281,7 @@ def _dcgan_step(
 ) -> dict[str, float]:
     """One discriminator and one generator step (standard non-saturating GAN loss)."""
     opt_g, opt_d = optimisers
-    real = one_hot(labels)
+    real = one_hot_tensor(labels)
     z = torch.randn(len(labels), model.latent_dim, generator=gen).to(labels.device)
     fake = torch.softmax(model.decode(z), 1)
     d_real, d_fake = model.discriminate(real), model.discriminate(fake.detach())

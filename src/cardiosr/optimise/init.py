@@ -1,0 +1,166 @@
+"""The gauge of ``d`` and the starts of ``d`` and ``z``: zero-mean gauge, shift estimates, encoder warm start."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from cardiosr.degradation import SliceShift
+from cardiosr.errors import InputError
+from cardiosr.geometry import to_canonical
+from cardiosr.optimise.options import INITIAL_SHIFT_NAMES, OptimiseOptions
+from cardiosr.optimise.problem import Problem
+from cardiosr.optimise.run import Run
+from cardiosr.prior.networks import VAE3D, GenerativePrior
+from cardiosr.slice_alignment import alignment_shifts
+from cardiosr.volume import LabelVolume
+
+#: Description of the zero-mean gauge, written into ``shifts.json``.
+GAUGE_ZERO_MEAN = (
+    "zero-mean: the shifts of the short-axis slices that hold heart labels sum to zero; a common in-plane "
+    "translation of all slices is not identifiable from the short-axis stack alone"
+)
+
+
+#: Description of the gauge when a long-axis view fixes the world position.
+GAUGE_LONG_AXIS = "long-axis: the long-axis view(s) fix the world position; the mean shift is estimated"
+
+
+#: The baselines (``enhance(method='nn'|'sbi'|'edsr')``) estimate no shifts.
+GAUGE_NOT_ESTIMATED = "not estimated: this method corrects no motion (shifts are reported as 0)"
+
+
+def apply_gauge(d: torch.Tensor, heart_slices: torch.Tensor, zero_mean: bool) -> torch.Tensor:
+    """Shifts in the gauge of the module docstring: ``d`` ``(B, D, 2)`` mm → gauge-fixed shifts.
+
+    Slices without heart labels get 0; with ``zero_mean`` the heart slices' shifts are centred.
+
+    Examples
+    --------
+    >>> d = torch.tensor([[[1.0, 0.0], [3.0, 2.0], [5.0, 5.0]]])
+    >>> apply_gauge(d, torch.tensor([True, True, False]), zero_mean=True).tolist()
+    [[[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]]]
+    """
+    m = heart_slices.to(d.dtype)[None, :, None]
+    d = d * m
+    if zero_mean:
+        d = d - d.sum(1, keepdim=True) / m.sum().clamp_min(1.0) * m
+    return d
+
+
+def centroid_shifts(sa: LabelVolume) -> np.ndarray:
+    """A quick first guess of the slice shifts (mm) from the left ventricle's centroids (beyond the paper).
+
+    The LV (blood pool and myocardium) centroid of each slice is compared with a straight line fitted
+    through all of them (least squares, weighted by the LV area), and the deviation is taken as the
+    slice's shift: a heart's LV axis is close to straight, so breathing shows up as the jitter around
+    that line. Slices without LV labels use the whole heart; slices without heart labels get 0. The
+    result is in the zero-mean gauge and is the starting point of ``d`` with ``init_shifts='centroid'``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(D, 2)`` shifts along the stack's rows and columns, mm (content moved by ``+d``).
+
+    Examples
+    --------
+    >>> lab = np.zeros((6, 32, 32), np.uint8)
+    >>> for k, dx in enumerate([0, 2, -2, -2, 2, 0]):   # pixels of 1.5 mm
+    ...     lab[k, 10:20, 10 + dx : 20 + dx] = 1
+    >>> (centroid_shifts(LabelVolume(lab, np.diag([10.0, 1.5, 1.5, 1.0])))[:, 1].round(2) + 0.0).tolist()
+    [0.0, 3.0, -3.0, -3.0, 3.0, 0.0]
+    """
+    labels = sa.array
+    spacing = sa.spacing[1:]
+    rows, centres, weights = [], [], []
+    for k in range(labels.shape[0]):
+        lv = np.isin(labels[k], (1, 2))
+        mask = lv if lv.sum() >= 4 else labels[k] > 0
+        if mask.sum() == 0:
+            continue
+        idx = np.argwhere(mask)
+        rows.append(k)
+        centres.append(idx.mean(0) * spacing)
+        weights.append(float(mask.sum()))
+    d = np.zeros((labels.shape[0], 2))
+    if len(rows) < 3:
+        return d
+    k = np.asarray(rows, float)
+    c = np.asarray(centres)
+    w = np.sqrt(np.asarray(weights))
+    design = np.stack([np.ones_like(k), k], 1)
+    coef, *_ = np.linalg.lstsq(design * w[:, None], c * w[:, None], rcond=None)
+    d[rows] = c - design @ coef
+    heart = (labels > 0).any((1, 2))
+    d[heart] -= d[heart].mean(0)
+    return d
+
+
+def _zero_shifts(sa: LabelVolume) -> np.ndarray:
+    return np.zeros((sa.shape[0], 2))
+
+
+#: The starts of ``d`` (:attr:`OptimiseOptions.init_shifts`), each a function ``stack → (D, 2)`` shifts in mm.
+INITIAL_SHIFTS: dict[str, Callable[[LabelVolume], np.ndarray]] = {
+    "align": alignment_shifts,
+    "centroid": centroid_shifts,
+    "zero": _zero_shifts,
+}
+assert tuple(INITIAL_SHIFTS) == INITIAL_SHIFT_NAMES
+
+
+def shift_slices(sa: LabelVolume, d: np.ndarray) -> LabelVolume:
+    """Move every slice's content by ``d`` mm (``(D, 2)``, rows/columns) with :class:`~cardiosr.degradation.SliceShift`.
+
+    ``shift_slices(sa, -d)`` undoes estimated motion (per-class bilinear interpolation, then argmax).
+    """
+    one_hot = torch.from_numpy(sa.one_hot())[None]
+    with torch.no_grad():
+        moved = SliceShift(tuple(sa.spacing[1:]))(one_hot, torch.as_tensor(np.asarray(d), dtype=torch.float32))
+    return sa.with_array(moved[0].argmax(0).numpy().astype(np.uint8))
+
+
+def warm_start_latents(
+    prior: GenerativePrior, problems: Sequence[Problem], shifts: Sequence[np.ndarray], device: torch.device
+) -> torch.Tensor:
+    """``z`` from the VAE encoder applied to each stack, its slices moved back by the initial shifts."""
+    if not isinstance(prior, VAE3D):
+        raise InputError("the encoder warm start needs a VAE prior (this one has no encoder); use no warm start")
+    stacks = []
+    for p, d in zip(problems, shifts, strict=True):
+        if np.any(d != 0):
+            canonical, _ = to_canonical(shift_slices(p.sa, -d), frame=p.frame)
+        else:
+            canonical = p.canonical_lr
+        stacks.append(canonical.one_hot())
+    x = torch.from_numpy(np.stack(stacks)).to(device)
+    with torch.no_grad():
+        mu, _ = prior.encode(x)
+    return mu
+
+
+def initial_latents(
+    prior: GenerativePrior,
+    problems: Sequence[Problem],
+    runs: Sequence[Run],
+    options: OptimiseOptions,
+    shifts: Sequence[np.ndarray],
+    second: Sequence[np.ndarray],
+) -> torch.Tensor:
+    """The start of ``z`` of every run; a run of the second estimate is warm-started from its own shifts."""
+    device = next(prior.parameters()).device
+    base = second_base = torch.zeros(len(problems), prior.latent_dim, device=device)
+    if options.warm_start and options.schedule == "joint":
+        base = warm_start_latents(prior, problems, shifts, device)
+        if any(run.second for run in runs):
+            second_base = warm_start_latents(prior, problems, second, device)
+    gen = torch.Generator().manual_seed(options.seed)
+    z = []
+    for run in runs:
+        z0 = (second_base if run.second else base)[run.problem].clone()
+        if run.restart > 0:
+            z0 = z0 + options.restart_spread * torch.randn(prior.latent_dim, generator=gen).to(device)
+        z.append(z0)
+    return torch.stack(z)

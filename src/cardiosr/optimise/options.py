@@ -1,0 +1,163 @@
+"""Every setting of the latent optimisation in one dataclass, :class:`OptimiseOptions` (no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cardiosr.errors import InputError
+from cardiosr.optimise.stopping import StoppingRule
+from cardiosr.option_fields import option
+
+#: The starts of ``d`` (:attr:`OptimiseOptions.init_shifts`); :data:`cardiosr.optimise.init.INITIAL_SHIFTS` maps
+#: each to its function.
+INITIAL_SHIFT_NAMES = ("align", "centroid", "zero")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimiseOptions:
+    """Settings of :func:`latent_optimisation` (every beyond-the-paper step is an option).
+
+    Attributes
+    ----------
+    lr_z, lr_d:
+        Adam learning rates of the latent code and of the shifts (mm per step).
+    max_iterations:
+        Iteration cap of the latent search.
+    window, tolerance:
+        :class:`StoppingRule` (paper: 5 %).
+    warm_start:
+        Start ``z`` from the VAE encoder applied to the stack brought to the canonical grid, its slices
+        moved back by the initial shifts (paper: ``z = 0``).
+    init_shifts:
+        ``'align'``: start ``d`` from :func:`cardiosr.slice_alignment.alignment_shifts` (the stack made as
+        smooth as possible along the slice axis); ``'centroid'``: from :func:`centroid_shifts` (the LV
+        centroids' deviation from a straight line, the default before; 7.7 against 4.6 mm RMS error on real
+        hearts under severe motion, ``benchmarks/shift_estimates.py``); ``'zero'``: ``d = 0`` (paper).
+    restarts:
+        Number of starts per subject; the lowest final loss is kept, and with 2 or more the spread of the
+        results gives a per-voxel uncertainty map.
+    restart_spread:
+        Standard deviation of the random perturbation of ``z`` of restarts 2, 3, ... (latent units).
+    refine:
+        Run the data-consistency stage (:func:`refine_consistency`) after the latent search.
+    refine_iterations, refine_lr, refine_weight, refine_grid:
+        Its iteration cap, Adam learning rate, weight of the penalty that keeps the result near ``G(z)``,
+        and the control-point grid ``(D, H, W)`` of its smooth residual.
+    schedule:
+        ``'joint'`` (Adam on ``z`` and ``d`` together, the default) or ``'reference'`` (the published
+        procedure: ``reference_rounds`` = 500 rounds alternating a ``z`` step and a ``d`` step, lr 0.2 and
+        0.1 voxel halved every 100 rounds, ``z = 0`` start, no stopping rule), kept as the benchmark baseline.
+    seed:
+        Seed of the restarts.
+    shift_search:
+        Optimise ``d`` with ``z`` (the paper's Algorithm 1). Off by default: ``d`` stays at its start
+        (:func:`cardiosr.slice_alignment.alignment_shifts` with ``init_shifts='align'``), because with the
+        shipped prior the joint search explains real anatomy that the prior cannot represent by invented
+        shifts (measured in ``docs/benchmarks.md``, section *motion-fidelity*).
+    motion_prior:
+        λ of the MAP term ``λ·(−log p(d))`` (:func:`motion_prior_term`) added to Eq. 5 wherever ``d`` is
+        searched (``shift_search``, and the searched hypothesis of the motion test); 0 is the paper.
+    motion_test:
+        Also fit the stack with ``d = 0`` (one more run in the batch, two with ``search_threshold``) and keep
+        shifts only when they lower the loss enough (relative) over that fit: the data must support motion
+        (beyond the paper). The searched hypothesis' loss includes its motion-prior term.
+    motion_threshold:
+        Smallest relative gain ``(L(d=0) − L(d*)) / L(d=0)`` of the fixed estimate that counts as motion.
+    second_estimate:
+        With the motion test and without ``shift_search``: also fit, in the same batch, the shifts of this
+        start (one of ``INITIAL_SHIFTS``) kept fixed; the motion test's estimate is whichever of the two fixed
+        fits reaches the lower loss (the slice alignment is the better start on real hearts under severe
+        motion, the LV-centroid line on hearts with a straight LV axis; the loss tells them apart, measured
+        in ``docs/benchmarks.md``, section *second-estimate*). ``None`` (or equal to ``init_shifts``): one
+        estimate.
+    search_threshold:
+        With the motion test and without ``shift_search``: also fit a third hypothesis in the batch, the
+        estimated shifts refined by the joint search of ``z`` and ``d`` with the motion prior, and keep it
+        when the fixed estimate's gain is at most ``motion_threshold`` but the searched one's exceeds this
+        (the joint search recovers normal breathing motion that the stack alone cannot, and drifts under
+        severe motion, where the fixed estimate wins). ``None``: two hypotheses only.
+    fidelity:
+        Weight of the prior between the slices in the final fusion with the motion-corrected stack
+        (:func:`cardiosr.fidelity.fuse_with_stack`): 0 gives shape-based interpolation of the corrected
+        stack inside its slab, 1 the prior midway; the acquired slices are always kept. ``None``: no fusion.
+        The default 0.5 and ``motion_threshold`` 0.25 were chosen on real anatomy
+        (``benchmarks/motion_fidelity.py``).
+    """
+
+    lr_z: float = 0.1
+    lr_d: float = 0.5
+    max_iterations: int = option(60, "iteration cap of the latent search (default {default})")
+    window: int = option(10, "iterations per window of the stopping rule (default {default})")
+    tolerance: float = option(0.05, "stopping tolerance (default {default} = 5%%)")
+    warm_start: bool = option(True, "start from z = 0 (paper) instead of the encoder")
+    init_shifts: str = option(
+        "align",
+        "start of d: slice alignment, LV-centroid line or 0 (paper) (default {default})",
+        choices=INITIAL_SHIFT_NAMES,
+    )
+    restarts: int = option(1, "starts per subject; ≥ 2 also writes uncertainty.nii.gz (default {default})")
+    restart_spread: float = 1.0
+    refine: bool = option(True, "skip the data-consistency stage")
+    refine_iterations: int = 40
+    refine_lr: float = 0.5
+    refine_weight: float = 0.01
+    refine_grid: tuple[int, int, int] = (16, 32, 32)
+    schedule: str = option(
+        "joint",
+        "joint (default) or the published 500-round alternating schedule (baseline)",
+        choices=("joint", "reference"),
+    )
+    reference_rounds: int = 500
+    seed: int = option(0, "seed of the restarts (default {default})")
+    shift_search: bool = option(False, "optimise the shifts with z (the paper) instead of keeping the start")
+    motion_prior: float = option(
+        0.003, "weight λ of the motion prior −λ·log p(d) wherever d is searched (default {default})", metavar="λ"
+    )
+    motion_test: bool = option(True, "keep the shifts without testing d = 0 against them")
+    motion_threshold: float = option(
+        0.25, "relative loss gain the shifts need over d = 0 (default {default})", metavar="τ"
+    )
+    second_estimate: str | None = option(
+        "centroid",
+        "second fixed shift estimate of the motion test, the lower loss kept (default {default})",
+        choices=INITIAL_SHIFT_NAMES,
+        off="--no-second-estimate",
+        off_help="motion test with the first estimate only",
+    )
+    search_threshold: float | None = option(
+        0.05,
+        "relative loss gain over d = 0 the searched shifts need when the estimate's gain is at most τ "
+        "(default {default})",
+        metavar="τs",
+        off="--no-search-hypothesis",
+        off_help="motion test without the searched hypothesis",
+    )
+    fidelity: float | None = option(
+        0.5,
+        "prior weight W in [0, 1] midway between slices when fusing with the motion-corrected stack "
+        "(default {default})",
+        metavar="W",
+        off="--no-fidelity",
+        off_help="output the prior's result without the fusion",
+    )
+
+    def check(self) -> None:
+        """Raise :class:`InputError` on values that cannot work."""
+        for name in ("init_shifts", "second_estimate"):
+            value = getattr(self, name)
+            if value not in INITIAL_SHIFT_NAMES and not (name == "second_estimate" and value is None):
+                raise InputError(f"{name} must be one of {', '.join(INITIAL_SHIFT_NAMES)}, got {value!r}")
+        if self.schedule not in ("joint", "reference"):
+            raise InputError(f"schedule must be 'joint' or 'reference', got {self.schedule!r}")
+        if self.max_iterations < 1 or self.restarts < 1 or self.refine_iterations < 0:
+            raise InputError("max_iterations and restarts must be ≥ 1 and refine_iterations ≥ 0")
+        if not self.motion_prior >= 0:
+            raise InputError(f"motion_prior must be non-negative, got {self.motion_prior}")
+        if self.search_threshold is not None and not self.search_threshold >= 0:
+            raise InputError(f"search_threshold must be non-negative, got {self.search_threshold}")
+        if self.fidelity is not None and not 0.0 <= self.fidelity <= 1.0:
+            raise InputError(f"fidelity must be in [0, 1], got {self.fidelity}")
+        for name in ("lr_z", "lr_d", "refine_lr"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
+        StoppingRule(self.window, self.tolerance)

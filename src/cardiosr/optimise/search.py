@@ -1,0 +1,274 @@
+"""Algorithm 1: the latent search of ``z`` (and ``d``) for one or more subjects in one batch, and its two schedules."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from cardiosr.labels import N_CLASSES
+from cardiosr.optimise.init import GAUGE_LONG_AXIS, GAUGE_ZERO_MEAN, INITIAL_SHIFTS, apply_gauge, initial_latents
+from cardiosr.optimise.losses import motion_prior_term
+from cardiosr.optimise.motion_test import motion_decision
+from cardiosr.optimise.options import OptimiseOptions
+from cardiosr.optimise.problem import Problem, multi_view_loss
+from cardiosr.optimise.refine import refine_consistency
+from cardiosr.optimise.result import OptimisationResult
+from cardiosr.optimise.run import Run, snapshot
+from cardiosr.optimise.stopping import StoppingRule
+from cardiosr.prior.networks import GenerativePrior
+
+
+def run_losses(
+    logits: torch.Tensor, d: torch.Tensor, problems: Sequence[Problem], runs: Sequence[Run]
+) -> tuple[torch.Tensor, list[dict[str, float]]]:
+    totals, rows = [], []
+    for i, run in enumerate(runs):
+        p = problems[run.problem]
+        n = p.sa_loss.n_slices
+        dd = apply_gauge(d[i : i + 1, :n], p.sa_loss.heart_slices, p.zero_mean_gauge)
+        if run.zero_motion:
+            dd = dd * 0.0
+        total, parts = multi_view_loss(logits[i : i + 1], dd, p)
+        if run.motion_prior:
+            parts["motion"] = run.motion_prior * motion_prior_term(dd, p.sa_loss.heart_slices)
+            total = total + parts["motion"]
+        totals.append(total[0])
+        rows.append({"total": total[0].item(), **{k: v[0].item() for k, v in parts.items()}})
+    return torch.stack(totals), rows
+
+
+def latent_optimisation(
+    prior: GenerativePrior,
+    problems: Sequence[Problem],
+    options: OptimiseOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[OptimisationResult]:
+    """Algorithm 1 for one or more subjects at once: Adam on ``z`` and ``d`` to minimise Eq. 5.
+
+    All restarts of all subjects are decoded as one batch per iteration (the prior is in ``eval`` mode, so
+    batch items are independent and each gets exactly its own gradient). Each run stops on its own by
+    :class:`StoppingRule`; its state at that iteration is kept.
+
+    Parameters
+    ----------
+    prior:
+        A generator ``G`` (:func:`cardiosr.prior.load_prior`).
+    problems:
+        Subjects from :func:`make_problem`.
+    options:
+        :class:`OptimiseOptions`.
+    progress:
+        Called as ``progress(iteration, max_iterations)`` after every iteration.
+
+    Returns
+    -------
+    list of OptimisationResult
+        One per subject, in order.
+    """
+    options = options or OptimiseOptions()
+    options.check()
+    if options.schedule == "reference":
+        options = replace(options, warm_start=False, max_iterations=options.reference_rounds)
+    start = time.perf_counter()
+    prior.eval()
+    device = next(prior.parameters()).device
+    for p in problems:
+        p.sa_loss.to(device)
+        for term in p.la_losses:
+            term.to(device)
+    lam = options.motion_prior
+    runs = [
+        Run(i, k, search=options.shift_search, motion_prior=lam if options.shift_search else 0.0)
+        for i in range(len(problems))
+        for k in range(options.restarts)
+    ]
+    if options.motion_test and options.schedule == "joint":  # the other hypotheses, in the same batch
+        runs += [Run(i, 0, zero_motion=True) for i in range(len(problems))]
+        if options.search_threshold is not None and not options.shift_search:
+            runs += [Run(i, 0, search=True, motion_prior=lam) for i in range(len(problems))]
+        if options.second_estimate not in (None, options.init_shifts) and not options.shift_search:
+            runs += [Run(i, 0, second=True) for i in range(len(problems))]
+    n_slices = max(p.sa_loss.n_slices for p in problems)
+    shifts = [np.zeros((p.sa_loss.n_slices, 2)) for p in problems]
+    second = list(shifts)
+    if options.schedule == "joint":
+        shifts = [INITIAL_SHIFTS[options.init_shifts](p.sa) for p in problems]
+        if any(run.second for run in runs):
+            second = [INITIAL_SHIFTS[options.second_estimate](p.sa) for p in problems]
+    z = initial_latents(prior, problems, runs, options, shifts, second).requires_grad_(True)
+    d0 = np.zeros((len(runs), n_slices, 2), np.float32)
+    for i, run in enumerate(runs):
+        if not run.zero_motion:
+            start_d = second[run.problem] if run.second else shifts[run.problem]
+            d0[i, : len(start_d)] = start_d
+    d = torch.from_numpy(d0).to(device).requires_grad_(True)
+    rule = StoppingRule(options.window, options.tolerance)
+    decode = prior.frozen_decoder().to(device)
+    if options.schedule == "reference":
+        _reference_rounds(decode, problems, runs, z, d, progress, rounds=options.reference_rounds)
+    else:
+        _joint_search(decode, problems, runs, z, d, options, rule, progress)
+    results = _final_results(decode, problems, runs, options)
+    elapsed = time.perf_counter() - start
+    for r in results:
+        r.seconds = elapsed / len(results)
+    return results
+
+
+def _joint_search(
+    decode: torch.nn.Module,
+    problems: Sequence[Problem],
+    runs: list[Run],
+    z: torch.Tensor,
+    d: torch.Tensor,
+    options: OptimiseOptions,
+    rule: StoppingRule,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    groups = [{"params": [z], "lr": options.lr_z}]
+    searched = torch.tensor([run.search for run in runs], device=d.device)[:, None, None]
+    if searched.any():
+        groups.append({"params": [d], "lr": options.lr_d})
+    optimiser = torch.optim.Adam(groups)
+    for iteration in range(1, options.max_iterations + 1):
+        optimiser.zero_grad(set_to_none=True)
+        # Only the runs still going are decoded: a stopped run's state is kept and costs nothing more.
+        active = [i for i, run in enumerate(runs) if not run.done]
+        totals, rows = run_losses(decode(z[active]), d[active], problems, [runs[i] for i in active])
+        for i, row in zip(active, rows, strict=True):
+            run = runs[i]
+            run.history.append({"stage": "latent", "iteration": iteration - 1, **row})
+            snapshot(run, z, d, i, row, iteration - 1)
+            if rule.converged([h["total"] for h in run.history]):
+                run.done = run.converged = True
+        if progress is not None:
+            progress(iteration, options.max_iterations)
+        if all(run.done for run in runs):
+            break
+        totals.sum().backward()
+        if d.grad is not None:
+            d.grad.mul_(searched)  # the shifts of the other runs stay where they started (Adam: no step)
+        optimiser.step()
+    else:
+        # The cap was reached: record the state after the last step.
+        active = [i for i, run in enumerate(runs) if not run.done]
+        with torch.no_grad():
+            _, rows = run_losses(decode(z[active]), d[active], problems, [runs[i] for i in active])
+        for i, row in zip(active, rows, strict=True):
+            runs[i].history.append({"stage": "latent", "iteration": options.max_iterations, **row})
+            snapshot(runs[i], z, d, i, row, options.max_iterations)
+            runs[i].done = True
+
+
+def _reference_rounds(
+    decode: torch.nn.Module,
+    problems: Sequence[Problem],
+    runs: list[Run],
+    z: torch.Tensor,
+    d: torch.Tensor,
+    progress: Callable[[int, int], None] | None,
+    rounds: int = 500,
+) -> None:
+    """The published procedure's schedule (``../shared/data/prior-format.md``), re-implemented from its description.
+
+    Each round takes one Adam step on ``z`` (lr 0.2) with ``d`` fixed, then one on ``d`` (lr 0.1 voxel,
+    i.e. 0.1 × the in-plane pixel size in mm) with ``z`` fixed: two decoder passes per round. Both learning
+    rates are halved every 100 rounds; there is no stopping rule. Unlike the published shift layer
+    (``nearest`` sampling, zero gradient) ours is bilinear, so the shifts do move.
+    """
+    pixel = float(np.mean([np.mean(p.sa.spacing[1:]) for p in problems]))
+    opt_z = torch.optim.Adam([z], lr=0.2)
+    opt_d = torch.optim.Adam([d], lr=0.1 * pixel)
+    sched = [torch.optim.lr_scheduler.StepLR(o, step_size=100, gamma=0.5) for o in (opt_z, opt_d)]
+    for r in range(rounds):
+        opt_z.zero_grad(set_to_none=True)
+        totals, _ = run_losses(decode(z), d.detach(), problems, runs)
+        totals.sum().backward()
+        opt_z.step()
+        opt_d.zero_grad(set_to_none=True)
+        totals, rows = run_losses(decode(z.detach()), d, problems, runs)
+        totals.sum().backward()
+        opt_d.step()
+        for i, run in enumerate(runs):
+            run.history.append({"stage": "reference", "iteration": r, **rows[i]})
+        for s in sched:
+            s.step()
+        if progress is not None:
+            progress(r + 1, rounds)
+    with torch.no_grad():
+        _, rows = run_losses(decode(z), d, problems, runs)
+    for i, run in enumerate(runs):
+        run.history.append({"stage": "reference", "iteration": rounds, **rows[i]})
+        snapshot(run, z, d, i, rows[i], rounds)
+        run.done = True
+
+
+def _chosen_run(index: int, runs: list[Run], options: OptimiseOptions) -> tuple[Run, list[Run], dict | None]:
+    """Subject ``index``'s run to keep (best restart, then the motion test), its restarts, and the test's record."""
+    mine = [
+        r
+        for r in runs
+        if r.problem == index and not r.zero_motion and not r.second and r.search == options.shift_search
+    ]
+    best = min(mine, key=lambda r: r.state.total)
+    still = [r for r in runs if r.problem == index and r.zero_motion]
+    if not still:
+        return best, mine, None
+    best, motion = motion_decision(best, still[0], [r for r in runs if r.problem == index and r not in mine], options)
+    return best, mine, motion
+
+
+def _final_results(
+    decode: torch.nn.Module, problems: Sequence[Problem], runs: list[Run], options: OptimiseOptions
+) -> list[OptimisationResult]:
+    """Per subject: the chosen run decoded, the restarts' uncertainty, the data-consistency stage when
+    ``options.refine`` (:func:`~cardiosr.optimise.refine.refine_consistency`), and the final losses."""
+    results = []
+    for index, problem in enumerate(problems):
+        best, mine, motion = _chosen_run(index, runs, options)
+        zs = torch.stack([r.state.z for r in mine])
+        with torch.no_grad():
+            logits = decode(zs)
+            if best not in mine:
+                chosen_logits = decode(best.state.z[None])
+        uncertainty = None
+        if len(mine) > 1:
+            votes = torch.nn.functional.one_hot(logits.argmax(1), N_CLASSES).sum(0)  # (D, H, W, C)
+            uncertainty = (1.0 - votes.max(-1).values.float() / len(mine)).cpu().numpy()
+        n = problem.sa_loss.n_slices
+        d = apply_gauge(best.state.d[None, :n], problem.sa_loss.heart_slices, problem.zero_mean_gauge)[0]
+        if best.zero_motion:
+            d = d * 0.0
+        history = list(best.history)
+        latent_iterations = best.state.iteration
+        final_logits = logits[mine.index(best) : mine.index(best) + 1] if best in mine else chosen_logits
+        refine_iterations, latent_probs = 0, None
+        if options.refine and options.refine_iterations > 0 and options.schedule == "joint":
+            latent_probs = torch.softmax(final_logits, 1)[0].cpu().numpy()
+            final_logits, d, rows = refine_consistency(final_logits, d, problem, options, fix_shifts=not best.search)
+            history += rows
+            refine_iterations = len(rows) - 1
+        with torch.no_grad():
+            probs = torch.softmax(final_logits, 1)
+            total, parts = multi_view_loss(final_logits, d[None], problem)
+        results.append(
+            OptimisationResult(
+                probs=probs[0].cpu().numpy(),
+                z=best.state.z.cpu().numpy(),
+                shifts_mm=d.detach().cpu().numpy(),
+                history=history,
+                iterations={"latent": latent_iterations, "refine": refine_iterations},
+                converged=best.converged,
+                final={"total": float(total[0]), **{k: float(v[0]) for k, v in parts.items()}},
+                restart_losses=[r.state.total for r in mine],
+                uncertainty=uncertainty,
+                gauge=GAUGE_ZERO_MEAN if problem.zero_mean_gauge else GAUGE_LONG_AXIS,
+                latent_probs=latent_probs,
+                motion=motion,
+            )
+        )
+    return results
