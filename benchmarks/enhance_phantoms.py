@@ -25,27 +25,18 @@ import warnings
 import numpy as np
 import torch
 from _report import report
-from scipy import ndimage
 
 from cardiosr.degradation import MOTION_PATTERNS
 from cardiosr.geometry import resample_labels, resample_probabilities
+from cardiosr.interpolation import nearest_upsample
 from cardiosr.metrics import dice
 from cardiosr.optimise import latent_optimisation, make_problem
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.phantom import cohort_member
-from cardiosr.prior import canonical_options, load_prior
+from cardiosr.prior import canonical_placement, load_prior
 from cardiosr.simulate import case_rng, simulate_case
-from cardiosr.volume import LabelVolume
 
 NAMES = ("LV", "MYO", "RV")
-
-
-def nearest_upsample(lr: LabelVolume, shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
-    """Nearest-neighbour resampling of the stack's labels onto another grid (the paper's NN baseline)."""
-    m = np.linalg.inv(lr.affine) @ affine
-    return ndimage.affine_transform(
-        lr.array, m[:3, :3], offset=m[:3, 3], output_shape=shape, order=0, mode="constant", cval=0
-    ).astype(np.uint8)
 
 
 def shift_rms(estimate: np.ndarray, truth: np.ndarray, heart: np.ndarray) -> float:
@@ -80,7 +71,7 @@ def main() -> None:
             scores["NN"].append(dice(nearest_upsample(case.lr, hr.shape, hr.affine), hr.array))
             scores["linear"].append(dice(resample_labels(case.lr.array, case.lr.affine, hr.shape, hr.affine), hr.array))
             t0 = time.perf_counter()
-            problem = make_problem(case.lr, **canonical_options(meta))
+            problem = make_problem(case.lr, **canonical_placement(meta))
             result = latent_optimisation(prior, [problem], options)[0]
             seconds.append(time.perf_counter() - t0)
             iterations.append(result.iterations["latent"] + result.iterations["refine"])

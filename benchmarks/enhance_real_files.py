@@ -32,10 +32,10 @@ def main() -> None:
         ("M&Ms-2 001 ED, SA + 4-chamber LA", mnms / "001_SA_ED_gt.nii.gz", mnms / "001_LA_ED_gt.nii.gz", "mnms"),
         ("srheart-demo demo_LR", SHARED / "srheart-demo" / "demo_LR.nii.gz", None, "ukbb"),
     ]
-    enhance(cases[-1][1], labels="ukbb", max_iterations=2, refine=False)  # warm up (first-call overheads)
+    enhance(cases[-1][1], convention="ukbb", max_iterations=2, refine=False)  # warm up (first-call overheads)
     rows = []
     for name, sa, la, labels in cases:
-        result = enhance(sa, la=la, labels=labels)
+        result = enhance(sa, la=la, convention=labels)
         it = result.optimisation.iterations
         consistency = np.mean(list(result.consistency_dice.values()))
         la_dice = "—"

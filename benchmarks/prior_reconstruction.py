@@ -22,7 +22,7 @@ from cardiosr.geometry import to_canonical
 from cardiosr.io import load_labels
 from cardiosr.labels import STRUCTURES
 from cardiosr.phantom import cohort_member
-from cardiosr.prior import VAE3D, canonical_options, load_prior
+from cardiosr.prior import VAE3D, canonical_placement, load_prior
 from cardiosr.prior.train import evaluate_reconstruction
 
 NAMES = [name for _, name in STRUCTURES]
@@ -53,7 +53,7 @@ def main() -> None:
     )
     demo = SHARED / "srheart-demo" / "demo_HR.nii.gz"
     if demo.is_file():
-        canon, _ = to_canonical(load_labels(demo, "ukbb"), **canonical_options(meta))
+        canon, _ = to_canonical(load_labels(demo, "ukbb"), **canonical_placement(meta))
         real = evaluate_reconstruction(prior, canon.array[None])
         rows.append(
             ["real demo_HR (shared data)"]

@@ -151,7 +151,7 @@ def protocol_c(runs):
         sa, la = folder / f"001_SA_{phase}_gt.nii.gz", folder / f"001_LA_{phase}_gt.nii.gz"
         for title, kwargs in runs:
             t0 = time.perf_counter()
-            result = enhance(sa, labels="mnms", la_eval=la, **kwargs)
+            result = enhance(sa, convention="mnms", la_eval=la, **kwargs)
             seconds = time.perf_counter() - t0
             scores = result.la_evaluation[0]["dice"]
             consistency = _lowest_consistency(result) if kwargs["method"] == "lo" else np.nan

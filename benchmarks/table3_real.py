@@ -39,7 +39,7 @@ def main() -> None:
             runs.append(("LO, SRHeart prior", {"method": "lo", "la_eval": la, "prior": f"srheart:{SRHEART}"}))
             runs.append(("LO-multi-view, SRHeart prior", {"method": "lo", "la": la, "prior": f"srheart:{SRHEART}"}))
         for title, kwargs in runs:
-            result = enhance(sa, labels="mnms", **kwargs)
+            result = enhance(sa, convention="mnms", **kwargs)
             scores = result.la_evaluation[0]["dice"]
             rows.append(
                 [phase, title]

@@ -28,7 +28,7 @@ from cardiosr.optimise import (
 )
 from cardiosr.phantom import cohort_member
 from cardiosr.pipeline import enhance, enhance_batch
-from cardiosr.prior import VAE3D, canonical_options, load_prior
+from cardiosr.prior import VAE3D, canonical_placement, load_prior
 from cardiosr.simulate import case_rng, simulate_case
 from cardiosr.volume import LabelVolume
 
@@ -112,7 +112,7 @@ def test_stopping_rule_window_semantics():
 def test_lo_beats_upsampling_and_recovers_known_shifts(default_prior):
     prior, meta = default_prior
     hr, case = _case(1, 1.0)
-    problem = make_problem(case.lr, **canonical_options(meta))
+    problem = make_problem(case.lr, **canonical_placement(meta))
     paper = OptimiseOptions(shift_search=True, motion_test=False, motion_prior=0.0)  # Algorithm 1 as published
     result = latent_optimisation(prior, [problem], paper)[0]
     sr = _on_hr_grid(result.probs, problem.frame.affine, hr)
@@ -134,7 +134,7 @@ def test_lo_beats_upsampling_and_recovers_known_shifts(default_prior):
 def test_severe_motion_lo_beats_upsampling_by_a_wide_margin(default_prior):
     prior, meta = default_prior
     hr, case = _case(2, 4.0)
-    result = enhance(case.lr, prior=prior, labels="ukbb")
+    result = enhance(case.lr, prior=prior, convention="ukbb")
     sr = _on_hr_grid(result.optimisation.probs, result.frame.affine, hr)
     upsampled = resample_labels(case.lr.array, case.lr.affine, hr.shape, hr.affine)
     lo, nn = _mean_dice(sr, hr.array), _mean_dice(upsampled, hr.array)
@@ -273,7 +273,7 @@ def test_published_pair_with_the_published_prior(tmp_path):
 def test_mnms_short_and_long_axis_files(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = enhance(MNMS_SA, la=MNMS_LA, labels="mnms")
+        result = enhance(MNMS_SA, la=MNMS_LA, convention="mnms")
     paths = result.save(tmp_path)
     sa = load_labels(MNMS_SA, "mnms")
     assert np.allclose(unit_columns(result.sr.affine), unit_columns(sa.affine), atol=1e-5)

@@ -21,7 +21,7 @@ from cardiosr.geometry import CANONICAL_SHAPE, REFERENCE_LV_TO_RV_ANGLE_DEG, to_
 from cardiosr.io import load_labels
 from cardiosr.labels import LV, MYO, RV
 from cardiosr.metrics import dice
-from cardiosr.prior import DCGAN3D, VAE3D, canonical_options, default_prior_path, load_prior, save_prior
+from cardiosr.prior import DCGAN3D, VAE3D, canonical_placement, default_prior_path, load_prior, save_prior
 from cardiosr.prior.augment import RandomInPlaneAffine
 from cardiosr.prior.metadata import METADATA_KEY, make_metadata
 from cardiosr.prior.sample import sample_prior
@@ -180,7 +180,7 @@ def test_augmentation_identity_rotation_and_mirror(phantom):
 def test_published_checkpoint_reconstructs_demo_hr():
     prior, meta = load_prior(f"srheart:{SRHEART}")
     assert prior.latent_dim == 32 and meta["beta"] == pytest.approx(1e-3)
-    canon, _ = to_canonical(load_labels(DEMO_HR, "ukbb"), **canonical_options(meta))
+    canon, _ = to_canonical(load_labels(DEMO_HR, "ukbb"), **canonical_placement(meta))
     with torch.no_grad():
         logits, _, _ = prior(torch.from_numpy(canon.one_hot_tensor()).float()[None])
     scores = dice(logits.argmax(1)[0].numpy(), canon.array)

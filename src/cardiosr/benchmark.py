@@ -189,13 +189,15 @@ def run_benchmark(
     progress: bool = True,
 ) -> dict[str, Path]:
     """Run the simulated benchmark and write its tables (see the module docstring). Returns the paths."""
+    # Kept in one piece (~80 lines): it is the paper's experiment read top to bottom (data, split, EDSR
+    # training, every method on every case, tables); each step is one call into a helper.
     from cardiosr.edsr import edsr_upsample
     from cardiosr.geometry import resample_probabilities
     from cardiosr.interpolation import nearest_upsample, shape_based_interpolation
     from cardiosr.metrics import evaluate
     from cardiosr.optimise.problem import make_problem
     from cardiosr.optimise.search import latent_optimisation
-    from cardiosr.prior import canonical_options, load_prior
+    from cardiosr.prior import canonical_placement, load_prior
     from cardiosr.simulate import case_rng, simulate_case
 
     unknown = [p for p in config.patterns if p not in MOTION_PATTERNS]
@@ -230,7 +232,7 @@ def run_benchmark(
                 labels = edsr_upsample(model, case.lr, hr.shape, hr.affine).argmax(0).astype(np.uint8)
                 results[("edsr", trained_on)] = (labels, time.perf_counter() - t0)
             t0 = time.perf_counter()
-            problem = make_problem(case.lr, **canonical_options(meta))
+            problem = make_problem(case.lr, **canonical_placement(meta))
             lo = latent_optimisation(prior, [problem], options)[0]
             seconds = time.perf_counter() - t0
             to_hr = problem.frame.affine

@@ -443,7 +443,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
     values = {f.name: getattr(args, f.name) for cls in (EnhanceSettings, OptimiseOptions) for f in cli_fields(cls)}
     return EnhanceSettings.from_keywords(
-        **values, labels=args.labels, slice_axis=args.slice_axis, ignore_labels=args.ignore_labels
+        **values, convention=args.labels, slice_axis=args.slice_axis, ignore_labels=args.ignore_labels
     )
 
 
@@ -452,13 +452,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cardiosr", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cardiosr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_demo_verb(sub)
+    _add_phantoms_verb(sub)
+    _add_simulate_verb(sub)
+    _add_canonical_verb(sub)
+    _add_enhance_verb(sub)
+    _add_batch_verb(sub)
+    _add_train_prior_verb(sub)
+    _add_report_verb(sub)
+    _add_benchmark_verb(sub)
+    _add_train_edsr_verb(sub)
+    _add_sample_prior_verb(sub)
+    return parser
 
+
+def _add_demo_verb(sub: Any) -> None:
+    """The ``demo`` verb."""
     p = sub.add_parser("demo", help="run the built-in demo on a phantom (no data needed)")
     p.add_argument("-o", "--output", default="demo_out", help="output folder (default: demo_out)")
     p.add_argument("--seed", type=int, default=0, help="phantom seed (default: 0)")
     p.add_argument("--motion", default="normal", choices=("none", "normal", "severe"), help="motion (default normal)")
     p.set_defaults(func=_cmd_demo)
 
+
+def _add_phantoms_verb(sub: Any) -> None:
+    """The ``phantoms`` verb."""
     p = sub.add_parser("phantoms", help="write a seeded cohort of anatomical phantoms")
     p.add_argument("-n", type=int, required=True, help="number of phantoms")
     p.add_argument("-o", "--output", required=True, help="output folder")
@@ -466,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_labels(p)
     p.set_defaults(func=_cmd_phantoms)
 
+
+def _add_simulate_verb(sub: Any) -> None:
+    """The ``simulate`` verb."""
     p = sub.add_parser("simulate", help="simulate clinical stacks with known motion from HR label maps")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--phantoms", type=int, metavar="N", help="simulate from N phantoms")
@@ -485,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_labels(p, reads=True, auto=False)
     p.set_defaults(func=_cmd_simulate)
 
+
+def _add_canonical_verb(sub: Any) -> None:
+    """The ``canonical`` verb."""
     p = sub.add_parser("canonical", help="map a short-axis label map onto the prior's canonical grid")
     p.add_argument("-i", "--input", required=True, help="short-axis label map (.nii.gz)")
     p.add_argument("-o", "--output", required=True, help="canonical label map to write (.nii.gz)")
@@ -492,6 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_labels(p, reads=True)
     p.set_defaults(func=_cmd_canonical)
 
+
+def _add_enhance_verb(sub: Any) -> None:
+    """The ``enhance`` verb."""
     p = sub.add_parser(
         "enhance", help="motion-correct and super-resolve a short-axis segmentation (latent optimisation)"
     )
@@ -509,6 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_labels(p, reads=True)
     p.set_defaults(func=_cmd_enhance)
 
+
+def _add_batch_verb(sub: Any) -> None:
+    """The ``batch`` verb."""
     p = sub.add_parser("batch", help="enhance every case of a folder (CASE_sa.nii.gz [+ CASE_la*.nii.gz])")
     p.add_argument("-i", "--input", required=True, help="input folder: CASE_sa.nii.gz, optional CASE_la[_VIEW].nii.gz")
     p.add_argument("-o", "--output", required=True, help="output folder: one sub-folder per case, cohort.csv")
@@ -525,6 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_labels(p, reads=True)
     p.set_defaults(func=_cmd_batch)
 
+
+def _add_train_prior_verb(sub: Any) -> None:
+    """The ``train-prior`` verb."""
     defaults = _train_defaults()
     p = sub.add_parser("train-prior", help="train a shape prior (β-VAE or DCGAN) on HR label maps or phantoms")
     p.add_argument("--phantoms", type=int, metavar="N", help="train on N generated phantoms")
@@ -570,10 +603,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_labels(p, reads=True)
     p.set_defaults(func=_cmd_train_prior)
 
+
+def _add_report_verb(sub: Any) -> None:
+    """The ``report`` verb."""
     p = sub.add_parser("report", help="write a static report.html of a batch output folder")
     p.add_argument("output_dir", metavar="OUTDIR", help="the -o folder of 'cardiosr batch'")
     p.set_defaults(func=_cmd_report)
 
+
+def _add_benchmark_verb(sub: Any) -> None:
+    """The ``benchmark`` verb."""
     p = sub.add_parser("benchmark", help="reproduce the paper's simulated tables (S1, 2) and Fig. 3 for all methods")
     p.add_argument("--phantoms", type=int, metavar="N", help="generate N phantoms (cohort --seed)")
     p.add_argument("--hr", metavar="DIR", help="use the HR label maps (.nii.gz) in DIR")
@@ -594,6 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_labels(p, reads=True, auto=False)
     p.set_defaults(func=_cmd_benchmark)
 
+
+def _add_train_edsr_verb(sub: Any) -> None:
+    """The ``train-edsr`` verb."""
     p = sub.add_parser("train-edsr", help="train the EDSR baseline on simulated LR-HR pairs of one motion pattern")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--phantoms", type=int, metavar="N", help="train on N generated phantoms")
@@ -613,6 +655,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_labels(p, reads=True)
     p.set_defaults(func=_cmd_train_edsr)
 
+
+def _add_sample_prior_verb(sub: Any) -> None:
+    """The ``sample-prior`` verb."""
     p = sub.add_parser("sample-prior", help="decode random latents of a prior to label maps and a PNG")
     p.add_argument("--prior", default="default", help="default, a .safetensors/folder, or srheart:PATH")
     p.add_argument("-n", type=int, default=8, help="number of samples (default 8)")
@@ -621,7 +666,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0, help="std of the latents (default 1; 0 = z=0)")
     _add_labels(p)
     p.set_defaults(func=_cmd_sample_prior)
-    return parser
 
 
 def _train_defaults():  # noqa: ANN202 - imported lazily to keep `cardiosr --help` fast

@@ -255,6 +255,19 @@ def degrade_labels(
     return volume.with_array(lr, downsample.lr_affine.copy())
 
 
+def degrade_with_motion(
+    volume: LabelVolume, scale: float, rng: np.random.Generator, factor: int = 5
+) -> tuple[LabelVolume, np.ndarray]:
+    """Eq. 1 without ε: ↓s by ``factor`` along the slice axis, a fresh motion draw (:func:`simulate_shifts`
+    with ``scale``: 0 none, 1 normal, 4 severe), M_d. Returns the stack and its shifts ``(D_LR, 2)`` mm.
+
+    The one place that makes a moving clinical-style stack (simulated cohorts, EDSR pairs, the demo).
+    """
+    down = Downsample.from_factor(volume.affine, volume.shape, (factor, 1, 1))
+    shifts = simulate_shifts(down.lr_shape[0], scale, rng)
+    return degrade_labels(volume, down, shifts), shifts
+
+
 def downsample_slices(volume: LabelVolume, factor: int = 5) -> LabelVolume:
     """↓s along the slice axis only, without motion: a clinical-style stack of ``factor``-times thicker slices.
 

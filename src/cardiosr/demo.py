@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cardiosr.degradation import MOTION_PATTERNS, Downsample, degrade_labels, simulate_shifts
+from cardiosr.degradation import MOTION_PATTERNS, degrade_with_motion
 from cardiosr.figures import save_orthogonal_views
 from cardiosr.geometry import resample_labels
 from cardiosr.io import atomic_path, save_labels
@@ -47,9 +47,7 @@ def run_demo(
 
     out = Path(output_dir)
     hr, params = generate_phantom(seed)
-    down = Downsample.from_factor(hr.affine, hr.shape, (factor, 1, 1))
-    shifts = simulate_shifts(down.lr_shape[0], MOTION_PATTERNS[motion], np.random.default_rng(seed))
-    lr = degrade_labels(hr, down, shifts)
+    lr, shifts = degrade_with_motion(hr, MOTION_PATTERNS[motion], np.random.default_rng(seed), factor)
     up = hr.with_array(resample_labels(lr.array, lr.affine, hr.shape, hr.affine))
     result = enhance(lr)
     sr = hr.with_array(resample_labels(result.sr.array, result.sr.affine, hr.shape, hr.affine))

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from cardiosr.degradation import Downsample, degrade_labels, simulate_shifts
+from cardiosr.degradation import degrade_with_motion
 from cardiosr.errors import InputError
 from cardiosr.geometry import CANONICAL_SPACING, resample_labels, resample_probabilities, unit_columns
 from cardiosr.io import atomic_path, read_safetensors_metadata, save_safetensors
@@ -245,9 +245,7 @@ def simulate_pair(
 
     Returns ``(lr, hr_target)``: ``(D_LR, H, W)`` and ``(factor·D_LR, H, W)`` internal labels.
     """
-    down = Downsample.from_factor(hr_affine, hr.shape, (factor, 1, 1))
-    shifts = simulate_shifts(down.lr_shape[0], scale, rng)
-    lr = degrade_labels(LabelVolume(hr, hr_affine), down, shifts).array
+    lr = degrade_with_motion(LabelVolume(hr, hr_affine), scale, rng, factor)[0].array
     return lr, hr[: lr.shape[0] * factor]
 
 

@@ -20,10 +20,8 @@ import numpy as np
 
 from cardiosr.degradation import (
     MOTION_PATTERNS,
-    Downsample,
     add_segmentation_errors,
-    degrade_labels,
-    simulate_shifts,
+    degrade_with_motion,
 )
 from cardiosr.errors import InputError
 from cardiosr.geometry import to_canonical, unit_columns
@@ -79,9 +77,7 @@ def simulate_case(
     error_rate:
         Rate of ε (see :func:`cardiosr.degradation.add_segmentation_errors`); 0 for none.
     """
-    down = Downsample.from_factor(hr.affine, hr.shape, (factor, 1, 1))
-    shifts = simulate_shifts(down.lr_shape[0], scale, rng)
-    lr = degrade_labels(hr, down, shifts)
+    lr, shifts = degrade_with_motion(hr, scale, rng, factor)
     lr = lr.with_array(add_segmentation_errors(lr.array, error_rate, rng))
     axes = unit_columns(lr.affine)
     truth = {

@@ -57,7 +57,7 @@ def make_problem(
     la:
         Long-axis views in the same world space (each a single slice).
     centre_voxel, centring:
-        The prior's grid centring (:func:`cardiosr.prior.canonical_options`).
+        The prior's grid centring (:func:`cardiosr.prior.canonical_placement`).
     gamma:
         γ of Eq. 5; by default 1 with long-axis views and 0 without (paper §2.3).
     """

@@ -10,7 +10,7 @@ Examples
 ::
 
     import cardiosr
-    result = cardiosr.enhance("sa.nii.gz", la="la_4ch.nii.gz", labels="mnms")
+    result = cardiosr.enhance("sa.nii.gz", la="la_4ch.nii.gz", convention="mnms")
     result.sr.array.shape        # (D, H, W) at 2 x 1.25 x 1.25 mm along the input's axes
     result.shifts_mm             # (slices, 2) mm, zero-mean gauge unless a long-axis view is given
     result.save("out/")          # sr.nii.gz, sr_canonical.nii.gz, shifts.json, loss.csv, summary.json, figure.png

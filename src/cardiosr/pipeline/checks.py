@@ -12,7 +12,7 @@ from cardiosr.errors import InputError
 from cardiosr.io import load_labels
 from cardiosr.volume import LabelVolume
 
-SaInput = str | os.PathLike | LabelVolume
+StackInput = str | os.PathLike | LabelVolume
 
 
 #: QC: physiologically possible LV cavity volume (mL) and LV myocardial mass (g) of an adult or child heart;
@@ -30,7 +30,7 @@ QC_MIN_VIEW_AGREEMENT = 0.7
 
 
 def as_volume(
-    item: SaInput, labels: str, what: str, slice_axis: int | None = None, ignore_labels: Sequence[int] = ()
+    item: StackInput, labels: str, what: str, slice_axis: int | None = None, ignore_labels: Sequence[int] = ()
 ) -> LabelVolume:
     if isinstance(item, LabelVolume):
         return item
@@ -39,7 +39,7 @@ def as_volume(
     return load_labels(item, labels, slice_axis=slice_axis, ignore_labels=ignore_labels)
 
 
-def as_list(la: SaInput | Sequence[SaInput] | None) -> list[SaInput]:
+def as_list(la: StackInput | Sequence[StackInput] | None) -> list[StackInput]:
     if la is None:
         return []
     if isinstance(la, str | os.PathLike | LabelVolume):

@@ -14,7 +14,7 @@ from cardiosr.optimise.result import OptimisationResult
 from cardiosr.optimise.search import latent_optimisation
 from cardiosr.pipeline.baselines import DEFAULT_EDSR, baseline_probabilities, baseline_result
 from cardiosr.pipeline.checks import (
-    SaInput,
+    StackInput,
     as_list,
     as_volume,
     check_short_axis,
@@ -24,12 +24,12 @@ from cardiosr.pipeline.checks import (
 from cardiosr.pipeline.qc import add_input_qc, finish_result
 from cardiosr.pipeline.result import Result
 from cardiosr.pipeline.settings import EnhanceSettings
-from cardiosr.prior import canonical_options, load_prior
+from cardiosr.prior import canonical_placement, load_prior
 from cardiosr.prior.networks import GenerativePrior
 from cardiosr.volume import LabelVolume
 
 #: What ``la`` and ``la_eval`` accept per subject: none, one view, or several.
-ViewsInput = SaInput | Sequence[SaInput] | None
+ViewsInput = StackInput | Sequence[StackInput] | None
 
 
 def _load_prior(prior: Any, device: str) -> tuple[GenerativePrior, dict]:
@@ -79,7 +79,7 @@ class Enhancer:
 
     def run(
         self,
-        sa: SaInput,
+        sa: StackInput,
         la: ViewsInput = None,
         *,
         la_eval: ViewsInput = None,
@@ -90,7 +90,7 @@ class Enhancer:
 
     def run_batch(
         self,
-        sa: Sequence[SaInput],
+        sa: Sequence[StackInput],
         la: Sequence[ViewsInput] | None = None,
         *,
         la_eval: Sequence[ViewsInput] | None = None,
@@ -105,7 +105,7 @@ class Enhancer:
         volumes, la_volumes, eval_volumes, checks = self._read(sa, la, la_eval)
         start = time.perf_counter()
         problems = [
-            make_problem(v, views, gamma=self.settings.gamma, **canonical_options(self.prior_metadata))
+            make_problem(v, views, gamma=self.settings.gamma, **canonical_placement(self.prior_metadata))
             for v, views in zip(volumes, la_volumes, strict=True)
         ]
         results = self._fit(problems, progress)
@@ -122,7 +122,7 @@ class Enhancer:
         return finished
 
     def _read(
-        self, sa: Sequence[SaInput], la: Sequence[ViewsInput] | None, la_eval: Sequence[ViewsInput] | None
+        self, sa: Sequence[StackInput], la: Sequence[ViewsInput] | None, la_eval: Sequence[ViewsInput] | None
     ) -> tuple[list[LabelVolume], list[list[LabelVolume]], list[list[LabelVolume]], list[tuple[dict, list[str]]]]:
         """The inputs read and checked: stacks, their long-axis views, evaluation views, (checks, notes)."""
         s = self.settings
@@ -130,7 +130,7 @@ class Enhancer:
         eval_list = [None] * len(sa) if la_eval is None else list(la_eval)
         if len(la_list) != len(sa) or len(eval_list) != len(sa):
             raise InputError(f"got {len(sa)} short-axis inputs but {len(la_list)} long-axis entries")
-        volumes = [as_volume(x, s.labels, "sa", s.slice_axis, s.ignore_labels) for x in sa]
+        volumes = [as_volume(x, s.convention, "sa", s.slice_axis, s.ignore_labels) for x in sa]
         for volume in volumes:
             check_short_axis(volume)
         # long-axis views are read in their stack's convention (the one `--labels auto` chose for it)
@@ -173,7 +173,7 @@ class Enhancer:
 
 
 def enhance_batch(
-    sa: Sequence[SaInput],
+    sa: Sequence[StackInput],
     la: Sequence[ViewsInput] | None = None,
     *,
     la_eval: Sequence[ViewsInput] | None = None,
@@ -186,7 +186,7 @@ def enhance_batch(
 
 
 def enhance(
-    sa: SaInput,
+    sa: StackInput,
     la: ViewsInput = None,
     *,
     la_eval: ViewsInput = None,
@@ -211,7 +211,7 @@ def enhance(
     settings:
         :class:`~cardiosr.pipeline.settings.EnhanceSettings`, or instead:
     **keywords:
-        Its fields (``method``, ``prior``, ``labels``, ``device``, ``gamma``, ``edsr``, ``slice_axis``,
+        Its fields (``method``, ``prior``, ``convention``, ``device``, ``gamma``, ``edsr``, ``slice_axis``,
         ``ignore_labels``, ...) and those of :class:`~cardiosr.optimise.options.OptimiseOptions`
         (``max_iterations``, ``restarts``, ``refine``, ``init_shifts``, ...).
 

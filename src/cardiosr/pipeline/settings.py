@@ -39,8 +39,8 @@ class EnhanceSettings:
     edsr:
         For ``method='edsr'``: a ``cardiosr train-edsr`` checkpoint, a loaded model, or ``None`` (the
         shipped normal-motion model).
-    labels:
-        Label convention of the input files (``'ukbb'``, ``'mnms'``, ``'acdc'`` or ``'auto'``).
+    convention:
+        Label convention of the input files (``--labels``) (``'ukbb'``, ``'mnms'``, ``'acdc'`` or ``'auto'``).
     slice_axis:
         The short-axis file's on-disk slice axis (0, 1, 2); ``None`` chooses it.
     ignore_labels:
@@ -65,7 +65,7 @@ class EnhanceSettings:
                          choices=METHODS)  # fmt: skip
     prior: Any = option("default", "default, a .safetensors/folder, or srheart:PATH")
     edsr: Any = option(None, "EDSR checkpoint for --method edsr (default: the shipped normal-motion model)", kind=str)
-    labels: str = DEFAULT_CONVENTION
+    convention: str = DEFAULT_CONVENTION
     slice_axis: int | None = None
     ignore_labels: Any = ()
     device: str = option("auto", "auto (CUDA if present), cpu or cuda (default {default})", choices=DEVICES)

@@ -13,7 +13,7 @@ _WHERE = {
     "VAE3D": "networks",
     "GenerativePrior": "networks",
     "build_model": "networks",
-    "canonical_options": "metadata",
+    "canonical_placement": "metadata",
     "default_prior_path": "checkpoint",
     "load_prior": "checkpoint",
     "read_metadata": "checkpoint",

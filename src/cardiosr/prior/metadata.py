@@ -28,7 +28,7 @@ def make_metadata(model: GenerativePrior, architecture: str, **extra: Any) -> di
 
     ``grid.heart_centre_voxel`` is where the training crops put the heart's centre (the grid centre for
     cardiosr priors) and ``grid.centring`` which centre (``'mass'``; published SRHeart crops: ``'bbox'``);
-    :func:`canonical_options` turns them into the arguments of :func:`cardiosr.geometry.to_canonical`.
+    :func:`canonical_placement` turns them into the arguments of :func:`cardiosr.geometry.to_canonical`.
     """
     meta: dict[str, Any] = {
         "format": "cardiosr-prior",
@@ -48,12 +48,12 @@ def make_metadata(model: GenerativePrior, architecture: str, **extra: Any) -> di
     return meta
 
 
-def canonical_options(meta: dict[str, Any]) -> dict[str, Any]:
+def canonical_placement(meta: dict[str, Any]) -> dict[str, Any]:
     """``centre_voxel`` and ``centring`` of a prior's grid, for :func:`cardiosr.geometry.to_canonical`.
 
     Examples
     --------
-    >>> canonical_options({"grid": {"heart_centre_voxel": [31.5, 63.5, 63.5], "centring": "bbox"}})
+    >>> canonical_placement({"grid": {"heart_centre_voxel": [31.5, 63.5, 63.5], "centring": "bbox"}})
     {'centre_voxel': [31.5, 63.5, 63.5], 'centring': 'bbox'}
     """
     grid = meta.get("grid", {})

@@ -189,6 +189,8 @@ def train_prior(
     >>> meta["training"]["epochs"], meta["training"]["n_train"], meta["training"]["n_val"]
     (1, 2, 1)
     """
+    # Kept in one piece (~85 lines): the epoch loop, validation, the atomic checkpoint and resume share the
+    # model, optimiser, scheduler and generator state; split up, each part would take all of them.
     config = config or TrainConfig()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
