@@ -14,7 +14,9 @@ from cardiosr.geometry import resample_labels, to_canonical
 from cardiosr.interpolation import shape_based_interpolation
 from cardiosr.io import load_labels
 from cardiosr.metrics import dice, shift_optimal_dice
-from cardiosr.optimise import motion_prior_term, shift_slices
+from cardiosr.optimise import OptimiseOptions, motion_prior_term, shift_slices
+from cardiosr.optimise.motion_test import motion_decision
+from cardiosr.optimise.run import Run, Snapshot
 from cardiosr.phantom import cohort_member
 from cardiosr.pipeline import enhance
 from cardiosr.simulate import case_rng, simulate_case
@@ -126,3 +128,41 @@ def test_normal_motion_on_a_real_heart_is_corrected_by_the_searched_hypothesis(d
 
 def _on(result, hr):
     return resample_labels(result.sr.array, result.sr.affine, hr.shape, hr.affine)
+
+
+def _run(total: float, **kind) -> Run:
+    run = Run(0, 0, **kind)
+    run.best = Snapshot(torch.zeros(2), torch.zeros(3, 2), 5, {"total": total})
+    return run
+
+
+def test_the_motion_test_keeps_the_estimate_with_the_lower_loss():
+    options = OptimiseOptions()
+    first, second, still = _run(0.05), _run(0.04, second=True), _run(0.15, zero_motion=True)
+    chosen, motion = motion_decision(first, still, [second], options)
+    assert chosen is second and motion["estimate"] == "centroid" and motion["hypothesis"] == "estimated"
+    assert motion["estimate_losses"] == {"align": 0.05, "centroid": 0.04}
+    assert motion["relative_gain"] == round((0.15 - 0.04) / 0.15, 4)
+    chosen, motion = motion_decision(_run(0.03), still, [second], options)
+    assert motion["estimate"] == "align" and chosen.second is False
+    # neither estimate explains enough: d = 0, whichever estimate was lower
+    chosen, motion = motion_decision(_run(0.14), still, [_run(0.13, second=True)], options)
+    assert chosen is still and motion["hypothesis"] == "none" and motion["estimate"] == "centroid"
+
+
+def test_the_second_estimate_restores_severe_motion_on_a_straight_phantom(default_prior):
+    hr = cohort_member(1, 1)[0]
+    case = simulate_case("c", hr, 4.0, case_rng(1, 1))
+    both = enhance(case.lr, prior=default_prior[0])
+    alignment_only = enhance(case.lr, prior=default_prior[0], second_estimate=None)
+    motion = both.summary()["motion"]
+    assert motion["estimate"] == "centroid"
+    assert motion["estimate_losses"]["centroid"] < motion["estimate_losses"]["align"]
+    assert "estimate_losses" not in alignment_only.summary()["motion"]
+
+    def score(result):
+        sr = resample_labels(result.sr.array, result.sr.affine, hr.shape, hr.affine)
+        return float(np.mean(list(dice(sr, hr.array).values())))
+
+    print(f"severe phantom: both estimates {score(both):.3f}, alignment only {score(alignment_only):.3f}")
+    assert score(both) > score(alignment_only) + 0.02

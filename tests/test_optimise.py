@@ -234,7 +234,9 @@ def test_options_are_checked():
         OptimiseOptions(search_threshold=-0.1).check()
     with pytest.raises(InputError, match="init_shifts"):
         OptimiseOptions(init_shifts="middle").check()
-    OptimiseOptions(search_threshold=None).check()
+    with pytest.raises(InputError, match="second_estimate"):
+        OptimiseOptions(second_estimate="middle").check()
+    OptimiseOptions(search_threshold=None, second_estimate=None).check()
 
 
 def test_frozen_decoder_folds_batch_norm_exactly():

@@ -18,11 +18,11 @@ def motion_decision(
     With a second estimate, the fixed hypothesis is the one of the two estimates with the lower loss
     (``motion["estimate"]`` names it).
     """
-    estimate, loss_second = options.init_shifts, None
+    estimate, estimate_losses = options.init_shifts, {options.init_shifts: round(fixed.state.total, 6)}
     second = [r for r in others if r.second]
     if second:
-        loss_second = second[0].state.total
-        if loss_second < fixed.state.total:
+        estimate_losses[str(options.second_estimate)] = round(second[0].state.total, 6)
+        if second[0].state.total < fixed.state.total:
             fixed, estimate = second[0], options.second_estimate
     loss_0, loss_d = still.state.total, fixed.state.total
     gain = (loss_0 - loss_d) / max(loss_0, EPS)
@@ -36,8 +36,8 @@ def motion_decision(
         "threshold": options.motion_threshold,
         "motion_prior_lambda": options.motion_prior,
     }
-    if loss_second is not None:
-        motion["loss_second_estimate"] = round(loss_second, 6)
+    if second:
+        motion["estimate_losses"] = estimate_losses
     chosen = fixed if gain > options.motion_threshold else still
     searched = [r for r in others if r.search]
     if searched:
