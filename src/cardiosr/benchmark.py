@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import io as _io
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +32,7 @@ import numpy as np
 
 from cardiosr.degradation import MOTION_PATTERNS
 from cardiosr.errors import InputError
-from cardiosr.io import atomic_path
+from cardiosr.io import atomic_path, write_json
 from cardiosr.labels import DEFAULT_CONVENTION, STRUCTURES
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.volume import LabelVolume
@@ -270,7 +269,7 @@ def run_benchmark(
         "edsr": edsr_record,
         "prior": meta.get("source", {}).get("path") or "default",
     }
-    paths["json"] = _write_text(out / "benchmark.json", json.dumps(info, indent=2) + "\n")
+    paths["json"] = write_json(out / "benchmark.json", info)
     return paths
 
 

@@ -18,7 +18,6 @@ Checkpoints are ``.safetensors`` files with JSON metadata under ``"cardiosr_edsr
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from torch import nn
 from cardiosr.degradation import degrade_with_motion
 from cardiosr.errors import InputError
 from cardiosr.geometry import CANONICAL_SPACING, resample_labels, resample_probabilities, unit_columns
-from cardiosr.io import atomic_path, read_safetensors_metadata, save_safetensors
+from cardiosr.io import read_safetensors_metadata, save_safetensors, write_json
 from cardiosr.labels import N_CLASSES
 from cardiosr.prior.train import one_hot_tensor
 from cardiosr.volume import LabelVolume
@@ -330,10 +329,8 @@ def train_edsr(
             **(extra_metadata or {}),
         }
         save_edsr(model, out / EDSR_FILE, meta)
-        with atomic_path(out / "edsr.json") as tmp:
-            tmp.write_text(json.dumps(meta, indent=2) + "\n")
-        with atomic_path(out / "history.json") as tmp:
-            tmp.write_text(json.dumps(history, indent=2) + "\n")
+        write_json(out / "edsr.json", meta)
+        write_json(out / "history.json", history)
     return model, history
 
 

@@ -11,7 +11,7 @@ import torch
 from cardiosr.errors import InputError
 from cardiosr.labels import STRUCTURES, one_hot
 from cardiosr.optimise.init import GAUGE_NOT_ESTIMATED
-from cardiosr.optimise.problem import Problem
+from cardiosr.optimise.problem import Problem, multi_view_loss
 from cardiosr.optimise.result import OptimisationResult
 from cardiosr.pipeline.settings import METHODS
 from cardiosr.volume import LabelVolume
@@ -48,12 +48,9 @@ def baseline_result(problem: Problem, probs: np.ndarray, seconds: float) -> Opti
     with torch.no_grad():
         logits = torch.log(torch.from_numpy(probs).to(device)[None].clamp_min(1e-6))
         zero = torch.zeros(1, problem.sa_loss.n_slices, 2, device=device)
-        final = {"sa": float(problem.sa_loss(logits, zero)[0])}
-        total = final["sa"]
-        for k, term in enumerate(problem.la_losses):
-            final[f"la{k}"] = float(term(logits)[0])
-            total += problem.gamma * final[f"la{k}"]
-    final["total"] = total
+        total, parts = multi_view_loss(logits, zero, problem)  # the same Eq. 5 as latent optimisation
+    final = {k: float(v[0]) for k, v in parts.items()}
+    final["total"] = float(total[0])
     return OptimisationResult(
         probs=probs,
         z=np.zeros(0, np.float32),

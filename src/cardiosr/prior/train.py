@@ -13,7 +13,6 @@ weights as an uninterrupted one. Files written to the output folder after every 
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -31,7 +30,7 @@ from tqdm.auto import tqdm
 from cardiosr.device import resolve_device
 from cardiosr.errors import InputError
 from cardiosr.geometry import CANONICAL_SHAPE
-from cardiosr.io import atomic_path
+from cardiosr.io import atomic_path, write_json
 from cardiosr.labels import N_CLASSES, STRUCTURES
 from cardiosr.metrics import dice
 from cardiosr.prior.augment import RandomInPlaneAffine
@@ -365,5 +364,4 @@ def _write_outputs(
         torch.save(state, tmp)
     save_prior(model, output_dir / PRIOR_FILE, meta)
     for name, obj in (("prior.json", meta), ("history.json", history)):
-        with atomic_path(output_dir / name) as tmp:
-            Path(tmp).write_text(json.dumps(obj, indent=2) + "\n")
+        write_json(output_dir / name, obj)
