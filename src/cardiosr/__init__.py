@@ -1,7 +1,8 @@
 """cardiosr: joint motion correction and super-resolution of cardiac MR segmentations.
 
-``cardiosr.enhance(sa, la=None, prior=None, **options) -> Result`` is the one-call API (see
-:mod:`cardiosr.pipeline`); it is imported on first use so that ``import cardiosr`` stays light.
+``cardiosr.enhance(sa, la=None, **settings) -> Result`` is the one-call API and ``cardiosr.Enhancer(settings)``
+loads the models once for many subjects (see :mod:`cardiosr.pipeline`); they are imported on first use so
+that ``import cardiosr`` stays light.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from typing import Any
 
 from cardiosr.version import __version__
 
-__all__ = ["Result", "__version__", "enhance", "enhance_batch"]
+__all__ = ["EnhanceSettings", "Enhancer", "Result", "__version__", "enhance", "enhance_batch"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("enhance", "enhance_batch", "Result"):
+    if name in ("enhance", "enhance_batch", "Result", "Enhancer", "EnhanceSettings"):
         from cardiosr import pipeline as _module
 
         return getattr(_module, name)
