@@ -182,7 +182,7 @@ def test_published_checkpoint_reconstructs_demo_hr():
     assert prior.latent_dim == 32 and meta["beta"] == pytest.approx(1e-3)
     canon, _ = to_canonical(load_labels(DEMO_HR, "ukbb"), **canonical_placement(meta))
     with torch.no_grad():
-        logits, _, _ = prior(torch.from_numpy(canon.one_hot_tensor()).float()[None])
+        logits, _, _ = prior(torch.from_numpy(canon.one_hot()).float()[None])
     scores = dice(logits.argmax(1)[0].numpy(), canon.array)
     print("published prior, demo_HR encode→decode Dice:", scores)
     assert scores["LV"] >= 0.85 and scores["RV"] >= 0.85 and scores["MYO"] >= 0.75
