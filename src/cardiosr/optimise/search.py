@@ -145,6 +145,8 @@ def _joint_search(
             snapshot(run, z, d, i, row, iteration - 1)
             if rule.converged([h["total"] for h in run.history]):
                 run.done = run.converged = True
+        if iteration == options.window:
+            _stop_the_worse_estimate(runs, len(problems))
         if progress is not None:
             progress(iteration, options.max_iterations)
         if all(run.done for run in runs):
@@ -162,6 +164,24 @@ def _joint_search(
             runs[i].history.append({"stage": "latent", "iteration": options.max_iterations, **row})
             snapshot(runs[i], z, d, i, row, options.max_iterations)
             runs[i].done = True
+
+
+def _stop_the_worse_estimate(runs: list[Run], n_problems: int) -> None:
+    """The two fixed shift estimates of a subject race for one stopping-rule window: the one with the higher
+    loss then stops (its state is kept), so the second estimate costs a window of decoding, not a whole fit.
+    The motion test compares the kept states, so the stopped one is never preferred."""
+    for index in range(n_problems):
+        mine = [r for r in runs if r.problem == index and not (r.zero_motion or r.search)]
+        first = [r for r in mine if not r.second and not r.done]
+        second = [r for r in mine if r.second and not r.done]
+        if not first or not second:
+            continue
+        best_first = min(first, key=lambda r: r.state.total)
+        if second[0].state.total > best_first.state.total:
+            second[0].done = True
+        else:
+            for r in first:
+                r.done = True
 
 
 def _reference_rounds(
