@@ -32,8 +32,7 @@ run's state) · ``motion_test`` · ``search`` (Algorithm 1, both schedules) · `
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cardiosr.lazy import lazy_exports
 
 _WHERE = {
     "MOTION_AMPLITUDE_MM": "losses",
@@ -59,9 +58,4 @@ _WHERE = {
     "refine_consistency": "refine",
 }
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"cardiosr.optimise.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'cardiosr.optimise' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _WHERE)

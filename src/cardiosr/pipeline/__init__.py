@@ -18,8 +18,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cardiosr.lazy import lazy_exports
 
 _WHERE = {
     "EnhanceSettings": "settings",
@@ -42,9 +41,4 @@ _WHERE = {
     "QC_MIN_CONSISTENCY_DICE": "qc",
 }
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"cardiosr.pipeline.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'cardiosr.pipeline' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -5,8 +5,7 @@ Names are imported on first use, so that the torch-free ``config`` and ``metadat
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cardiosr.lazy import lazy_exports
 
 _WHERE = {
     "DCGAN3D": "networks",
@@ -20,9 +19,4 @@ _WHERE = {
     "save_prior": "checkpoint",
 }
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"cardiosr.prior.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'cardiosr.prior' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _WHERE)
