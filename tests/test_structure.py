@@ -88,6 +88,38 @@ def test_every_enhance_option_is_a_batch_option_with_the_same_default():
         assert batch_options[dest] == default, dest
 
 
+def test_benchmark_takes_the_optimisation_options_of_enhance_with_the_same_defaults():
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices  # noqa: SLF001 - argparse API
+    enhance, benchmark = subparsers["enhance"], subparsers["benchmark"]
+    bench = {a.dest for a in benchmark._actions if a.option_strings}  # noqa: SLF001
+    defaults = parser.parse_args(["benchmark", "-o", "o"])
+    for f in cli_fields(OptimiseOptions):
+        if f.name != "seed":  # benchmark's --seed is its cohort seed
+            assert f.name in bench and getattr(defaults, f.name) == f.default, f.name
+    assert defaults.seed == 1 and "method" not in bench
+    # the parsed options reach the benchmark's EnhanceSettings
+    from cardiosr.cli.benchmark import NOT_BENCHMARK_OPTIONS
+    from cardiosr.cli.options import enhance_settings
+
+    args = parser.parse_args(["benchmark", "--quick", "-o", "o", "--no-fidelity", "--max-iterations", "7"])
+    settings = enhance_settings(args, exclude=NOT_BENCHMARK_OPTIONS)
+    assert settings.optimise.fidelity is None and settings.optimise.max_iterations == 7
+    assert settings.optimise.seed == OptimiseOptions().seed
+    assert {a.dest for a in enhance._actions} >= set(bench) - {  # noqa: SLF001
+        "phantoms",
+        "hr",
+        "train",
+        "test",
+        "patterns",
+        "edsr_steps",
+        "quick",
+        "tables_only",
+        "seed",
+        "workers",
+    }
+
+
 def test_command_line_defaults_are_the_settings_defaults():
     args = build_parser().parse_args(["enhance", "--sa", "x.nii.gz", "-o", "out"])
     for cls, defaults in ((EnhanceSettings, EnhanceSettings()), (OptimiseOptions, OptimiseOptions())):

@@ -6,8 +6,9 @@ From HR label maps (a folder, or generated phantoms) the benchmark
 2. simulates every test case under each motion pattern (Eq. 1, ``s = (5, 1, 1)``; the same random draws
    scaled by the pattern, so patterns are paired);
 3. restores each stack with every method: ``nn``, ``sbi``, ``edsr`` (the model of the same pattern, and for
-   Table 2 the models of the other patterns), ``lo`` (``cardiosr enhance``'s latent optimisation, also
-   reported before its data-consistency stage as ``lo-latent``);
+   Table 2 the models of the other patterns), ``lo`` (exactly ``cardiosr enhance --method lo``, through one
+   :class:`~cardiosr.pipeline.enhancer.Enhancer`: motion test, fusion and all; also reported before its
+   data-consistency stage and fusion as ``lo-latent``);
 4. scores each result on the ground truth's grid with :func:`cardiosr.metrics.evaluate`.
 
 Outputs in the output folder (each written atomically): ``cases.csv`` (one row per case × pattern × method,
@@ -20,9 +21,12 @@ every metric), ``table_s1.md``/``table_s1.csv`` (methods × patterns × structur
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io as _io
+import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +38,7 @@ from cardiosr.degradation import MOTION_PATTERNS
 from cardiosr.errors import InputError
 from cardiosr.io import atomic_path, write_json
 from cardiosr.labels import DEFAULT_CONVENTION, STRUCTURES
-from cardiosr.optimise.options import OptimiseOptions
+from cardiosr.pipeline.settings import EnhanceSettings
 from cardiosr.volume import LabelVolume
 
 #: Method names in the tables, in the paper's order.
@@ -66,10 +70,9 @@ class BenchmarkConfig:
         Motion patterns (``none``, ``normal``, ``severe``).
     edsr_steps:
         Optimiser steps of each EDSR (:class:`~cardiosr.edsr.EDSRTrainConfig`).
-    lo:
-        Options of the latent optimisation (:class:`~cardiosr.optimise.options.OptimiseOptions`).
-    prior:
-        The prior of LO (``None``: the shipped default, trained on phantom cohort 0).
+    settings:
+        How LO runs: the same :class:`~cardiosr.pipeline.settings.EnhanceSettings` as ``cardiosr enhance``
+        (prior, device, γ, ``optimise`` ...; ``method`` is ignored: every method runs).
     seed:
         Phantom cohort seed (default 1: held out from the default prior's cohort 0), and seed of the motion.
     labels:
@@ -86,8 +89,7 @@ class BenchmarkConfig:
     test: int | None = None
     patterns: tuple[str, ...] = tuple(MOTION_PATTERNS)
     edsr_steps: int = 1000
-    lo: OptimiseOptions = field(default_factory=OptimiseOptions)
-    prior: str | None = None
+    settings: EnhanceSettings = field(default_factory=EnhanceSettings)
     seed: int = 1
     labels: str = DEFAULT_CONVENTION
     slice_axis: int | None = None
@@ -191,12 +193,9 @@ def run_benchmark(
     # Kept in one piece (~80 lines): it is the paper's experiment read top to bottom (data, split, EDSR
     # training, every method on every case, tables); each step is one call into a helper.
     from cardiosr.edsr import edsr_upsample
-    from cardiosr.geometry import resample_probabilities
     from cardiosr.interpolation import nearest_upsample, shape_based_interpolation
     from cardiosr.metrics import evaluate
-    from cardiosr.optimise.problem import make_problem
-    from cardiosr.optimise.search import latent_optimisation
-    from cardiosr.prior import canonical_placement, load_prior
+    from cardiosr.pipeline.enhancer import Enhancer
     from cardiosr.simulate import case_rng, simulate_case
 
     unknown = [p for p in config.patterns if p not in MOTION_PATTERNS]
@@ -204,9 +203,7 @@ def run_benchmark(
         raise InputError(f"unknown motion pattern(s) {unknown} (choose from: {', '.join(MOTION_PATTERNS)})")
     if config.edsr_steps < 1:
         raise InputError(f"--edsr-steps must be at least 1, got {config.edsr_steps}")
-    options = config.lo
-    options.check()
-    prior, meta = load_prior(config.prior)
+    enhancer = Enhancer(dataclasses.replace(config.settings, method="lo", figure=False, mesh=None))
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -230,18 +227,7 @@ def run_benchmark(
                 t0 = time.perf_counter()
                 labels = edsr_upsample(model, case.lr, hr.shape, hr.affine).argmax(0).astype(np.uint8)
                 results[("edsr", trained_on)] = (labels, time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            problem = make_problem(case.lr, **canonical_placement(meta))
-            lo = latent_optimisation(prior, [problem], options)[0]
-            seconds = time.perf_counter() - t0
-            to_hr = problem.frame.affine
-            results[("lo", "")] = (
-                resample_probabilities(lo.probs, to_hr, hr.shape, hr.affine).argmax(0).astype(np.uint8),
-                seconds,
-            )
-            if lo.latent_probs is not None:
-                latent = resample_probabilities(lo.latent_probs, to_hr, hr.shape, hr.affine).argmax(0)
-                results[("lo-latent", "")] = (latent.astype(np.uint8), seconds)
+            results.update(_run_lo(enhancer, case.lr, hr))
             for (method, trained_on), (labels, secs) in results.items():
                 row = {"case": names[i], "pattern": pattern, "method": method, "edsr_trained_on": trained_on}
                 row.update(evaluate(labels, hr.array, spacing))
@@ -263,14 +249,34 @@ def run_benchmark(
     paths = write_tables(rows, config.patterns, out)
     paths["figure"] = save_benchmark_figure(examples, spacing, out / "figure_3.png")
     info = {
-        "config": asdict(config),
+        "config": json.loads(json.dumps(asdict(config), default=str)),
         "cases": {"train": [names[i] for i in train], "test": [names[i] for i in test]},
         "seconds": round(time.perf_counter() - start, 1),
         "edsr": edsr_record,
-        "prior": meta.get("source", {}).get("path") or "default",
+        "prior": enhancer.prior_metadata.get("source", {}).get("path") or "default",
     }
     paths["json"] = write_json(out / "benchmark.json", info)
     return paths
+
+
+def _run_lo(enhancer: Any, lr: LabelVolume, hr: LabelVolume) -> dict[tuple[str, str], tuple[np.ndarray, float]]:
+    """LO as ``cardiosr enhance`` runs it, on the HR grid: ``lo``, and ``lo-latent`` (before refine and fusion)."""
+    from cardiosr.errors import InputWarning
+    from cardiosr.geometry import resample_probabilities
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():  # the input checks' notes (e.g. "labels reach the first slice") are expected
+        warnings.simplefilter("ignore", InputWarning)
+        result = enhancer.run(lr)
+    seconds = time.perf_counter() - t0
+    opt, to_hr = result.optimisation, result.frame.affine
+    out = {
+        ("lo", ""): (resample_probabilities(opt.probs, to_hr, hr.shape, hr.affine).argmax(0).astype(np.uint8), seconds)
+    }
+    if opt.latent_probs is not None:
+        latent = resample_probabilities(opt.latent_probs, to_hr, hr.shape, hr.affine).argmax(0)
+        out[("lo-latent", "")] = (latent.astype(np.uint8), seconds)
+    return out
 
 
 def read_cases(path: str | os.PathLike) -> list[dict[str, Any]]:

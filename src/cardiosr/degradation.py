@@ -4,7 +4,8 @@
   low-resolution stack (the thick slices' centres), through a sampling grid with trilinear interpolation.
   The LR positions come from the LR stack's affine, so the same layer serves simulation and inversion.
 * :class:`SliceShift` is M_d: a per-slice in-plane translation ``d`` (mm), bilinear, differentiable in ``d``.
-* :class:`Degradation` is ``F = M_d ∘ ↓s`` as one module.
+* :class:`Degradation` is ``F = M_d ∘ ↓s`` as one module (two resamplings: simulation).
+* :class:`ShiftedResampling` is the same ``F`` as **one** resampling, for the fitting loss (Eq. 3).
 * :func:`add_segmentation_errors` is ε (simulation only): boundary label errors and small topological defects.
 * :func:`simulate_shifts` draws the paper's motion patterns (§3.2).
 
@@ -170,6 +171,102 @@ class Degradation(torch.nn.Module):
         """Degrade ``(B, C, D, H, W)`` probabilities; ``d`` (mm per LR slice) defaults to no motion."""
         lr = self.downsample(hr)
         return lr if d is None else self.shift(lr, d)
+
+
+class ShiftedResampling(torch.nn.Module):
+    """``F(S_HR) = M_d(↓s S_HR)`` as **one** resampling: the form the fitting loss (Eq. 3) uses.
+
+    Pixel ``p`` of LR slice ``k`` samples the HR volume at ``world(p) − d_k`` (the content moved by
+    ``+d_k``), which is ``M_d(↓s S_HR)`` with one interpolation instead of two (:class:`Degradation`
+    interpolates twice: it is the simulation's form). When every LR slice is parallel to the HR grid's
+    slices (always, unless the affine is sheared), ↓s is done as a linear blend of the two nearest HR
+    slices followed by a 2D bilinear resampling, which touches only those slices (the *planar* path).
+
+    Input is class **scores** (logits): the softmax over classes is taken before any interpolation, and
+    on the planar path only on the HR slices read.
+
+    Parameters
+    ----------
+    hr_affine, hr_shape:
+        Geometry of the HR grid (the canonical grid).
+    lr_affine, lr_shape:
+        Geometry of the LR stack (or of an in-plane crop of it).
+    planar:
+        Use the planar path when the geometry allows it (``None``, default) or never (``False``).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> hr = np.diag([2.0, 1.25, 1.25, 1.0])
+    >>> fused = ShiftedResampling(hr, (64, 128, 128), lr_affine(hr), (12, 128, 128))
+    >>> two_step = Degradation(Downsample.from_factor(hr, (64, 128, 128)))
+    >>> logits, d = torch.randn(1, 4, 64, 128, 128), torch.randn(1, 12, 2)
+    >>> bool(torch.allclose(fused(logits, d), two_step(torch.softmax(logits, 1), d[0]), atol=0.05))
+    True
+    """
+
+    base: torch.Tensor
+    jacobian: torch.Tensor
+
+    def __init__(
+        self,
+        hr_affine: np.ndarray,
+        hr_shape: tuple[int, int, int],
+        lr_affine: np.ndarray,
+        lr_shape: tuple[int, int, int],
+        planar: bool | None = None,
+    ) -> None:
+        super().__init__()
+        coords = voxel_coordinates(hr_affine, lr_affine, lr_shape)  # HR indices of every LR voxel
+        self.hr_shape = tuple(int(n) for n in hr_shape)
+        size = np.asarray(hr_shape, float) - 1.0
+        # A shift of (1 mm along the stack's rows, 1 mm along its columns) in HR voxel units.
+        axes = np.asarray(lr_affine, float)[:3, 1:3] / np.linalg.norm(np.asarray(lr_affine, float)[:3, 1:3], axis=0)
+        jac = -np.linalg.inv(np.asarray(hr_affine, float)[:3, :3]) @ axes  # (3, 2): sampling moves against content
+        self.register_buffer("jacobian", torch.from_numpy(jac).float())
+        depth = coords[..., 0]
+        can_be_planar = bool(np.all(np.abs(depth - depth.mean((1, 2), keepdims=True)) < 1e-3)) and bool(
+            np.all(np.abs(jac[0]) < 1e-6)
+        )
+        self.planar = can_be_planar if planar is None else bool(planar) and can_be_planar
+        if self.planar:
+            k = np.clip(depth.mean((1, 2)), 0.0, size[0])
+            i0 = np.minimum(np.floor(k), size[0] - 1).astype(np.int64)
+            self.register_buffer("slice_index", torch.from_numpy(np.concatenate([i0, i0 + 1])))
+            self.register_buffer("alpha", torch.from_numpy(k - i0).float().view(1, 1, -1, 1, 1))
+            self.register_buffer("base", torch.from_numpy(coords[..., 1:].copy()).float())
+        else:
+            self.register_buffer("base", torch.from_numpy(coords.copy()).float())
+
+    def select(self, logits: torch.Tensor) -> torch.Tensor:
+        """The HR slices the planar path reads: ``(B, C, 2D, H, W)`` (the two around each LR slice)."""
+        return logits.index_select(2, self.slice_index)
+
+    def forward_selected(self, selected: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` from the output of :meth:`select` (planar path only)."""
+        b, c = selected.shape[:2]
+        n, h, w = self.base.shape[:3]
+        size = torch.tensor(self.hr_shape, dtype=selected.dtype, device=selected.device) - 1.0
+        # softmax commutes with picking slices: only the 2 HR slices around each LR slice are needed
+        probs = torch.softmax(selected, 1)
+        slab = probs[:, :, :n] * (1.0 - self.alpha) + probs[:, :, n:] * self.alpha
+        offset = d.to(selected.dtype) @ self.jacobian[1:].T.to(selected.dtype)  # (B, D, 2) HR (h, w)
+        coords = self.base[None] + offset[:, :, None, None, :]  # (B, D, H, W, 2)
+        grid = (2.0 * coords / size[1:] - 1.0).flip(-1).reshape(b * n, h, w, 2)
+        slices = slab.permute(0, 2, 1, 3, 4).reshape(b * n, c, *self.hr_shape[1:])
+        out = F.grid_sample(slices, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        return out.reshape(b, n, c, h, w).permute(0, 2, 1, 3, 4)
+
+    def forward(self, logits: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """``(B, C, D_HR, H_HR, W_HR)`` logits and ``(B, D, 2)`` mm → ``(B, C, D, H, W)`` probabilities."""
+        if self.planar:
+            return self.forward_selected(self.select(logits), d)
+        size = torch.tensor(self.hr_shape, dtype=logits.dtype, device=logits.device) - 1.0
+        offset = d.to(logits.dtype) @ self.jacobian.T.to(logits.dtype)  # (B, D, 3)
+        coords = self.base[None] + offset[:, :, None, None, :]
+        grid = (2.0 * coords / size - 1.0).flip(-1)
+        probs = torch.softmax(logits, 1)
+        return F.grid_sample(probs, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def simulate_shifts(n_slices: int, scale: float, rng: np.random.Generator) -> np.ndarray:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from cardiosr.degradation import ShiftedResampling
 from cardiosr.errors import InputError
 from cardiosr.geometry import CanonicalFrame, LongAxisSlicer, voxel_coordinates
 from cardiosr.volume import LabelVolume
@@ -71,14 +71,9 @@ def cross_entropy(probs: torch.Tensor, target: torch.Tensor, mask: torch.Tensor)
 class ShortAxisLoss(torch.nn.Module):
     """``L_SA(z, d) = CE(M_d(↓s G(z)), S_LR)``, Eq. 3, for one short-axis stack.
 
-    ↓s samples the canonical-grid probabilities at the world positions of the stack's voxels and M_d
-    shifts each slice by ``d`` mm (paper §2.3; :class:`~cardiosr.degradation.Downsample` and
-    :class:`~cardiosr.degradation.SliceShift` are the same two layers used for simulation). Here both are
-    applied as **one** resampling: pixel ``p`` of slice ``k`` samples ``G(z)`` at ``world(p) - d_k`` (the
-    content moved by ``+d_k``), which is ``M_d(↓s G(z))`` with one interpolation instead of two. When every
-    slice is parallel to the canonical grid's slices (always, unless the affine is sheared), this is done
-    as a linear blend of the two nearest canonical slices followed by a 2D bilinear resampling, which
-    touches only those slices instead of the whole volume (:meth:`degrade`).
+    ``M_d(↓s G(z))`` is :class:`~cardiosr.degradation.ShiftedResampling`: the degradation of Eq. 1 as one
+    resampling (pixel ``p`` of slice ``k`` samples ``G(z)`` at ``world(p) − d_k``), on its fast planar path
+    whenever the stack's slices are parallel to the canonical grid's.
 
     Only the stack's voxels inside the canonical field of view count; the stack is cropped in-plane to
     that field of view.
@@ -96,13 +91,13 @@ class ShortAxisLoss(torch.nn.Module):
     ----------
     heart_slices:
         ``(D,)`` bool: slices that hold heart labels (the others keep ``d = 0``).
+    resample:
+        The fused ``M_d ∘ ↓s`` onto the cropped stack.
     """
 
     target: torch.Tensor
     inside: torch.Tensor
     heart_slices: torch.Tensor
-    base: torch.Tensor
-    jacobian: torch.Tensor
 
     def __init__(self, sa: LabelVolume, frame: CanonicalFrame, planar: bool | None = None) -> None:
         super().__init__()
@@ -113,73 +108,35 @@ class ShortAxisLoss(torch.nn.Module):
             raise InputError("the short-axis stack does not overlap its own canonical grid", sa.path)
         rows, cols = np.nonzero(inside.any(0))
         h0, h1, w0, w1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-        coords, inside = coords[:, h0:h1, w0:w1], inside[:, h0:h1, w0:w1]
+        inside = inside[:, h0:h1, w0:w1]
         crop = np.eye(4)
         crop[1, 3], crop[2, 3] = h0, w0
         #: Affine of the cropped stack the loss is computed on.
         self.crop_affine = sa.affine @ crop
-        self.shape = tuple(int(n) for n in frame.shape)
+        self.resample = ShiftedResampling(frame.affine, frame.shape, self.crop_affine, inside.shape, planar)
         # unsegmented slices between labelled ones are missing data: they do not count in the loss
         inside[sa.missing_slices()] = False
         labels = sa.array[:, h0:h1, w0:w1].astype(np.int64)
         self.register_buffer("target", torch.from_numpy(labels))
         self.register_buffer("inside", torch.from_numpy(inside.copy()))
         self.register_buffer("heart_slices", torch.from_numpy((sa.array > 0).any((1, 2))))
-        # A shift of (1 mm along the stack's rows, 1 mm along its columns) in canonical voxel units.
-        axes = sa.affine[:3, 1:3] / np.linalg.norm(sa.affine[:3, 1:3], axis=0)
-        jac = -np.linalg.inv(frame.affine[:3, :3]) @ axes  # (3, 2): sampling moves against the content
-        self.register_buffer("jacobian", torch.from_numpy(jac).float())
-        depth = coords[..., 0]
-        can_be_planar = bool(np.all(np.abs(depth - depth.mean((1, 2), keepdims=True)) < 1e-3)) and bool(
-            np.all(np.abs(jac[0]) < 1e-6)
-        )
-        self.planar = can_be_planar if planar is None else bool(planar) and can_be_planar
-        if self.planar:
-            k = np.clip(depth.mean((1, 2)), 0.0, size[0])
-            i0 = np.minimum(np.floor(k), size[0] - 1).astype(np.int64)
-            self.register_buffer("slice_index", torch.from_numpy(np.concatenate([i0, i0 + 1])))
-            self.register_buffer("alpha", torch.from_numpy(k - i0).float().view(1, 1, -1, 1, 1))
-            self.register_buffer("base", torch.from_numpy(coords[..., 1:].copy()).float())
-        else:
-            self.register_buffer("base", torch.from_numpy(coords.copy()).float())
 
     @property
     def n_slices(self) -> int:
         """Number of short-axis slices (length of ``d``)."""
         return int(self.target.shape[0])
 
-    def select(self, logits: torch.Tensor) -> torch.Tensor:
-        """The canonical slices the planar path reads: ``(B, C, 2D, H, W)`` (the two around each stack slice)."""
-        return logits.index_select(2, self.slice_index)
-
-    def degrade_selected(self, selected: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        """:meth:`degrade` from the output of :meth:`select` (planar path only)."""
-        b, c = selected.shape[:2]
-        n, h, w = self.target.shape
-        size = torch.tensor(self.shape, dtype=selected.dtype, device=selected.device) - 1.0
-        # softmax commutes with picking slices: only the 2 canonical slices around each SA slice are needed
-        probs = torch.softmax(selected, 1)
-        slab = probs[:, :, :n] * (1.0 - self.alpha) + probs[:, :, n:] * self.alpha
-        offset = d.to(selected.dtype) @ self.jacobian[1:].T.to(selected.dtype)  # (B, D, 2) canonical (h, w)
-        coords = self.base[None] + offset[:, :, None, None, :]  # (B, D, H, W, 2)
-        grid = (2.0 * coords / size[1:] - 1.0).flip(-1).reshape(b * n, h, w, 2)
-        slices = slab.permute(0, 2, 1, 3, 4).reshape(b * n, c, *self.shape[1:])
-        out = F.grid_sample(slices, grid, mode="bilinear", padding_mode="border", align_corners=True)
-        return out.reshape(b, n, c, h, w).permute(0, 2, 1, 3, 4)
+    @property
+    def planar(self) -> bool:
+        """Whether the fused degradation takes its planar path."""
+        return self.resample.planar
 
     def degrade(self, logits: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         """``M_d(↓s G(z))``: ``(B, C, 64, 128, 128)`` logits and ``(B, D, 2)`` mm → ``(B, C, D, H, W)`` probabilities.
 
         The prior's logits are turned into probabilities (softmax over classes) before any interpolation.
         """
-        if self.planar:
-            return self.degrade_selected(self.select(logits), d)
-        size = torch.tensor(self.shape, dtype=logits.dtype, device=logits.device) - 1.0
-        offset = d.to(logits.dtype) @ self.jacobian.T.to(logits.dtype)  # (B, D, 3)
-        coords = self.base[None] + offset[:, :, None, None, :]
-        grid = (2.0 * coords / size - 1.0).flip(-1)
-        probs = torch.softmax(logits, 1)
-        return F.grid_sample(probs, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        return self.resample(logits, d)
 
     def forward(self, logits: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         """Eq. 3 for a batch of canonical logit volumes ``G(z)`` and shifts ``(B, D, 2)`` mm: ``(B,)``."""

@@ -41,12 +41,13 @@ def refine_consistency(
     rows: list[dict] = []
     heart, zero_mean = problem.sa_loss.heart_slices, problem.zero_mean_gauge
     sa = problem.sa_loss
+    resample = sa.resample
     # Without long-axis views only the canonical slices around the stack's slices enter the loss: evaluate
     # the residual there alone (the same values as the full trilinear up-sampling, a fraction of the work).
     selected_only = sa.planar and not problem.la_losses
     if selected_only:
-        base_selected = sa.select(base)
-        position = sa.slice_index.to(base.dtype) * (r.shape[2] - 1) / (base.shape[2] - 1)
+        base_selected = resample.select(base)
+        position = resample.slice_index.to(base.dtype) * (r.shape[2] - 1) / (base.shape[2] - 1)
         k0 = position.floor().long().clamp(max=r.shape[2] - 2)
         weight = (position - k0).view(1, 1, -1, 1, 1)
 
@@ -55,7 +56,7 @@ def refine_consistency(
             in_plane = F.interpolate(r, size=(r.shape[2], *base.shape[3:]), mode="trilinear", align_corners=True)
             residual = in_plane[:, :, k0] * (1.0 - weight) + in_plane[:, :, k0 + 1] * weight
             dz = apply_gauge(dd, heart, zero_mean)
-            total = cross_entropy(sa.degrade_selected(base_selected + residual, dz), sa.target, sa.inside)
+            total = cross_entropy(resample.forward_selected(base_selected + residual, dz), sa.target, sa.inside)
             parts = {"sa": total}
         else:
             residual = F.interpolate(r, size=base.shape[2:], mode="trilinear", align_corners=True)
