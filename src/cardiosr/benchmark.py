@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io as _io
 import json
 import os
 import time
@@ -36,7 +35,7 @@ import numpy as np
 
 from cardiosr.degradation import MOTION_PATTERNS
 from cardiosr.errors import InputError
-from cardiosr.io import atomic_path, write_json
+from cardiosr.io import atomic_path, write_csv, write_json
 from cardiosr.labels import DEFAULT_CONVENTION, STRUCTURES
 from cardiosr.pipeline.settings import EnhanceSettings
 from cardiosr.volume import LabelVolume
@@ -376,26 +375,14 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
-def _csv(header: list[str], rows: list[list[Any]]) -> str:
-    buffer = _io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def write_tables(rows: list[dict[str, Any]], patterns: Sequence[str], out: Path) -> dict[str, Path]:
     """Write ``cases.csv``, ``table_s1.md``/``.csv`` and ``table_2.md`` into ``out``."""
-    fields: list[str] = []
-    for row in rows:
-        fields += [k for k in row if k not in fields]
-    per_case = [[r.get(k, "") for k in fields] for r in rows]
     header_s1, s1 = table_s1(rows, patterns)
     header_2, t2 = table_2(rows, patterns)
     return {
-        "cases": _write_text(out / "cases.csv", _csv(fields, per_case)),
+        "cases": write_csv(out / "cases.csv", rows),
         "table_s1_md": _write_text(out / "table_s1.md", _markdown(header_s1, s1)),
-        "table_s1_csv": _write_text(out / "table_s1.csv", _csv(header_s1, s1)),
+        "table_s1_csv": write_csv(out / "table_s1.csv", [dict(zip(header_s1, r, strict=True)) for r in s1]),
         "table_2_md": _write_text(out / "table_2.md", _markdown(header_2, t2)),
     }
 

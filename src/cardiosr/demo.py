@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 from cardiosr.degradation import MOTION_PATTERNS, degrade_with_motion
 from cardiosr.figures import save_orthogonal_views
 from cardiosr.geometry import resample_labels
-from cardiosr.io import atomic_path, save_labels
+from cardiosr.io import save_labels, write_json
 from cardiosr.metrics import dice
 from cardiosr.phantom import generate_phantom
 
@@ -63,23 +62,25 @@ def run_demo(
     summary = out / "summary.json"
     heart = ~np.isnan(result.shifts_mm[:, 0])
     true = shifts - shifts[heart].mean(0)
-    with atomic_path(summary) as tmp:
-        tmp.write_text(
-            json.dumps(
-                {
-                    "seed": seed,
-                    "factor": factor,
-                    "motion": motion,
-                    "dice_interpolated_vs_hr": scores,
-                    "dice_enhanced_vs_hr": scores_sr,
-                    "true_shifts_mm_zero_mean": np.where(heart[:, None], true, np.nan).round(3).tolist(),
-                    "estimated_shifts_mm": result.shifts_mm.round(3).tolist(),
-                    "enhance_seconds": round(result.seconds, 2),
-                    "phantom": {"lv_ml": params.lv_ml, "rv_ml": params.rv_ml, "myo_g": params.myo_g},
-                },
-                indent=2,
-            ).replace("NaN", "null")
-        )
+    write_json(
+        summary,
+        {
+            "seed": seed,
+            "factor": factor,
+            "motion": motion,
+            "dice_interpolated_vs_hr": scores,
+            "dice_enhanced_vs_hr": scores_sr,
+            "true_shifts_mm_zero_mean": _rows_or_null(np.where(heart[:, None], true, np.nan)),
+            "estimated_shifts_mm": _rows_or_null(result.shifts_mm),
+            "enhance_seconds": round(result.seconds, 2),
+            "phantom": {"lv_ml": params.lv_ml, "rv_ml": params.rv_ml, "myo_g": params.myo_g},
+        },
+    )
     return DemoResult(
         paths["hr"], paths["lr"], paths["upsampled"], paths["sr"], figure, summary, scores, scores_sr, result.seconds
     )
+
+
+def _rows_or_null(shifts: np.ndarray) -> list[list[float] | None]:
+    """Per-slice shifts rounded to 0.001 mm; ``None`` (JSON null) for slices without heart."""
+    return [None if np.isnan(row).any() else np.round(row, 3).tolist() for row in shifts]
