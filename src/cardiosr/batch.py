@@ -170,7 +170,7 @@ def process_case(case: Case, output_dir: str | os.PathLike, enhancer: Enhancer |
             raise RuntimeError("process_case needs an Enhancer (or a pool worker made by _init_worker)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # geometry warnings are stored in summary.json
-            result = enhancer.run(case.sa, la=case.la or None)
+            result = _run_case(enhancer, case)
         if out.exists():  # recomputing without --continue: replace the old outputs
             shutil.rmtree(out)
         result.save(out, figure=enhancer.settings.figure, mesh=enhancer.settings.mesh)
@@ -185,6 +185,19 @@ def process_case(case: Case, output_dir: str | os.PathLike, enhancer: Enhancer |
     # a case that failed in this run has no result: a folder from an earlier run would be stale
     shutil.rmtree(out, ignore_errors=True)
     return outcome
+
+
+def _run_case(enhancer: Enhancer, case: Case) -> Any:
+    """A :class:`~cardiosr.pipeline.result.Result`, or for a cine (a 4D ``CASE_sa``) a ``CycleResult``."""
+    from cardiosr.frames import count_frames, load_frames
+
+    s = enhancer.settings
+    if count_frames(case.sa) == 1:
+        return enhancer.run(case.sa, la=case.la or None)
+    if case.la:
+        raise InputError("long-axis views with a cine are not supported yet", case.la[0])
+    cine = load_frames(case.sa, s.convention, s.slice_axis, s.ignore_labels)
+    return enhancer.run_cycle(cine, frames=s.frames)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -425,12 +438,23 @@ COHORT_FIELDS = [
     "iterations",
     "converged",
     "time_s",
+    "frames",
+    "EDV_LV_ml",
+    "ESV_LV_ml",
+    "EF_LV",
+    "SV_LV_ml",
+    "EDV_RV_ml",
+    "ESV_RV_ml",
+    "EF_RV",
+    "SV_RV_ml",
     "warnings",
 ]
 
 
 def cohort_row(case: str, summary: dict[str, Any]) -> dict[str, Any]:
-    """One row of ``cohort.csv`` from a case's ``summary.json``."""
+    """One row of ``cohort.csv`` from a case's ``summary.json`` (a cine's: :func:`cycle_row`)."""
+    if "cycle" in summary:
+        return cycle_row(case, summary)
     final = summary.get("final_loss", {})
     consistency = summary.get("consistency_dice", {})
     shifts = summary.get("shifts", {})
@@ -454,6 +478,47 @@ def cohort_row(case: str, summary: dict[str, Any]) -> dict[str, Any]:
         "converged": int(bool(summary.get("converged"))),
         "time_s": _fmt(summary.get("time_s")),
         "warnings": "; ".join(summary.get("warnings", []) + summary.get("canonical_frame", {}).get("warnings", [])),
+    }
+
+
+def cycle_row(case: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """A cine's row: volumes at ED (``LV_ml``…) and ES, EF and stroke volumes, the worst frame's consistency,
+    the mean final loss, QC reasons prefixed with their frame."""
+    c = summary["cycle"]
+    ed, es = c["frames"].index(c["ED_frame"]), c["frames"].index(c["ES_frame"])
+    finals = summary.get("final_loss", [])
+    consistency = summary.get("consistency_dice", [])
+    qc = summary.get("qc", {})
+    reasons = [f"frame {q['frame']}: {r}" for q in qc.get("frames", []) for r in q.get("reasons", [])]
+    worst = {k: min((d[k] for d in consistency if k in d), default=None) for k in ("LV", "MYO", "RV")}
+    return {
+        "case": case,
+        "method": summary.get("method", "lo"),
+        "qc_flag": int(bool(qc.get("flag"))),
+        "qc_reasons": "; ".join(reasons),
+        "final_loss": _fmt(sum(f["total"] for f in finals) / len(finals)) if finals else "",
+        "final_loss_sa": _fmt(sum(f["sa"] for f in finals) / len(finals)) if finals else "",
+        **{f"consistency_dice_{k}": _fmt(v) for k, v in worst.items()},
+        "shift_mean_mm": _fmt(summary.get("shifts", {}).get("mean_mm")),
+        "shift_max_mm": _fmt(summary.get("shifts", {}).get("max_mm")),
+        "LV_ml": _fmt(c["LV_ml"][ed]),
+        "RV_ml": _fmt(c["RV_ml"][ed]),
+        "LV_mass_g": _fmt(c["LV_mass_g"][ed]),
+        "plausible": "",
+        "la_dice_mean": "",
+        "iterations": sum(sum(i.values()) for i in summary.get("iterations", [])),
+        "converged": "",
+        "time_s": _fmt(summary.get("time_s")),
+        "frames": len(c["frames"]),
+        "EDV_LV_ml": _fmt(c["LV_ml"][ed]),
+        "ESV_LV_ml": _fmt(c["LV_ml"][es]),
+        "EF_LV": _fmt(c["EF_LV"]),
+        "SV_LV_ml": _fmt(c["SV_LV_ml"]),
+        "EDV_RV_ml": _fmt(c["RV_ml"][ed]),
+        "ESV_RV_ml": _fmt(c["RV_ml"][es]),
+        "EF_RV": _fmt(c["EF_RV"]),
+        "SV_RV_ml": _fmt(c["SV_RV_ml"]),
+        "warnings": "; ".join(summary.get("warnings", [])),
     }
 
 

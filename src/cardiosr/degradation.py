@@ -365,6 +365,21 @@ def degrade_with_motion(
     return degrade_labels(volume, down, shifts), shifts
 
 
+def degrade_cine_with_motion(
+    frames: list[LabelVolume], scale: float, rng: np.random.Generator, factor: int = 5, jitter_mm: float = 0.0
+) -> tuple[list[LabelVolume], np.ndarray]:
+    """Eq. 1 for every frame of a cine with **one** motion draw per slice shared by all frames (each slice is
+    acquired in one breath-hold over the whole cycle), plus optional per-frame jitter (Gaussian, ``jitter_mm``
+    per axis). Returns the stacks and the shared shifts ``(D_LR, 2)`` mm."""
+    down = Downsample.from_factor(frames[0].affine, frames[0].shape, (factor, 1, 1))
+    shifts = simulate_shifts(down.lr_shape[0], scale, rng)
+    stacks = []
+    for frame in frames:
+        d = shifts + rng.normal(0.0, jitter_mm, shifts.shape) if jitter_mm > 0 else shifts
+        stacks.append(degrade_labels(frame, down, d))
+    return stacks, shifts
+
+
 def downsample_slices(volume: LabelVolume, factor: int = 5) -> LabelVolume:
     """↓s along the slice axis only, without motion: a clinical-style stack of ``factor``-times thicker slices.
 

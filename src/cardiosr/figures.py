@@ -148,3 +148,27 @@ def save_enhance_figure(result: Any, path: str | os.PathLike) -> Path:
             axes[row, col].set_yticks([])
         axes[row, 3].axis("off")
     return save_figure(fig, path)
+
+
+def save_volume_curves(
+    input_ml: dict[str, Sequence[float]],
+    result_ml: dict[str, Sequence[float]],
+    result_frames: Sequence[int],
+    path: str | os.PathLike,
+    time_step_ms: float | None = None,
+) -> Path:
+    """Volume curves of a cine: LV and RV cavity volumes (mL) per frame, of the input (voxel counts × voxel
+    volume of the thick-slice stack) and of the result, one panel per structure."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    step = time_step_ms or 1.0
+    unit = "ms" if time_step_ms else "frame"
+    for ax, key, title in zip(axes, ("LV_ml", "RV_ml"), ("LV cavity", "RV cavity"), strict=True):
+        x_in = np.arange(len(input_ml[key])) * step
+        ax.plot(x_in, input_ml[key], "o--", color="0.5", label="input (voxel count)")
+        ax.plot(np.asarray(result_frames) * step, result_ml[key], "o-", color="C3", label="cardiosr enhance")
+        ax.set_title(title)
+        ax.set_xlabel(f"time ({unit})")
+        ax.set_ylabel("volume (mL)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return save_figure(fig, path)

@@ -46,8 +46,12 @@ MAX_VOXELS = 512 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_image(path: Path) -> nib.Nifti1Image:
-    """Read a NIfTI-1 or NIfTI-2 file by its content: gzip-compressed or not, whatever its name says."""
+def read_nifti(path: str | os.PathLike) -> nib.Nifti1Image:
+    """Read a NIfTI-1 or NIfTI-2 file by its content: gzip-compressed or not, whatever its name says.
+
+    Raises :class:`~cardiosr.errors.InputError` (one line naming the file) for anything unreadable.
+    """
+    path = Path(path)
     if not path.exists():
         raise InputError("file does not exist", path)
     if path.is_dir():
@@ -91,7 +95,13 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _read_array(img: nib.Nifti1Image, path: Path) -> np.ndarray:
+def read_label_array(img: nib.Nifti1Image, path: str | os.PathLike, frames: bool = False) -> np.ndarray:
+    """The voxel data of a label map: a 3D array, or with ``frames`` a 4D ``(x, y, z, t)`` array (a cine).
+
+    Trailing singleton axes beyond the third (beyond the fourth with ``frames``) are dropped; with ``frames``
+    a 3D file is one frame. Anything else is an :class:`~cardiosr.errors.InputError`.
+    """
+    path = Path(path)
     shape = tuple(int(n) for n in img.shape)
     if int(np.prod(shape, dtype=np.int64)) > MAX_VOXELS:
         raise InputError(f"array of shape {shape} is too large for a label map", path)
@@ -99,14 +109,19 @@ def _read_array(img: nib.Nifti1Image, path: Path) -> np.ndarray:
         data = np.asanyarray(img.dataobj)
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
         raise InputError(f"could not read the voxel data ({_short(exc)})", path) from None
-    # Drop trailing singleton axes beyond the third (e.g. X×Y×Z×1 exports); anything else must be 3D.
-    while data.ndim > 3 and data.shape[-1] == 1:
+    dims = 4 if frames else 3
+    # Drop trailing singleton axes (e.g. X×Y×Z×1 exports); anything else must be 3D (4D for frames).
+    while data.ndim > dims and data.shape[-1] == 1:
         data = data[..., 0]
-    if data.ndim != 3:
-        raise InputError(f"expected a 3D label map, got an array of shape {tuple(data.shape)}", path)
+    if frames and data.ndim == 3:
+        data = data[..., None]
+    if data.ndim != dims:
+        what = "a 3D label map or a 4D cine (x, y, z, t)" if frames else "a 3D label map"
+        hint = "; a 4D cine (x, y, z, t) is read by 'cardiosr enhance --sa'" if data.ndim == 4 else ""
+        raise InputError(f"expected {what}, got an array of shape {tuple(data.shape)}{hint}", path)
     if min(data.shape) < 1:
         raise InputError(f"array of shape {tuple(data.shape)} has no voxels", path)
-    return data
+    return _to_integer_labels(data, path)
 
 
 def _fmt_mm(values: np.ndarray) -> str:
@@ -222,6 +237,23 @@ def load_labels(
         vol.array.shape        # (12, 256, 256): (slices, rows, columns)
     """
     path = Path(path)
+    img = read_nifti(path)
+    return labels_from_array(
+        read_label_array(img, path), img, path, convention, slice_axis, ignore_labels, check_anatomy
+    )
+
+
+def labels_from_array(
+    data: np.ndarray,
+    img: nib.Nifti1Image,
+    path: str | os.PathLike,
+    convention: str | LabelConvention = DEFAULT_CONVENTION,
+    slice_axis: int | None = None,
+    ignore_labels: Sequence[int] = (),
+    check_anatomy: bool | None = None,
+) -> LabelVolume:
+    """:func:`load_labels` of a 3D on-disk label array ``data`` read from ``img`` (e.g. one frame of a cine)."""
+    path = Path(path)
     auto = isinstance(convention, str) and convention.lower() == AUTO_CONVENTION
     conv = None if auto else get_convention(convention)
     ignore = parse_ignore_labels(ignore_labels)
@@ -230,10 +262,8 @@ def load_labels(
         raise InputError(
             f"--ignore-labels {clash} would remove structures of the '{conv.name}' convention ({describe(conv)})"
         )
-    img = _read_image(path)
     affine, note = header_affine(img, path)
     notes = [note] if note else []
-    data = _to_integer_labels(_read_array(img, path), path)
     if ignore:
         data = np.where(np.isin(data, ignore), 0, data)
     try:
@@ -364,15 +394,27 @@ def save_labels(
     conv = get_convention(convention or volume.convention)
     # Internal voxel index i maps to on-disk index disk_axes[i]: undo that permutation (array and affine).
     disk, disk_affine = to_disk_order(conv.from_internal(volume.array), volume.affine, volume.disk_axes)
-    header = volume.header.copy() if isinstance(volume.header, nib.Nifti1Header) else nib.Nifti1Header()
+    return save_image(label_image(disk, disk_affine, volume.header), path)
+
+
+def label_image(disk: np.ndarray, disk_affine: np.ndarray, header: object | None = None) -> nib.Nifti1Image:
+    """A uint8 NIfTI image of on-disk labels (3D, or 4D ``(x, y, z, t)``) reusing ``header`` (format, codes, units).
+
+    The affine goes into the sform (the input's code, else 2 "aligned") and the qform (the input's code, else 0).
+    """
+    header = header.copy() if isinstance(header, nib.Nifti1Header) else nib.Nifti1Header()
     kind = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image  # the input's format
     img = kind(np.ascontiguousarray(disk, dtype=np.uint8), disk_affine, header=header)
     img.set_data_dtype(np.uint8)
     img.header.set_slope_inter(1.0, 0.0)
-    sform_code = int(header["sform_code"]) or 2
-    qform_code = int(header["qform_code"]) or 0
-    img.set_sform(disk_affine, code=sform_code)
-    img.set_qform(disk_affine, code=qform_code)
+    img.set_sform(disk_affine, code=int(header["sform_code"]) or 2)
+    img.set_qform(disk_affine, code=int(header["qform_code"]) or 0)
+    return img
+
+
+def save_image(img: nib.Nifti1Image, path: str | os.PathLike) -> Path:
+    """Write a NIfTI image atomically; one-line :class:`~cardiosr.errors.InputError` if it cannot be encoded."""
+    path = Path(path)
     with atomic_path(path) as tmp:
         try:
             nib.save(img, str(tmp))

@@ -48,8 +48,10 @@ def surface_mesh(mask: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.n
     return world.astype(np.float64), faces.astype(np.int64)
 
 
-def write_meshes(volume: LabelVolume, output_dir: str | os.PathLike, fmt: str = "vtk") -> dict[str, Path]:
-    """Write ``LV.<fmt>``, ``MYO.<fmt>``, ``RV.<fmt>`` (absent structures are skipped) into ``output_dir``.
+def write_meshes(
+    volume: LabelVolume, output_dir: str | os.PathLike, fmt: str = "vtk", suffix: str = ""
+) -> dict[str, Path]:
+    """Write ``LV<suffix>.<fmt>``, ``MYO<suffix>.<fmt>``, ``RV<suffix>.<fmt>`` (absent structures are skipped).
 
     Parameters
     ----------
@@ -59,6 +61,9 @@ def write_meshes(volume: LabelVolume, output_dir: str | os.PathLike, fmt: str = 
         Folder to write into.
     fmt:
         ``'vtk'`` (legacy VTK polydata) or ``'stl'`` (binary STL).
+    suffix:
+        Appended to the structure's name, e.g. ``'_007'`` for frame 7 of a cine: ParaView opens
+        ``LV_000.vtk``, ``LV_001.vtk``, ... as one time series.
     """
     import meshio
 
@@ -72,7 +77,7 @@ def write_meshes(volume: LabelVolume, output_dir: str | os.PathLike, fmt: str = 
             continue
         verts, faces = surface_mesh(mask, volume.affine)
         mesh = meshio.Mesh(verts, [("triangle", faces)])
-        path = out / f"{name}.{fmt}"
+        path = out / f"{name}{suffix}.{fmt}"
         with atomic_path(path) as tmp:
             if fmt == "stl":
                 meshio.write(tmp, mesh, file_format="stl", binary=True)

@@ -7,8 +7,8 @@ check before any work, and replacing the whole set of cardiosr's files on a reru
   second run into the same folder is refused at once (one line) instead of racing the first.
 * :func:`commit` moves a staged set of files in: in one rename for a new folder; into an existing one
   with ``summary.json`` removed first and moved last, and every file cardiosr writes
-  (:data:`OWNED_FILES`) that is not part of the new set removed, so no file of a previous subject stays
-  beside the new result. Other files in the folder are left alone.
+  (:data:`OWNED_FILES`, :data:`OWNED_PATTERNS`) that is not part of the new set removed, so no file of a
+  previous subject stays beside the new result. Other files in the folder are left alone.
 """
 
 from __future__ import annotations
@@ -31,8 +31,13 @@ OWNED_FILES: tuple[str, ...] = (
     "shifts.json",
     "loss.csv",
     "figure.png",
+    "volume_curves.png",
     *(f"{name}.{fmt}" for name in ("LV", "MYO", "RV") for fmt in ("vtk", "stl")),
     "summary.json",
+)
+#: Name patterns of the per-frame files of a cine (meshes ``LV_000.vtk`` ...), also owned.
+OWNED_PATTERNS: tuple[str, ...] = tuple(
+    f"{name}_[0-9][0-9][0-9].{fmt}" for name in ("LV", "MYO", "RV") for fmt in ("vtk", "stl")
 )
 
 _HELD: dict[str, tuple[int, int]] = {}  # lock path -> (fd, depth): re-entrant within one process
@@ -138,6 +143,10 @@ def commit(stage: Path, out: Path, files: dict[str, Path]) -> dict[str, Path]:
             for name in OWNED_FILES:
                 if name not in new:
                     (out / name).unlink(missing_ok=True)
+            for pattern in OWNED_PATTERNS:
+                for path in out.glob(pattern):
+                    if path.name not in new:
+                        path.unlink(missing_ok=True)
             for path in files.values():
                 if path.name == "summary.json":
                     os.replace(path, out / path.name)

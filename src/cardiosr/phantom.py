@@ -227,6 +227,14 @@ def generate_phantom(
     >>> vol.array.shape
     (64, 128, 128)
     """
+    labels, params, _, _ = _generate(seed, shape)
+    return LabelVolume(labels, phantom_world_affine(shape), "ukbb"), params
+
+
+def _generate(
+    seed: int | np.random.SeedSequence, shape: tuple[int, int, int]
+) -> tuple[np.ndarray, PhantomParameters, list[tuple], np.ndarray]:
+    """The phantom's labels, parameters, deformation field and centring offset (the cycle re-renders them)."""
     seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
     seed_value = int(seq.entropy) if isinstance(seq.entropy, int) else 0
     rng = np.random.default_rng(seq)
@@ -258,7 +266,7 @@ def generate_phantom(
         touches_edge = any(labels.take(i, axis=a).any() for a in range(3) for i in (0, shape[a] - 1))
         if not touches_edge and all(lo <= measured[k] <= hi for k, (lo, hi) in VOLUME_RANGES.items()):
             params.lv_ml, params.rv_ml, params.myo_g = measured["lv_ml"], measured["rv_ml"], measured["myo_g"]
-            return LabelVolume(labels, phantom_world_affine(shape), "ukbb"), params
+            return labels, params, field, offset
     raise RuntimeError("could not draw a phantom inside the volume ranges")  # pragma: no cover
 
 
@@ -283,3 +291,63 @@ def phantom_cohort(n: int, seed: int = 0) -> list[tuple[LabelVolume, PhantomPara
 def parameters_row(params: PhantomParameters) -> dict[str, float | int]:
     """Parameters as a flat dict (for CSV), lengths rounded to 0.01 mm."""
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(params).items()}
+
+
+#: Cardiac cycle of the phantoms (``phantom_cycle``), at end-systole relative to end-diastole: LV cavity
+#: semi-axes across (× 0.74) and along (× 0.88) the long axis, wall thickness (× 1.3), RV semi-axes (× 0.8).
+CYCLE_AT_ES = {"lv_across": 0.74, "lv_along": 0.88, "thickness": 1.3, "rv": 0.8}
+
+
+def cycle_phase(n_frames: int) -> np.ndarray:
+    """Contraction of each frame of a cycle sampled at ``n_frames`` phases: 0 at ED (frame 0), 1 at ES (mid-cycle).
+
+    Examples
+    --------
+    >>> cycle_phase(4).round(2).tolist()
+    [0.0, 0.5, 1.0, 0.5]
+    """
+    return (1.0 - np.cos(2.0 * np.pi * np.arange(n_frames) / n_frames)) / 2.0
+
+
+def phantom_cycle(
+    seed: int | np.random.SeedSequence, n_frames: int, shape: tuple[int, int, int] = CANONICAL_SHAPE
+) -> list[LabelVolume]:
+    """A phantom through one cardiac cycle, ED → ES → ED, on one grid (frame 0 is :func:`generate_phantom`'s).
+
+    The LV cavity shrinks across and along its axis (the base descends towards the apex), the wall thickens,
+    the RV contracts (:data:`CYCLE_AT_ES`), smoothly with :func:`cycle_phase`; the deformation field and the
+    placement stay those of end-diastole.
+
+    Examples
+    --------
+    >>> frames = phantom_cycle(0, 4)
+    >>> lv = [int((f.array == 1).sum()) for f in frames]
+    >>> lv[0] > lv[1] > lv[2] and lv[2] < lv[3]
+    True
+    """
+    from dataclasses import replace
+
+    labels, params, field, offset = _generate(seed, shape)
+    frames = []
+    for c in cycle_phase(n_frames):
+        if c == 0.0:
+            frame = labels
+        else:
+            k = {name: 1.0 + (value - 1.0) * c for name, value in CYCLE_AT_ES.items()}
+            p = replace(
+                params,
+                lv_a=params.lv_a * k["lv_across"],
+                lv_b=params.lv_b * k["lv_across"],
+                lv_c=params.lv_c * k["lv_along"],
+                base_height=params.base_height * k["lv_along"],
+                thickness=params.thickness * k["thickness"],
+                rv_radial=params.rv_radial * k["rv"],
+                rv_tangential=params.rv_tangential * k["rv"],
+                rv_length=params.rv_length * k["rv"],
+            )
+            frame = _render(p, field, offset, shape)
+            for value in (LV, MYO, RV):
+                mask = frame == value
+                frame[mask & ~largest_component(mask)] = 0
+        frames.append(LabelVolume(frame, phantom_world_affine(shape), "ukbb"))
+    return frames

@@ -35,6 +35,10 @@ COLUMNS = [
     ("LV_mass_g", "LV mass (g)"),
     ("plausible", "plausible"),
     ("la_dice_mean", "long-axis Dice"),
+    ("EF_LV", "LV EF (%)"),
+    ("SV_LV_ml", "LV SV (mL)"),
+    ("ESV_LV_ml", "LV ESV (mL)"),
+    ("EF_RV", "RV EF (%)"),
     ("time_s", "time (s)"),
 ]
 
@@ -126,9 +130,10 @@ def write_report(output_dir: str | os.PathLike) -> Path:
     )
     body = []
     for r in rows:
-        figure = out / r["case"] / "figure.png"
+        name = "volume_curves.png" if (out / r["case"] / "volume_curves.png").is_file() else "figure.png"  # cines
+        figure = out / r["case"] / name
         thumb = (
-            f'<a href="{html.escape(r["case"])}/figure.png"><img src="{html.escape(r["case"])}/figure.png" '
+            f'<a href="{html.escape(r["case"])}/{name}"><img src="{html.escape(r["case"])}/{name}" '
             f'alt="{html.escape(r["case"])}" width="240" loading="lazy"></a>'
             if figure.is_file()
             else "no figure"

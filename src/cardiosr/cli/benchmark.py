@@ -12,7 +12,7 @@ from cardiosr.errors import InputError
 
 #: Settings of ``enhance`` that ``benchmark`` does not take: it runs every method, writes no per-case figure or
 #: mesh, and its ``--seed`` is the cohort's (the restarts keep their default seed).
-NOT_BENCHMARK_OPTIONS = ("method", "edsr", "figure", "mesh", "seed")
+NOT_BENCHMARK_OPTIONS = ("method", "edsr", "figure", "mesh", "frames", "seed")
 
 
 def add_benchmark_verb(sub: Any) -> None:

@@ -14,7 +14,12 @@ def add_enhance_verb(sub: Any) -> None:
     p = sub.add_parser(
         "enhance", help="motion-correct and super-resolve a short-axis segmentation (latent optimisation)"
     )
-    p.add_argument("--sa", required=True, help="short-axis label map (.nii.gz)")
+    p.add_argument(
+        "--sa",
+        required=True,
+        nargs="+",
+        help="short-axis label map (.nii.gz); a 4D file (x, y, z, t) or several 3D files (frames in order) is a cine",
+    )
     p.add_argument("--la", action="append", default=[], help="long-axis label map in the same world space (repeatable)")
     p.add_argument("-o", "--output", required=True, help="output folder")
     add_settings_options(p)
@@ -43,13 +48,19 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         bar.total = n
         bar.update(i - bar.n)
 
+    cine = _read_cine(args, settings)
     with locked(args.output):  # a second run into the same folder is refused at once
         try:
-            result = Enhancer(settings).run(
-                args.sa, la=args.la or None, la_eval=args.la_eval or None, progress=progress
-            )
+            if cine is not None:
+                cycle = Enhancer(settings).run_cycle(cine, frames=settings.frames, progress=progress)
+            else:
+                result = Enhancer(settings).run(
+                    args.sa[0], la=args.la or None, la_eval=args.la_eval or None, progress=progress
+                )
         finally:
             bar.close()
+        if cine is not None:
+            return _report_cycle(cycle, args.output, settings)
         paths = result.save(args.output, figure=settings.figure, mesh=settings.mesh)
         opt = result.optimisation
         how = (
@@ -68,6 +79,33 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             used = "used in the loss" if item["used_in_optimisation"] else "evaluation only"
             print(f"long-axis Dice against {item['path']} ({used}): {scores}")
         return 0
+
+
+def _read_cine(args: argparse.Namespace, settings: Any) -> Any:
+    """The cine of ``--sa`` (several files, or one 4D file with more than one frame), else ``None``."""
+    from cardiosr.errors import InputError
+    from cardiosr.frames import count_frames, load_frames
+
+    if len(args.sa) == 1 and count_frames(args.sa[0]) == 1:
+        if settings.frames is not None:
+            raise InputError("--frames needs a cine: a 4D --sa file or several --sa files")
+        return None
+    if args.la or args.la_eval:
+        raise InputError("long-axis views with a cine are not supported yet: give the short-axis frames alone")
+    return load_frames(args.sa, settings.convention, settings.slice_axis, settings.ignore_labels)
+
+
+def _report_cycle(cycle: Any, output: str, settings: Any) -> int:
+    paths = cycle.save(output, figure=settings.figure, mesh=settings.mesh)
+    c, first = cycle.cycle(), cycle.frames[0]
+    flagged = [q["frame"] for q in cycle.summary()["qc"]["frames"] if q["flag"]]
+    print(
+        f"{paths['sr']}: {len(cycle.frames)} of {cycle.n_frames} frames of "
+        f"{'x'.join(str(n) for n in first.sr.shape)} at {'x'.join(f'{s:.2f}' for s in first.sr.spacing)} mm "
+        f"in {cycle.seconds:.1f} s; ED frame {c['ED_frame']}, ES frame {c['ES_frame']}, LV EF {c['EF_LV']} %, "
+        f"RV EF {c['EF_RV']} %, LV SV {c['SV_LV_ml']} mL" + (f"; QC FLAG on frames {flagged}" if flagged else "")
+    )
+    return 0
 
 
 def add_batch_verb(sub: Any) -> None:

@@ -26,7 +26,8 @@ Modules
 ``options`` (:class:`OptimiseOptions`, no torch) · ``stopping`` (:class:`StoppingRule`) · ``losses`` (Eq. 3–4 and
 the motion prior) · ``problem`` (one subject, Eq. 5) · ``init`` (gauge, starts of ``d`` and ``z``) · ``run`` (one
 run's state) · ``motion_test`` · ``search`` (Algorithm 1, both schedules) · ``refine`` (data consistency) ·
-``result`` (:class:`OptimisationResult`). The names below are imported on first use, so that the torch-free
+``result`` (:class:`OptimisationResult`) · ``cycle`` (a cine: shifts shared by all frames, one ``z`` per frame,
+:func:`cycle_optimisation`). The names below are imported on first use, so that the torch-free
 ``options`` can be read (by the command line's ``--help``) without loading torch.
 """
 
@@ -56,6 +57,8 @@ _WHERE = {
     "OptimisationResult": "result",
     "latent_optimisation": "search",
     "refine_consistency": "refine",
+    "cycle_optimisation": "cycle",
+    "CycleFit": "cycle",
 }
 __all__ = sorted(_WHERE)
 __getattr__ = lazy_exports(__name__, _WHERE)

@@ -76,6 +76,9 @@ class OptimiseOptions:
         when the fixed estimate's gain is at most ``motion_threshold`` but the searched one's exceeds this
         (the joint search recovers normal breathing motion that the stack alone cannot, and drifts under
         severe motion, where the fixed estimate wins). ``None``: two hypotheses only.
+    temporal_weight:
+        Cines only (:mod:`cardiosr.optimise.cycle`): λ_t of ``λ_t Σ_t ‖z_t − z_{t−1}‖²``, the smoothness of
+        the latent codes of consecutive frames.
     fidelity:
         Weight of the prior between the slices in the final fusion with the motion-corrected stack
         (:func:`cardiosr.fidelity.fuse_with_stack`): 0 gives shape-based interpolation of the corrected
@@ -132,6 +135,9 @@ class OptimiseOptions:
         off="--no-search-hypothesis",
         off_help="motion test without the searched hypothesis",
     )
+    temporal_weight: float = option(
+        1e-3, "cine only: weight λ_t of the temporal smoothness of the latent codes (default {default})", metavar="λt"
+    )
     fidelity: float | None = option(
         0.5,
         "prior weight W in [0, 1] midway between slices when fusing with the motion-corrected stack "
@@ -155,6 +161,8 @@ class OptimiseOptions:
             raise InputError(f"motion_prior must be non-negative, got {self.motion_prior}")
         if self.search_threshold is not None and not self.search_threshold >= 0:
             raise InputError(f"search_threshold must be non-negative, got {self.search_threshold}")
+        if not self.temporal_weight >= 0:
+            raise InputError(f"temporal_weight must be non-negative, got {self.temporal_weight}")
         if self.fidelity is not None and not 0.0 <= self.fidelity <= 1.0:
             raise InputError(f"fidelity must be in [0, 1], got {self.fidelity}")
         for name in ("lr_z", "lr_d", "refine_lr"):

@@ -47,6 +47,7 @@ def make_problem(
     centre_voxel: Sequence[float] | None = None,
     centring: str = "mass",
     gamma: float | None = None,
+    frame: CanonicalFrame | None = None,
 ) -> Problem:
     """Set up Eq. 3–5 for one subject on its canonical grid.
 
@@ -60,8 +61,11 @@ def make_problem(
         The prior's grid centring (:func:`cardiosr.prior.canonical_placement`).
     gamma:
         γ of Eq. 5; by default 1 with long-axis views and 0 without (paper §2.3).
+    frame:
+        A canonical frame to use instead of the stack's own (the frames of a cine share their first one's).
     """
-    frame = canonical_frame(sa, centre_voxel=centre_voxel, centring=centring)
+    if frame is None:
+        frame = canonical_frame(sa, centre_voxel=centre_voxel, centring=centring)
     if gamma is None:
         gamma = 1.0 if la else 0.0
     if gamma < 0 or not math.isfinite(gamma):

@@ -13,7 +13,12 @@ from cardiosr.optimise.stopping import StoppingRule
 
 
 def refine_consistency(
-    logits: torch.Tensor, d: torch.Tensor, problem: Problem, options: OptimiseOptions, fix_shifts: bool = False
+    logits: torch.Tensor,
+    d: torch.Tensor,
+    problem: Problem,
+    options: OptimiseOptions,
+    fix_shifts: bool = False,
+    gauge: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
     """Data-consistency stage (beyond the paper): a smooth residual on ``G(z)`` so that it agrees with the slices.
 
@@ -25,6 +30,9 @@ def refine_consistency(
     motion test found no motion) with Adam (λ = ``options.refine_weight``; plus the motion prior), under
     the same :class:`StoppingRule`. The decoder is not run, so an iteration costs less than one of
     the latent search (on the published pair it adds 1.3 s to 1.9 s of latent search).
+
+    ``gauge=False`` (only with ``fix_shifts``) uses ``d`` exactly as given: the shifts a cine shares over its
+    frames, already in their gauge.
 
     Returns
     -------
@@ -40,6 +48,10 @@ def refine_consistency(
     rule = StoppingRule(options.window, options.tolerance)
     rows: list[dict] = []
     heart, zero_mean = problem.sa_loss.heart_slices, problem.zero_mean_gauge
+    if not gauge:
+        if not fix_shifts:
+            raise ValueError("gauge=False needs fix_shifts=True")
+        heart, zero_mean = torch.ones_like(heart), False  # apply_gauge is then the identity
     sa = problem.sa_loss
     resample = sa.resample
     # Without long-axis views only the canonical slices around the stack's slices enter the loss: evaluate

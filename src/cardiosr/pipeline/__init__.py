@@ -2,8 +2,9 @@
 
 Modules: ``settings`` (:class:`EnhanceSettings`, no torch) · ``enhancer`` (:class:`Enhancer`, :func:`enhance`,
 :func:`enhance_batch`) · ``checks`` (inputs) · ``baselines`` (NN, SBI, EDSR) · ``qc`` (back to world, clean
-topology, consistency, flags) · ``result`` (:class:`Result` and its files). Names are imported on first use, so
-that reading the settings (``cardiosr --help``) does not load torch.
+topology, consistency, flags) · ``result`` (:class:`Result` and its files) · ``cycle`` (:class:`CycleResult`: a
+cine's 4D files, volume curves and ejection fractions, from :meth:`Enhancer.run_cycle`). Names are imported on
+first use, so that reading the settings (``cardiosr --help``) does not load torch.
 
 Examples
 --------
@@ -27,6 +28,7 @@ _WHERE = {
     "enhance": "enhancer",
     "enhance_batch": "enhancer",
     "Result": "result",
+    "CycleResult": "cycle",
     "staging_folder": "result",
     "baseline_probabilities": "baselines",
     "DEFAULT_EDSR": "baselines",

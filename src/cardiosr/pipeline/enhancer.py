@@ -9,6 +9,9 @@ from typing import Any
 
 from cardiosr.device import resolve_device
 from cardiosr.errors import InputError, InputWarning
+from cardiosr.frames import Cine
+from cardiosr.metrics import clinical_volumes
+from cardiosr.optimise.cycle import cycle_optimisation, key_frame_of, select_frames
 from cardiosr.optimise.problem import Problem, make_problem
 from cardiosr.optimise.result import OptimisationResult
 from cardiosr.optimise.search import latent_optimisation
@@ -21,6 +24,7 @@ from cardiosr.pipeline.checks import (
     stack_checks,
     view_checks,
 )
+from cardiosr.pipeline.cycle import CycleResult
 from cardiosr.pipeline.qc import add_input_qc, finish_result
 from cardiosr.pipeline.result import Result
 from cardiosr.pipeline.settings import EnhanceSettings
@@ -120,6 +124,71 @@ class Enhancer:
             result.method = self.settings.method
             add_input_qc(result, found, notes, views, extra)
         return finished
+
+    def run_cycle(
+        self,
+        sa: Cine | Sequence[StackInput],
+        *,
+        frames: str | Sequence[int] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CycleResult:
+        """Enhance a cine: one shift per slice shared by all frames, one shape per frame (module
+        :mod:`cardiosr.optimise.cycle`).
+
+        ``sa`` is a :class:`~cardiosr.frames.Cine` or the frames (paths or volumes) in time order;
+        ``frames`` chooses the frames that get a shape (``'ED,ES'``, ``'0,12'`` or indices; default all):
+        the shifts always come from every frame. More than 9 frames are taken as a whole cycle (the
+        temporal smoothness closes the loop). Baselines (``method`` other than ``'lo'``) run frame by frame.
+        """
+        start = time.perf_counter()
+        cine = sa if isinstance(sa, Cine) else None
+        items = list(cine.frames) if cine is not None else list(sa)
+        with warnings.catch_warnings(record=True) as caught:  # one warning per distinct note, not one per frame
+            warnings.simplefilter("always")
+            volumes, _, _, checks = self._read(items, None, None)
+        for text in dict.fromkeys(str(w.message) for w in caught):
+            warnings.warn(text, InputWarning, stacklevel=2)
+        wanted = select_frames(frames, volumes)
+        s, opts = self.settings, self.settings.optimise
+        placement = canonical_placement(self.prior_metadata)
+        shared = make_problem(volumes[key_frame_of(volumes)], gamma=s.gamma, **placement).frame
+        problems = [make_problem(v, gamma=s.gamma, frame=shared) for v in volumes]
+        if s.method == "lo":
+            fit = cycle_optimisation(
+                self.prior,
+                problems,
+                opts,
+                temporal_weight=opts.temporal_weight,
+                cyclic=len(volumes) > 9,
+                frames=wanted,
+                progress=progress,
+            )
+            fitted, motion = fit.results, fit.motion
+            if opts.fidelity is not None:
+                from cardiosr.fidelity import fuse_with_stack
+
+                for t, r in zip(wanted, fitted, strict=True):
+                    p = problems[t]
+                    r.probs = fuse_with_stack(r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity)
+        else:
+            fitted, motion = self._fit([problems[t] for t in wanted], progress), {}
+        results = []
+        for t, r in zip(wanted, fitted, strict=True):
+            result = finish_result(problems[t], r, opts, self.prior_metadata, r.seconds, [])
+            result.method = s.method
+            found, notes = checks[t]
+            add_input_qc(result, found, notes, [], [])
+            results.append(result)
+        return CycleResult(
+            frames=results,
+            frame_indices=wanted,
+            n_frames=len(volumes),
+            motion=motion,
+            time_step_ms=cine.time_step_ms if cine is not None else None,
+            input_volumes=[clinical_volumes(v.array, v.spacing) for v in volumes],
+            seconds=time.perf_counter() - start,
+            paths=list(cine.paths) if cine is not None else sorted({str(v.path) for v in volumes if v.path}),
+        )
 
     def _read(
         self, sa: Sequence[StackInput], la: Sequence[ViewsInput] | None, la_eval: Sequence[ViewsInput] | None

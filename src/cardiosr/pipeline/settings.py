@@ -53,6 +53,9 @@ class EnhanceSettings:
         :class:`~cardiosr.optimise.options.OptimiseOptions`.
     figure, mesh:
         Write ``figure.png``; write ``LV/MYO/RV`` surface meshes (``'vtk'`` or ``'stl'``, ``None``: none).
+    frames:
+        For a cine: the frames that get a shape (``'ED,ES'``, ``'0,12'``; ``None``: all); the shifts always
+        come from every frame (:meth:`~cardiosr.pipeline.enhancer.Enhancer.run_cycle`).
 
     Examples
     --------
@@ -74,6 +77,11 @@ class EnhanceSettings:
     figure: bool = option(True, "do not write figure.png")
     mesh: str | None = option(
         None, "also write LV/MYO/RV surface meshes in world coordinates", choices=MESH_FORMATS, kind=str
+    )
+    frames: str | None = option(
+        None,
+        "cine only: the frames that get a shape, e.g. ED,ES or 0,12 (default: all; shifts use every frame)",
+        kind=str,
     )
 
     def check(self) -> None:

@@ -1,0 +1,321 @@
+"""The cardiac cycle (beyond the paper): one in-plane shift per slice shared by every frame, one ``z`` per frame.
+
+Each short-axis slice of a cine is acquired in one breath-hold over all frames, so its in-plane offset is the
+same in every frame. :func:`cycle_optimisation` therefore
+
+1. estimates the shifts once from all frames: each stack-only estimate (slice alignment, LV-centroid line)
+   is made on every frame and averaged over the frames in which the slice holds heart labels, which
+   averages out the segmentation noise of single frames;
+2. runs the motion test on the key frames (ED and ES: the largest and smallest LV blood pool of the input):
+   ``d = 0`` against each shared estimate kept fixed, the losses summed over the key frames, with the same
+   threshold τ as one frame (:func:`~cardiosr.optimise.motion_test.motion_decision`'s rule);
+3. fits one latent code per frame with the chosen shifts fixed, all frames in one batch, with the temporal
+   smoothness term ``λ_t · Σ_t ‖z_t − z_{t−1}‖²`` over consecutive fitted frames (cyclic: also last → first);
+4. runs the data-consistency stage per frame (shifts fixed).
+
+The objective of step 3 is ``Σ_t L(z_t, d) + λ_t Σ_t ‖z_t − z_{t−1}‖²`` with ``L`` Eq. 5 of one frame.
+Searched shifts (``shift_search``, the searched hypothesis) are not used for cines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from cardiosr.errors import InputError
+from cardiosr.labels import LV
+from cardiosr.optimise.init import GAUGE_LONG_AXIS, GAUGE_ZERO_MEAN, INITIAL_SHIFTS, warm_start_latents
+from cardiosr.optimise.losses import EPS
+from cardiosr.optimise.options import OptimiseOptions
+from cardiosr.optimise.problem import Problem, multi_view_loss
+from cardiosr.optimise.refine import refine_consistency
+from cardiosr.optimise.result import OptimisationResult
+from cardiosr.optimise.stopping import StoppingRule
+from cardiosr.prior.networks import GenerativePrior
+from cardiosr.volume import LabelVolume
+
+
+@dataclass
+class CycleFit:
+    """What :func:`cycle_optimisation` found.
+
+    Attributes
+    ----------
+    results:
+        One :class:`~cardiosr.optimise.result.OptimisationResult` per fitted frame, in the order of ``frames``.
+    frames:
+        The indices of the fitted frames.
+    shifts_mm:
+        ``(D, 2)`` shifts shared by every frame (mm, content moved by ``+d``).
+    motion:
+        The motion test's decision and evidence (``key_frames``, losses summed over them).
+    """
+
+    results: list[OptimisationResult]
+    frames: list[int]
+    shifts_mm: np.ndarray
+    motion: dict[str, Any]
+
+
+def key_frames(problems: Sequence[Problem]) -> list[int]:
+    """ED and ES of the input: the frames with the largest and the smallest LV blood pool (voxel count)."""
+    counts = [int((p.sa.array == LV).sum()) for p in problems]
+    return sorted({int(np.argmax(counts)), int(np.argmin(counts))})
+
+
+def key_frame_of(stacks: Sequence[LabelVolume], which: str = "ED") -> int:
+    """The input frame with the largest (``'ED'``) or smallest (``'ES'``) LV blood pool (voxel count)."""
+    counts = [int((v.array == LV).sum()) for v in stacks]
+    return int(np.argmax(counts) if which == "ED" else np.argmin(counts))
+
+
+def select_frames(spec: str | Sequence[int] | None, stacks: Sequence[LabelVolume]) -> list[int]:
+    """The frames to fit (``--frames``): ``None`` (all), indices, or a comma list of indices, ``ED`` and ``ES``.
+
+    Examples
+    --------
+    >>> from cardiosr.volume import LabelVolume
+    >>> stacks = [LabelVolume(np.full((2, 3, 3), 1 if t != 1 else 0, np.uint8), np.eye(4)) for t in range(3)]
+    >>> select_frames("ES,2", stacks), select_frames(None, stacks)
+    ([1, 2], [0, 1, 2])
+    """
+    n = len(stacks)
+    if spec is None:
+        return list(range(n))
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    chosen = set()
+    for item in items:
+        text = str(item).strip()
+        if text.upper() in ("ED", "ES"):
+            chosen.add(key_frame_of(stacks, text.upper()))
+        elif text.lstrip("-").isdigit() and 0 <= int(text) < n:
+            chosen.add(int(text))
+        else:
+            raise InputError(f"--frames: {text!r} is not ED, ES or a frame index between 0 and {n - 1}")
+    return sorted(chosen)
+
+
+def shared_shift_estimate(problems: Sequence[Problem], name: str) -> np.ndarray:
+    """A stack-only shift estimate (``'align'``, ``'centroid'``, ``'zero'``) made on every frame and averaged.
+
+    A slice's shift is the mean over the frames in which it holds heart labels; the result is in the
+    zero-mean gauge over the slices that hold heart labels in any frame. ``(D, 2)`` mm.
+    """
+    estimates = np.stack([INITIAL_SHIFTS[name](p.sa) for p in problems])  # (T, D, 2)
+    present = np.stack([(p.sa.array > 0).any((1, 2)) for p in problems]).astype(float)  # (T, D)
+    count = present.sum(0)
+    d = (estimates * present[..., None]).sum(0) / np.maximum(count, 1.0)[:, None]
+    heart = count > 0
+    if heart.any() and all(p.zero_mean_gauge for p in problems):
+        d[heart] -= d[heart].mean(0)
+    d[~heart] = 0.0
+    return d
+
+
+def _temporal_pairs(frames: Sequence[int], n_frames: int, cyclic: bool) -> list[tuple[int, int]]:
+    """Index pairs (into ``frames``) of consecutive fitted frames; cyclic closes the loop on a full cycle."""
+    pairs = [(i, i + 1) for i in range(len(frames) - 1) if frames[i + 1] == frames[i] + 1]
+    if cyclic and len(frames) == n_frames and n_frames > 2:
+        pairs.append((len(frames) - 1, 0))
+    return pairs
+
+
+def _fit_latents(
+    decode: torch.nn.Module,
+    problems: Sequence[Problem],
+    shifts: Sequence[torch.Tensor],
+    z0: torch.Tensor,
+    options: OptimiseOptions,
+    pairs: Sequence[tuple[int, int]] = (),
+    temporal_weight: float = 0.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[torch.Tensor, list[list[dict]], bool]:
+    """Adam on the latent codes of several items with fixed shifts, one batch; returns z, histories, converged.
+
+    The objective is the sum of the items' Eq. 5 plus the temporal term over ``pairs``; it stops by
+    :class:`StoppingRule` on that sum (the items are coupled, so they stop together).
+    """
+    z = z0.clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([z], lr=options.lr_z)
+    rule = StoppingRule(options.window, options.tolerance)
+    totals: list[float] = []
+    histories: list[list[dict]] = [[] for _ in problems]
+    converged = False
+    for iteration in range(options.max_iterations + 1):
+        optimiser.zero_grad(set_to_none=True)
+        logits = decode(z)
+        losses = []
+        for i, (p, d) in enumerate(zip(problems, shifts, strict=True)):
+            total, parts = multi_view_loss(logits[i : i + 1], d[None], p)
+            losses.append(total[0])
+            histories[i].append(
+                {"stage": "latent", "iteration": iteration, "total": total[0].item()}
+                | {k: v[0].item() for k, v in parts.items()}
+            )
+        objective = torch.stack(losses).sum()
+        if pairs and temporal_weight > 0:
+            a, b = zip(*pairs, strict=True)
+            objective = objective + temporal_weight * (z[list(a)] - z[list(b)]).pow(2).sum()
+        totals.append(objective.item())
+        if progress is not None:
+            progress(iteration, options.max_iterations)
+        if rule.converged(totals):
+            converged = True
+            break
+        if iteration == options.max_iterations:
+            break
+        objective.backward()
+        optimiser.step()
+    return z.detach(), histories, converged
+
+
+def cycle_optimisation(
+    prior: GenerativePrior,
+    problems: Sequence[Problem],
+    options: OptimiseOptions | None = None,
+    *,
+    temporal_weight: float = 1e-3,
+    cyclic: bool = False,
+    frames: Sequence[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CycleFit:
+    """Fit a cine: shared shifts from all frames, the motion test on the key frames, one ``z`` per frame.
+
+    Parameters
+    ----------
+    prior:
+        A generator ``G`` with an encoder (the warm start).
+    problems:
+        One :class:`~cardiosr.optimise.problem.Problem` per frame, in time order, on one canonical frame.
+    options:
+        :class:`OptimiseOptions` (``init_shifts``, ``second_estimate``, ``motion_test``, ``motion_threshold``,
+        ``refine``, the stopping rule and learning rate of ``z``).
+    temporal_weight:
+        λ_t of the temporal smoothness term (per unit of squared latent distance).
+    cyclic:
+        The frames cover a whole cycle: the last frame is also smoothed towards the first.
+    frames:
+        The frames to fit a shape for (default: all); the shifts always come from every frame.
+    progress:
+        Called as ``progress(iteration, max_iterations)`` during the shape fit.
+
+    Returns
+    -------
+    CycleFit
+    """
+    options = options or OptimiseOptions()
+    options.check()
+    if options.shift_search or options.schedule != "joint" or options.restarts != 1:
+        raise InputError(
+            "a cine uses the joint schedule with fixed shifts and one start (no --shift-search/--restarts)"
+        )
+    n = len(problems)
+    wanted = list(range(n)) if frames is None else sorted({int(f) for f in frames})
+    if not wanted or wanted[0] < 0 or wanted[-1] >= n:
+        raise InputError(f"frames must be between 0 and {n - 1}, got {list(frames or [])}")
+    start = time.perf_counter()
+    prior.eval()
+    device = next(prior.parameters()).device
+    for p in problems:
+        p.sa_loss.to(device)
+        for term in p.la_losses:
+            term.to(device)
+    decode = prior.frozen_decoder().to(device)
+    names = [options.init_shifts]
+    if options.second_estimate not in (None, options.init_shifts):
+        names.append(str(options.second_estimate))
+    estimates = {name: shared_shift_estimate(problems, name) for name in names}
+    chosen, motion = names[0], {}
+    if options.motion_test:
+        chosen, motion = _motion_test(decode, prior, problems, estimates, options, device)
+    d = estimates[chosen] if chosen != "zero" else np.zeros_like(estimates[names[0]])
+    d_t = torch.from_numpy(d).float().to(device)
+    fitted = [problems[t] for t in wanted]
+    z0 = warm_start_latents(prior, fitted, [d] * len(fitted), device) if options.warm_start else None
+    if z0 is None:
+        z0 = torch.zeros(len(fitted), prior.latent_dim, device=device)
+    pairs = _temporal_pairs(wanted, n, cyclic)
+    z, histories, converged = _fit_latents(
+        decode, fitted, [d_t] * len(fitted), z0, options, pairs, temporal_weight, progress
+    )
+    results = []
+    for i, p in enumerate(fitted):
+        with torch.no_grad():
+            logits = decode(z[i : i + 1])
+        history, latent_probs, refine_iterations = histories[i], None, 0
+        shifts = d_t
+        if options.refine and options.refine_iterations > 0:
+            latent_probs = torch.softmax(logits, 1)[0].cpu().numpy()
+            logits, shifts, rows = refine_consistency(logits, d_t, p, options, fix_shifts=True, gauge=False)
+            history = history + rows
+            refine_iterations = len(rows) - 1
+        with torch.no_grad():
+            total, parts = multi_view_loss(logits, shifts[None], p)
+        results.append(
+            OptimisationResult(
+                probs=torch.softmax(logits, 1)[0].cpu().numpy(),
+                z=z[i].cpu().numpy(),
+                shifts_mm=shifts.detach().cpu().numpy(),
+                history=history,
+                iterations={"latent": len(histories[i]) - 1, "refine": refine_iterations},
+                converged=converged,
+                final={"total": float(total[0]), **{k: float(v[0]) for k, v in parts.items()}},
+                restart_losses=[float(total[0])],
+                gauge=GAUGE_ZERO_MEAN if p.zero_mean_gauge else GAUGE_LONG_AXIS,
+                latent_probs=latent_probs,
+                motion=motion or None,
+            )
+        )
+    elapsed = time.perf_counter() - start
+    for r in results:
+        r.seconds = elapsed / len(results)
+    return CycleFit(results, wanted, d, motion)
+
+
+def _motion_test(
+    decode: torch.nn.Module,
+    prior: GenerativePrior,
+    problems: Sequence[Problem],
+    estimates: dict[str, np.ndarray],
+    options: OptimiseOptions,
+    device: torch.device,
+) -> tuple[str, dict[str, Any]]:
+    """``d = 0`` against each shared estimate (kept fixed) on the key frames; the lower summed loss decides."""
+    keys = key_frames(problems)
+    hypotheses = ["zero", *estimates]
+    shift_of = {"zero": np.zeros_like(next(iter(estimates.values()))), **estimates}
+    items = [(h, k) for h in hypotheses for k in keys]
+    item_problems = [problems[k] for _, k in items]
+    item_shifts = [shift_of[h] for h, _ in items]
+    if options.warm_start:
+        z0 = warm_start_latents(prior, item_problems, item_shifts, device)
+    else:
+        z0 = torch.zeros(len(items), prior.latent_dim, device=device)
+    shifts = [torch.from_numpy(s).float().to(device) for s in item_shifts]
+    # the items are independent (no temporal pairs), so each gets exactly its own gradient
+    _, histories, _ = _fit_latents(decode, item_problems, shifts, z0, options)
+    losses = {h: 0.0 for h in hypotheses}
+    for (h, _), history in zip(items, histories, strict=True):
+        losses[h] += min(row["total"] for row in history)
+    best = min(estimates, key=lambda h: losses[h])
+    loss_0, loss_d = losses["zero"], losses[best]
+    gain = (loss_0 - loss_d) / max(loss_0, EPS)
+    supported = bool(gain > options.motion_threshold)
+    motion = {
+        "supported": supported,
+        "hypothesis": "estimated" if supported else "none",
+        "estimate": best,
+        "estimate_losses": {h: round(losses[h], 6) for h in estimates},
+        "loss_without_motion": round(loss_0, 6),
+        "loss_with_motion": round(loss_d, 6),
+        "relative_gain": round(gain, 4),
+        "threshold": options.motion_threshold,
+        "key_frames": keys,
+        "shifts_from": "every frame (stack-only estimates averaged over the frames)",
+    }
+    return (best if supported else "zero"), motion
