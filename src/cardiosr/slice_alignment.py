@@ -28,6 +28,8 @@ curvature of a real LV axis and the shape of the apical and basal slices for mot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage, signal
 
@@ -64,7 +66,7 @@ def _peak_offset(values: np.ndarray) -> float:
 
 
 def alignment_shifts(
-    sa: LabelVolume,
+    sa: LabelVolume | Sequence[LabelVolume],
     *,
     sigma_mm: float = ALIGNMENT_SIGMA_MM,
     radius_mm: float = ALIGNMENT_RADIUS_MM,
@@ -75,7 +77,8 @@ def alignment_shifts(
     Parameters
     ----------
     sa:
-        The short-axis stack (internal labels), slices along axis 0.
+        The short-axis stack (internal labels), slices along axis 0; or the frames of a cine (one geometry),
+        whose slices share their shifts: every frame's slices are channels of the same objective.
     sigma_mm:
         Gaussian smoothing of the one-hot slices, mm.
     radius_mm:
@@ -100,15 +103,16 @@ def alignment_shifts(
     >>> bool(abs(d[3, 1] - d[2, 1] - 4.5) < 0.5), bool(abs(d[3, 0]) < 0.5)
     (True, True)
     """
-    labels = sa.array
-    spacing = np.asarray(sa.spacing[1:], float)
-    depth = labels.shape[0]
-    heart = np.isin(labels, (LV, MYO, RV)).any((1, 2))
+    frames = [sa] if isinstance(sa, LabelVolume) else list(sa)
+    spacing = np.asarray(frames[0].spacing[1:], float)
+    depth = frames[0].shape[0]
+    heart = np.any([np.isin(f.array, (LV, MYO, RV)).any((1, 2)) for f in frames], axis=0)
     slices = np.nonzero(heart)[0]
     shifts = np.zeros((depth, 2))
     if len(slices) < 3:
         return shifts
-    one_hot = np.stack([(labels == value).astype(np.float32) for value in (LV, MYO, RV)], 1)  # (D, C, H, W)
+    # (D, C, H, W): one channel per structure and frame
+    one_hot = np.stack([(f.array == value).astype(np.float32) for f in frames for value in (LV, MYO, RV)], 1)
     one_hot = ndimage.gaussian_filter(one_hot, (0, 0, *(sigma_mm / spacing)))
     radius = np.maximum(np.round(radius_mm / spacing).astype(int), 1)
     pixels = np.zeros((depth, 2), int)  # correction applied to each slice (the negative of its motion)

@@ -3,18 +3,20 @@
 Each short-axis slice of a cine is acquired in one breath-hold over all frames, so its in-plane offset is the
 same in every frame. :func:`cycle_optimisation` therefore
 
-1. estimates the shifts once from all frames: each stack-only estimate (slice alignment, LV-centroid line)
-   is made on every frame and averaged over the frames in which the slice holds heart labels, which
-   averages out the segmentation noise of single frames;
-2. runs the motion test on the key frames (ED and ES: the largest and smallest LV blood pool of the input):
-   ``d = 0`` against each shared estimate kept fixed, the losses summed over the key frames, with the same
-   threshold τ as one frame (:func:`~cardiosr.optimise.motion_test.motion_decision`'s rule);
+1. estimates the shifts from all frames: the slice alignment fitted to every frame at once (the frames are
+   channels of one objective), the LV-centroid line made on every frame and averaged;
+2. runs the motion test on the key frames (ED and ES: the largest and smallest LV blood pool of the input),
+   with one frame's rules (:func:`~cardiosr.optimise.motion_test.motion_decision`) and the losses summed
+   over the key frames: ``d = 0`` against each shared estimate kept fixed; when neither gains more than τ,
+   the searched hypothesis: one set of shifts shared by the key frames, optimised with their latent codes
+   from the first estimate, with the motion prior (the shape evidence of both frames constrains it);
 3. fits one latent code per frame with the chosen shifts fixed, all frames in one batch, with the temporal
    smoothness term ``λ_t · Σ_t ‖z_t − z_{t−1}‖²`` over consecutive fitted frames (cyclic: also last → first);
 4. runs the data-consistency stage per frame (shifts fixed).
 
-The objective of step 3 is ``Σ_t L(z_t, d) + λ_t Σ_t ‖z_t − z_{t−1}‖²`` with ``L`` Eq. 5 of one frame.
-Searched shifts (``shift_search``, the searched hypothesis) are not used for cines.
+The objective of step 3 is ``Σ_t L(z_t, d) + λ_t Σ_t ‖z_t − z_{t−1}‖²`` with ``L`` Eq. 5 of one frame; that of
+the searched hypothesis ``Σ_{t ∈ key} L(z_t, d) + |key| · λ · (−log p(d))``. ``shift_search`` and restarts are
+not available for cines.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ import torch
 from cardiosr.errors import InputError
 from cardiosr.labels import LV
 from cardiosr.optimise.init import GAUGE_LONG_AXIS, GAUGE_ZERO_MEAN, INITIAL_SHIFTS, warm_start_latents
-from cardiosr.optimise.losses import EPS
+from cardiosr.optimise.losses import EPS, motion_prior_term
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.problem import Problem, multi_view_loss
 from cardiosr.optimise.refine import refine_consistency
 from cardiosr.optimise.result import OptimisationResult
 from cardiosr.optimise.stopping import StoppingRule
 from cardiosr.prior.networks import GenerativePrior
+from cardiosr.slice_alignment import alignment_shifts
 from cardiosr.volume import LabelVolume
 
 
@@ -101,11 +104,15 @@ def select_frames(spec: str | Sequence[int] | None, stacks: Sequence[LabelVolume
 
 
 def shared_shift_estimate(problems: Sequence[Problem], name: str) -> np.ndarray:
-    """A stack-only shift estimate (``'align'``, ``'centroid'``, ``'zero'``) made on every frame and averaged.
+    """A stack-only shift estimate (``'align'``, ``'centroid'``, ``'zero'``) from every frame.
 
-    A slice's shift is the mean over the frames in which it holds heart labels; the result is in the
+    The slice alignment is fitted to all frames at once (:func:`~cardiosr.slice_alignment.alignment_shifts`
+    with the frames as channels of one objective); the other estimates are made on every frame and a
+    slice's shift is their mean over the frames in which it holds heart labels. The result is in the
     zero-mean gauge over the slices that hold heart labels in any frame. ``(D, 2)`` mm.
     """
+    if name == "align":
+        return alignment_shifts([p.sa for p in problems])
     estimates = np.stack([INITIAL_SHIFTS[name](p.sa) for p in problems])  # (T, D, 2)
     present = np.stack([(p.sa.array > 0).any((1, 2)) for p in problems]).astype(float)  # (T, D)
     count = present.sum(0)
@@ -134,14 +141,24 @@ def _fit_latents(
     pairs: Sequence[tuple[int, int]] = (),
     temporal_weight: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
+    search: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[list[dict]], bool]:
-    """Adam on the latent codes of several items with fixed shifts, one batch; returns z, histories, converged.
+    """Adam on the latent codes of several items, one batch; returns z, histories, converged.
 
     The objective is the sum of the items' Eq. 5 plus the temporal term over ``pairs``; it stops by
-    :class:`StoppingRule` on that sum (the items are coupled, so they stop together).
+    :class:`StoppingRule` on that sum (the items are coupled, so they stop together). The shifts are fixed
+    (``shifts``), or with ``search`` (a ``(D, 2)`` start; only its heart slices move) one set of shifts shared by
+    every item is searched too, with the motion prior ``λ·(−log p(d))`` (``options.motion_prior``); the
+    searched shifts are written back into ``search``.
     """
     z = z0.clone().requires_grad_(True)
-    optimiser = torch.optim.Adam([z], lr=options.lr_z)
+    groups = [{"params": [z], "lr": options.lr_z}]
+    if search is not None:
+        heart = torch.stack([p.sa_loss.heart_slices for p in problems]).any(0)
+        mask = heart.to(search.dtype)[:, None]
+        d = search.clone().requires_grad_(True)
+        groups.append({"params": [d], "lr": options.lr_d})
+    optimiser = torch.optim.Adam(groups)
     rule = StoppingRule(options.window, options.tolerance)
     totals: list[float] = []
     histories: list[list[dict]] = [[] for _ in problems]
@@ -150,14 +167,19 @@ def _fit_latents(
         optimiser.zero_grad(set_to_none=True)
         logits = decode(z)
         losses = []
-        for i, (p, d) in enumerate(zip(problems, shifts, strict=True)):
-            total, parts = multi_view_loss(logits[i : i + 1], d[None], p)
+        if search is not None:
+            shared = d * mask
+            shifts = [shared] * len(problems)
+        for i, (p, dd) in enumerate(zip(problems, shifts, strict=True)):
+            total, parts = multi_view_loss(logits[i : i + 1], dd[None], p)
             losses.append(total[0])
             histories[i].append(
                 {"stage": "latent", "iteration": iteration, "total": total[0].item()}
                 | {k: v[0].item() for k, v in parts.items()}
             )
         objective = torch.stack(losses).sum()
+        if search is not None and options.motion_prior:
+            objective = objective + len(problems) * options.motion_prior * motion_prior_term(shared[None], heart)[0]
         if pairs and temporal_weight > 0:
             a, b = zip(*pairs, strict=True)
             objective = objective + temporal_weight * (z[list(a)] - z[list(b)]).pow(2).sum()
@@ -171,6 +193,8 @@ def _fit_latents(
             break
         objective.backward()
         optimiser.step()
+    if search is not None:
+        search.copy_((d * mask).detach())
     return z.detach(), histories, converged
 
 
@@ -230,15 +254,12 @@ def cycle_optimisation(
     if options.second_estimate not in (None, options.init_shifts):
         names.append(str(options.second_estimate))
     estimates = {name: shared_shift_estimate(problems, name) for name in names}
-    chosen, motion = names[0], {}
+    d, motion = estimates[names[0]], {}
     if options.motion_test:
-        chosen, motion = _motion_test(decode, prior, problems, estimates, options, device)
-    d = estimates[chosen] if chosen != "zero" else np.zeros_like(estimates[names[0]])
+        d, motion = _motion_test(decode, prior, problems, estimates, options, device)
     d_t = torch.from_numpy(d).float().to(device)
     fitted = [problems[t] for t in wanted]
-    z0 = warm_start_latents(prior, fitted, [d] * len(fitted), device) if options.warm_start else None
-    if z0 is None:
-        z0 = torch.zeros(len(fitted), prior.latent_dim, device=device)
+    z0 = _start(prior, fitted, [d] * len(fitted), options, device)
     pairs = _temporal_pairs(wanted, n, cyclic)
     z, histories, converged = _fit_latents(
         decode, fitted, [d_t] * len(fitted), z0, options, pairs, temporal_weight, progress
@@ -284,38 +305,80 @@ def _motion_test(
     estimates: dict[str, np.ndarray],
     options: OptimiseOptions,
     device: torch.device,
-) -> tuple[str, dict[str, Any]]:
-    """``d = 0`` against each shared estimate (kept fixed) on the key frames; the lower summed loss decides."""
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The motion test on the key frames (losses summed over them), with one frame's rules
+    (:func:`~cardiosr.optimise.motion_test.motion_decision`): ``d = 0`` against each shared estimate kept
+    fixed (the lower loss is "the estimate"; kept when its relative gain exceeds τ); else the searched
+    shifts, one set shared by the key frames and started from the first estimate, with the motion prior,
+    when their gain exceeds τs; else ``d = 0``. Returns the chosen shifts and the evidence."""
     keys = key_frames(problems)
-    hypotheses = ["zero", *estimates]
-    shift_of = {"zero": np.zeros_like(next(iter(estimates.values()))), **estimates}
-    items = [(h, k) for h in hypotheses for k in keys]
+    zero = np.zeros_like(next(iter(estimates.values())))
+    shift_of = {"zero": zero, **estimates}
+    items = [(h, k) for h in shift_of for k in keys]
     item_problems = [problems[k] for _, k in items]
     item_shifts = [shift_of[h] for h, _ in items]
-    if options.warm_start:
-        z0 = warm_start_latents(prior, item_problems, item_shifts, device)
-    else:
-        z0 = torch.zeros(len(items), prior.latent_dim, device=device)
-    shifts = [torch.from_numpy(s).float().to(device) for s in item_shifts]
-    # the items are independent (no temporal pairs), so each gets exactly its own gradient
-    _, histories, _ = _fit_latents(decode, item_problems, shifts, z0, options)
-    losses = {h: 0.0 for h in hypotheses}
+    _, histories, _ = _fit_latents(
+        decode,
+        item_problems,
+        _tensors(item_shifts, device),
+        _start(prior, item_problems, item_shifts, options, device),
+        options,
+    )  # the items are independent (no temporal pairs), so each gets exactly its own gradient
+    losses = {h: 0.0 for h in shift_of}
     for (h, _), history in zip(items, histories, strict=True):
         losses[h] += min(row["total"] for row in history)
     best = min(estimates, key=lambda h: losses[h])
     loss_0, loss_d = losses["zero"], losses[best]
     gain = (loss_0 - loss_d) / max(loss_0, EPS)
-    supported = bool(gain > options.motion_threshold)
-    motion = {
-        "supported": supported,
-        "hypothesis": "estimated" if supported else "none",
+    motion: dict[str, Any] = {
+        "supported": bool(gain > options.motion_threshold),
+        "hypothesis": "estimated" if gain > options.motion_threshold else "none",
         "estimate": best,
         "estimate_losses": {h: round(losses[h], 6) for h in estimates},
         "loss_without_motion": round(loss_0, 6),
         "loss_with_motion": round(loss_d, 6),
         "relative_gain": round(gain, 4),
         "threshold": options.motion_threshold,
+        "motion_prior_lambda": options.motion_prior,
         "key_frames": keys,
-        "shifts_from": "every frame (stack-only estimates averaged over the frames)",
+        "shifts_from": "every frame (stack-only estimates); searched shifts: shared by the key frames",
     }
-    return (best if supported else "zero"), motion
+    if gain > options.motion_threshold:
+        return estimates[best], motion
+    if options.search_threshold is None:
+        return zero, motion
+    key_problems = [problems[k] for k in keys]
+    start = next(iter(estimates.values()))
+    searched = torch.from_numpy(start).float().to(device)
+    z0 = _start(prior, key_problems, [start] * len(keys), options, device)
+    _, histories, _ = _fit_latents(decode, key_problems, [], z0, options, search=searched)
+    heart = torch.stack([p.sa_loss.heart_slices for p in key_problems]).any(0)
+    penalty = len(keys) * options.motion_prior * float(motion_prior_term(searched[None], heart)[0])
+    loss_s = sum(history[-1]["total"] for history in histories) + penalty
+    gain_s = (loss_0 - loss_s) / max(loss_0, EPS)
+    motion.update(
+        loss_searched=round(loss_s, 6),
+        relative_gain_searched=round(gain_s, 4),
+        search_threshold=options.search_threshold,
+    )
+    if gain_s > options.search_threshold:
+        motion.update(supported=True, hypothesis="searched")
+        return searched.cpu().numpy().astype(float), motion
+    return zero, motion
+
+
+def _tensors(shifts: Sequence[np.ndarray], device: torch.device) -> list[torch.Tensor]:
+    return [torch.from_numpy(np.asarray(s)).float().to(device) for s in shifts]
+
+
+def _start(
+    prior: GenerativePrior,
+    problems: Sequence[Problem],
+    shifts: Sequence[np.ndarray],
+    options: OptimiseOptions,
+    device: torch.device,
+) -> torch.Tensor:
+    """The start of ``z``: the encoder on each stack moved back by its shifts (warm start), else 0."""
+    if options.warm_start:
+        return warm_start_latents(prior, problems, list(shifts), device)
+    return torch.zeros(len(problems), prior.latent_dim, device=device)

@@ -1,0 +1,164 @@
+"""The cardiac cycle (issue 17): cine input, shifts shared by every frame, one shape per frame, EF out."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from cardiosr.cli import main
+from cardiosr.degradation import degrade_cine_with_motion
+from cardiosr.errors import InputError
+from cardiosr.frames import count_frames, load_frames, save_frames
+from cardiosr.io import load_labels, save_labels
+from cardiosr.metrics import clinical_volumes
+from cardiosr.optimise.cycle import select_frames, shared_shift_estimate
+from cardiosr.optimise.problem import make_problem
+from cardiosr.phantom import cycle_phase, phantom_cycle
+from cardiosr.slice_alignment import alignment_shifts
+
+ACDC = Path(__file__).resolve().parents[2] / "shared" / "data" / "acdc"
+FAST = ["--quiet", "--no-figure", "--max-iterations", "12", "--no-refine", "--device", "cpu"]
+#: Mechanics only (file handling, frame choice, tables): no motion test, a few iterations.
+QUICK = ["--quiet", "--no-figure", "--max-iterations", "3", "--no-refine", "--no-motion-test", "--no-fidelity"]
+
+
+@pytest.fixture(scope="module")
+def cine(tmp_path_factory):
+    """A phantom through 6 frames of a cycle, severe motion shared by all frames: (HR frames, stacks, shifts)."""
+    hr = phantom_cycle(5, 6)
+    stacks, shifts = degrade_cine_with_motion(hr, 4.0, np.random.default_rng(7))
+    return hr, stacks, shifts
+
+
+def _rms(estimate: np.ndarray, truth: np.ndarray, heart: np.ndarray) -> float:
+    e = estimate[heart] - estimate[heart].mean(0)
+    t = truth[heart] - truth[heart].mean(0)
+    return float(np.sqrt(((e - t) ** 2).sum(1).mean()))
+
+
+def test_the_phantom_cycle_contracts_and_keeps_its_myocardium():
+    lv = [clinical_volumes(f.array, f.spacing) for f in phantom_cycle(5, 6)]
+    volumes = [v["LV_ml"] for v in lv]
+    assert np.argmax(volumes) == 0 and np.argmin(volumes) == 3  # ED first, ES mid-cycle
+    ef = 100 * (volumes[0] - volumes[3]) / volumes[0]
+    assert 40 < ef < 70
+    mass = [v["LV_mass_g"] for v in lv]
+    assert max(mass) / min(mass) < 1.15
+    assert cycle_phase(6)[3] == 1.0
+
+
+def test_a_4d_file_and_several_3d_files_give_the_same_frames(cine, tmp_path):
+    _, stacks, _ = cine
+    four_d = save_frames(stacks, tmp_path / "cine.nii.gz", time_step_ms=32.5)
+    files = [save_labels(s, tmp_path / f"f{t}.nii.gz") for t, s in enumerate(stacks)]
+    a, b = load_frames(four_d), load_frames(files)
+    assert a.n_frames == b.n_frames == len(stacks) == count_frames(four_d)
+    assert count_frames(files[0]) == 1
+    for x, y, s in zip(a.frames, b.frames, stacks, strict=True):
+        assert np.array_equal(x.array, s.array) and np.array_equal(y.array, s.array)
+        assert np.allclose(x.affine, s.affine, atol=1e-5) and np.allclose(y.affine, s.affine, atol=1e-5)
+    assert a.time_step_ms == pytest.approx(32.5) and b.time_step_ms is None
+    assert nib.load(four_d).shape[3] == len(stacks)
+
+
+def test_inconsistent_frames_are_one_line_errors(cine, tmp_path, capsys):
+    _, stacks, _ = cine
+    empty = [stacks[0], stacks[1].with_array(np.zeros_like(stacks[1].array))]
+    bad = save_frames(empty, tmp_path / "empty_frame.nii.gz")
+    with pytest.raises(InputError, match="frame 1 has no labels"):
+        load_frames(bad)
+    small = save_labels(stacks[0].with_array(stacks[0].array[:, 8:-8]), tmp_path / "small.nii.gz")
+    with pytest.raises(InputError, match="shape"):
+        load_frames([save_labels(stacks[0], tmp_path / "a.nii.gz"), small])
+    with pytest.raises(InputError, match="cine"):
+        load_labels(save_frames(stacks[:2], tmp_path / "two.nii.gz"))
+    capsys.readouterr()
+    assert main(["enhance", "--sa", str(bad), "-o", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "frame 1 has no labels" in err[0]
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_the_alignment_of_a_cine_treats_frames_as_channels_of_one_objective(cine):
+    _, stacks, shifts = cine
+    one = alignment_shifts(stacks[0])
+    assert np.allclose(alignment_shifts([stacks[0], stacks[0]]), one, atol=1e-4)  # same frame twice: same shifts
+    problems = [make_problem(s) for s in stacks]
+    shared = shared_shift_estimate(problems, "align")
+    heart = np.any([(s.array > 0).any((1, 2)) for s in stacks], axis=0)
+    assert shared.shape == shifts.shape and np.allclose(shared[~heart], 0.0)
+    assert np.allclose(shared[heart].mean(0), 0.0, atol=1e-6)  # zero-mean gauge
+    assert _rms(shared, shifts, heart) < 0.6 * _rms(np.zeros_like(shifts), shifts, heart)  # severe motion found
+
+
+def test_frames_option_picks_ed_and_es():
+    stacks = phantom_cycle(5, 6)
+    assert select_frames("ED,ES", stacks) == [0, 3]
+    assert select_frames([4, 1, 4], stacks) == [1, 4]
+    with pytest.raises(InputError, match="--frames"):
+        select_frames("7", stacks)
+
+
+def test_a_cine_comes_back_as_a_4d_result_with_its_ejection_fraction(tmp_path, capsys):
+    hr = phantom_cycle(5, 4)  # ED, mid, ES, mid
+    stacks, _ = degrade_cine_with_motion(hr, 1.0, np.random.default_rng(3))
+    sa = save_frames(stacks, tmp_path / "cine_sa.nii.gz", convention="ukbb", time_step_ms=40.0)
+    out = tmp_path / "out"
+    assert main(["enhance", "--sa", str(sa), "-o", str(out), *FAST]) == 0
+    assert "LV EF" in capsys.readouterr().out
+    img = nib.load(out / "sr.nii.gz")
+    assert img.shape[3] == len(stacks) and img.header.get_zooms()[3] == pytest.approx(40.0)
+    assert nib.load(out / "sr_canonical.nii.gz").shape[3] == len(stacks)
+    cycle = json.loads((out / "summary.json").read_text())["cycle"]
+    truth = [clinical_volumes(f.array, f.spacing)["LV_ml"] for f in hr]
+    true_ef = 100 * (max(truth) - min(truth)) / max(truth)
+    assert cycle["ED_frame"] == 0 and cycle["ES_frame"] == 2
+    assert abs(cycle["EF_LV"] - true_ef) < 6.0
+    shifts = json.loads((out / "shifts.json").read_text())["slices"]
+    assert len(shifts) == stacks[0].shape[0]  # one shift per slice, shared by the frames
+
+
+def test_frames_ed_es_get_a_shape_and_keep_the_shifts_of_every_frame(cine, tmp_path):
+    _, stacks, _ = cine
+    sa = save_frames(stacks, tmp_path / "cine_sa.nii.gz")
+    every, only = tmp_path / "every", tmp_path / "only"
+    assert main(["enhance", "--sa", str(sa), "-o", str(every), *QUICK]) == 0
+    assert main(["enhance", "--sa", str(sa), "-o", str(only), "--frames", "ED,ES", *QUICK]) == 0
+    assert nib.load(only / "sr.nii.gz").shape[3] == 2 and nib.load(every / "sr.nii.gz").shape[3] == len(stacks)
+    a, b = (json.loads((o / "shifts.json").read_text())["slices"] for o in (every, only))
+    assert [s["shift_mm"] for s in a] == [s["shift_mm"] for s in b]
+    assert any(s["shift_mm"] and max(map(abs, s["shift_mm"])) > 1.0 for s in a)  # severe motion was estimated
+    one = save_labels(stacks[0], tmp_path / "one.nii.gz")
+    assert main(["enhance", "--sa", str(one), "-o", str(tmp_path / "x"), "--frames", "ED", *QUICK]) == 2
+
+
+def test_batch_puts_ejection_fractions_in_the_cohort_table(cine, tmp_path):
+    _, stacks, _ = cine
+    folder = tmp_path / "in"
+    folder.mkdir()
+    save_frames(stacks[::3], folder / "c0_sa.nii.gz")  # ED and ES
+    save_labels(stacks[0], folder / "c1_sa.nii.gz")
+    out = tmp_path / "out"
+    assert main(["batch", "-i", str(folder), "-o", str(out), *QUICK]) == 0
+    with (out / "cohort.csv").open() as f:
+        rows = {r["case"]: r for r in csv.DictReader(f)}
+    assert float(rows["c0"]["EF_LV"]) > 20 and rows["c0"]["frames"] == "2"
+    assert float(rows["c0"]["EDV_LV_ml"]) > float(rows["c0"]["ESV_LV_ml"])
+    assert rows["c1"]["EF_LV"] == "" and float(rows["c1"]["LV_ml"]) > 50
+
+
+@pytest.mark.skipif(not ACDC.is_dir(), reason="needs ../shared/data/acdc")
+def test_acdc_ed_and_es_files_give_the_ejection_fraction_of_the_input(tmp_path):
+    files = sorted(ACDC.glob("patient001_frame*_gt.nii.gz"))
+    out = tmp_path / "out"
+    args = ["enhance", "--sa", *map(str, files), "--labels", "acdc", "-o", str(out), *FAST]
+    assert main(args) == 0
+    cycle = json.loads((out / "summary.json").read_text())["cycle"]
+    lv = cycle["input_LV_ml"]
+    input_ef = 100 * (max(lv) - min(lv)) / max(lv)
+    assert abs(cycle["EF_LV"] - input_ef) < 5.0
