@@ -190,6 +190,7 @@ def test_long_axis_view_for_evaluation_only_or_in_both(tmp_path, capsys):
     assert mean["both"] > 0.85
 
 
+@pytest.mark.slow
 def test_benchmark_quick_path_end_to_end(tmp_path, capsys):
     out = tmp_path / "bench"
     args = ["benchmark", "--quick", "--phantoms", "3", "--train", "1", "--edsr-steps", "2", "--max-iterations", "5"]

@@ -96,6 +96,7 @@ def test_sharded_parts_together_cover_the_cohort(cohort, tmp_path, capsys):
     assert main(["batch", "-i", str(cohort), "-o", str(out), "--num-parts", "2", "--part-id", "2", *FAST]) == 2
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_same_segmentations(cohort, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["batch", "-i", str(cohort), "-o", str(one), *FAST]) == 0
@@ -106,6 +107,7 @@ def test_two_workers_give_the_same_segmentations(cohort, tmp_path):
         assert (a == b).mean() > 0.999  # two workers run one thread each: float rounding may differ
 
 
+@pytest.mark.slow
 def test_sigkill_then_continue_gives_exactly_the_uninterrupted_outputs(cohort, tmp_path):
     cmd = [sys.executable, "-c", "import sys; from cardiosr.cli import main; sys.exit(main(sys.argv[1:]))"]
     args = ["batch", "-i", str(cohort), *FAST]
@@ -132,6 +134,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_ray_backend_on_a_local_cluster_same_semantics(cohort, tmp_path, capsys, monkeypatch):
     pytest.importorskip("ray")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a throw-away cluster on loopback: no token needed
@@ -196,6 +199,7 @@ def test_surface_mesh_of_a_mirrored_affine_still_points_outwards():
         assert volume == pytest.approx(4 * 4 * 4 * 2.0, rel=0.1)  # marching cubes cuts the cube's corners
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium_and_every_image_exists(cohort, tmp_path, capsys):
     folder = tmp_path / "in"
     shutil.copytree(cohort, folder)

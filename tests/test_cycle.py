@@ -104,6 +104,7 @@ def test_frames_option_picks_ed_and_es():
         select_frames("7", stacks)
 
 
+@pytest.mark.slow
 def test_a_cine_comes_back_as_a_4d_result_with_its_ejection_fraction(tmp_path, capsys):
     hr = phantom_cycle(5, 4)  # ED, mid, ES, mid
     stacks, _ = degrade_cine_with_motion(hr, 1.0, np.random.default_rng(3))

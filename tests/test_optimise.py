@@ -142,6 +142,7 @@ def test_severe_motion_lo_beats_upsampling_by_a_wide_margin(default_prior):
     assert lo > nn + 0.15
 
 
+@pytest.mark.slow
 def test_a_consistent_long_axis_view_does_not_make_it_worse(default_prior):
     prior, _ = default_prior
     hr, case = _case(3, 2.0)
@@ -190,6 +191,7 @@ def test_enhance_cli_writes_every_output_in_the_input_world_frame(tmp_path, caps
     assert rows[0].startswith("stage,iteration,total,sa") and len(rows) - 1 == sum(summary["iterations"].values()) + 2
 
 
+@pytest.mark.slow
 def test_restarts_give_an_uncertainty_map_and_keep_the_lowest_loss(default_prior):
     prior, _ = default_prior
     _, case = _case(5, 1.0)
@@ -202,6 +204,7 @@ def test_restarts_give_an_uncertainty_map_and_keep_the_lowest_loss(default_prior
     assert 0.0 <= u.min() and u.max() <= 2.0 / 3.0 + 1e-6 and u.max() > 0.0
 
 
+@pytest.mark.slow
 def test_batched_subjects_give_the_same_results_as_one_at_a_time(default_prior):
     prior, _ = default_prior
     cases = [_case(i, 1.0)[1].lr for i in (6, 7)]
@@ -255,6 +258,7 @@ def test_frozen_decoder_folds_batch_norm_exactly():
 
 
 @needs_shared
+@pytest.mark.slow
 def test_published_pair_with_the_published_prior(tmp_path):
     hr = load_labels(DEMO_HR, "ukbb")
     lr = load_labels(DEMO_LR, "ukbb")
@@ -272,6 +276,7 @@ def test_published_pair_with_the_published_prior(tmp_path):
 
 
 @needs_shared
+@pytest.mark.slow
 def test_mnms_short_and_long_axis_files(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -307,6 +312,7 @@ def test_enhance_cli_bad_input_is_one_line_exit_2_and_no_output(tmp_path, capsys
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_consistency_stage_fast_path_matches_the_full_loss(default_prior):
     prior, _ = default_prior
     _, case = _case(8, 1.0)
