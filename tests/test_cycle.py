@@ -163,3 +163,14 @@ def test_acdc_ed_and_es_files_give_the_ejection_fraction_of_the_input(tmp_path):
     lv = cycle["input_LV_ml"]
     input_ef = 100 * (max(lv) - min(lv)) / max(lv)
     assert abs(cycle["EF_LV"] - input_ef) < 5.0
+
+
+def test_simulate_frames_writes_phantom_cines_with_their_truth(tmp_path):
+    out = tmp_path / "sim"
+    assert main(["simulate", "--phantoms", "1", "--frames", "4", "--motion", "severe", "-o", str(out)]) == 0
+    cine = load_frames(out / "cine_0000_sa.nii.gz")
+    truth = json.loads((out / "cine_0000_truth.json").read_text())
+    assert cine.n_frames == 4 and load_frames(out / "cine_0000_hr.nii.gz").n_frames == 4
+    assert len(truth["shifts_mm"]) == cine.frames[0].shape[0]
+    assert truth["ED_frame"] == 0 and truth["ES_frame"] == 2 and 40 < truth["EF_LV"] < 70
+    assert main(["simulate", "--hr", str(tmp_path), "--frames", "4", "-o", str(out)]) == 2

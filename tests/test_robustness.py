@@ -234,8 +234,12 @@ def _directory(folder: Path, good: Good) -> Path:
     return path
 
 
-def _disk_4d(good: Good) -> np.ndarray:
-    return np.stack([good.sa_disk] * 3, -1)
+def _disk_4d_unlabelled_frame(good: Good) -> np.ndarray:
+    return np.stack([good.sa_disk, np.zeros_like(good.sa_disk), good.sa_disk], -1)
+
+
+def _disk_5d(good: Good) -> np.ndarray:
+    return np.stack([np.stack([good.sa_disk] * 2, -1)] * 2, -1)
 
 
 CORPUS = [
@@ -247,7 +251,8 @@ CORPUS = [
     Entry("a folder named like a file", _directory, says="folder", batch=False),
     Entry("missing file", lambda folder, good: folder / "x_sa.nii.gz", says="does not exist", batch=False),
     Entry("2D array", _nii(_good_array(lambda a: a[:, :, 5])), says="3D"),
-    Entry("4D array with 3 frames", _nii(_disk_4d), says="3D"),
+    Entry("4D cine with a frame without labels", _nii(_disk_4d_unlabelled_frame), says="frame 1 has no labels"),
+    Entry("5D array", _nii(_disk_5d), says="4D cine"),
     Entry("non-integer float labels", _nii(_good_array(_set(1.5))), says="non-integer"),
     Entry("NaN values", _nii(_good_array(_set(float("nan")))), says="NaN"),
     Entry("infinite values", _nii(_good_array(_set(float("inf")))), says="infinite"),

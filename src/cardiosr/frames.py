@@ -119,12 +119,13 @@ def load_frames(
 
 
 def count_frames(path: str | os.PathLike) -> int:
-    """Number of frames of a label map file (1 for a 3D file); one-line :class:`InputError` if unreadable."""
+    """Number of frames of a label map file: its 4th axis (1 for a 3D file; trailing singleton axes beyond the
+    4th are ignored). One-line :class:`InputError` if unreadable."""
     img = read_nifti(path)
     shape = [int(n) for n in img.shape]
     while len(shape) > 4 and shape[-1] == 1:
         shape.pop()
-    return shape[3] if len(shape) == 4 else 1
+    return shape[3] if len(shape) >= 4 else 1
 
 
 def _time_step_ms(img: object) -> float | None:

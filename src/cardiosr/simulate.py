@@ -141,3 +141,53 @@ def write_case(case: SimulatedCase, output_dir: str | os.PathLike, labels: str, 
 def case_rng(seed: int, index: int) -> np.random.Generator:
     """The random stream of case ``index`` (independent of the cohort's size and of the phantom's stream)."""
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(index), 1)))
+
+
+def write_cine_case(
+    name: str,
+    seed: int | np.random.SeedSequence,
+    n_frames: int,
+    scale: float,
+    rng: np.random.Generator,
+    output_dir: str | os.PathLike,
+    labels: str,
+    *,
+    factor: int = 5,
+    jitter_mm: float = 0.0,
+) -> list[Path]:
+    """A phantom cine with truth (:func:`cardiosr.phantom.phantom_cycle`, one breath-hold shift per slice for all
+    frames, :func:`cardiosr.degradation.degrade_cine_with_motion`): ``CASE_hr.nii.gz`` and ``CASE_sa.nii.gz``
+    (4D) and ``CASE_truth.json`` (shifts, volumes per frame, ED/ES frames, EF)."""
+    from cardiosr.degradation import degrade_cine_with_motion
+    from cardiosr.frames import save_frames
+    from cardiosr.metrics import clinical_volumes
+    from cardiosr.phantom import phantom_cycle
+
+    hr = phantom_cycle(seed, n_frames)
+    stacks, shifts = degrade_cine_with_motion(hr, scale, rng, factor, jitter_mm)
+    volumes = [clinical_volumes(f.array, f.spacing) for f in hr]
+    lv = [v["LV_ml"] for v in volumes]
+    rv = [v["RV_ml"] for v in volumes]
+    ed, es = int(np.argmax(lv)), int(np.argmin(lv))
+    out = Path(output_dir)
+    truth = {
+        "case": name,
+        "frames": n_frames,
+        "motion_scale": scale,
+        "factor": [factor, 1, 1],
+        "jitter_mm": jitter_mm,
+        "shifts_mm": np.round(shifts, 6).tolist(),
+        "shifts_axes": "per LR slice: (row, column) of the LR stack, mm; shared by every frame (plus the jitter)",
+        "LV_ml": [round(x, 3) for x in lv],
+        "RV_ml": [round(x, 3) for x in rv],
+        "ED_frame": ed,
+        "ES_frame": es,
+        "EF_LV": round(100.0 * (lv[ed] - lv[es]) / lv[ed], 3),
+        "EF_RV": round(100.0 * (rv[ed] - rv[es]) / rv[ed], 3),
+        "labels": labels,
+    }
+    return [
+        save_frames(hr, out / f"{name}_hr.nii.gz", convention=labels),
+        save_frames(stacks, out / f"{name}_sa.nii.gz", convention=labels),
+        write_json(out / f"{name}_truth.json", truth),
+    ]

@@ -83,6 +83,13 @@ def add_simulate_verb(sub: Any) -> None:
     p.add_argument("--error-rate", type=float, default=0.0, help="rate of segmentation errors ε (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of phantoms, motion and errors (default 0)")
     p.add_argument("--figures", action="store_true", help="also write CASE_figure.png for the first case")
+    p.add_argument(
+        "--frames",
+        type=int,
+        metavar="T",
+        help="with --phantoms: cines of T frames through one cardiac cycle, one shift per slice for all frames",
+    )
+    p.add_argument("--jitter", type=float, default=0.0, metavar="MM", help="with --frames: per-frame jitter (mm)")
     add_labels(p, reads=True, auto=False)
     p.set_defaults(func=_cmd_simulate)
 
@@ -99,6 +106,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if not 0.0 <= args.error_rate <= 1.0:
         raise InputError(f"--error-rate must be in [0, 1], got {args.error_rate}")
     out = Path(args.output)
+    if args.frames is not None:
+        return _simulate_cines(args, scale, out)
     sources = iter_hr_sources(
         args.phantoms, args.hr, args.labels, args.seed, slice_axis=args.slice_axis, ignore_labels=args.ignore_labels
     )
@@ -114,6 +123,25 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             save_simulation_figure(case.hr, case.lr, case.shifts_mm, out / f"{name}_figure.png")
         count += 1
     print(f"wrote {count} simulated cases (motion x{scale:g}, factor {args.factor}) to {out}")
+    return 0
+
+
+def _simulate_cines(args: argparse.Namespace, scale: float, out: Path) -> int:
+    import numpy as np
+
+    from cardiosr.simulate import case_rng, write_cine_case
+
+    if args.phantoms is None:
+        raise InputError("--frames needs --phantoms N (cines are animated phantoms)")
+    if args.frames < 2 or args.phantoms < 1:
+        raise InputError(f"--frames must be at least 2 and --phantoms at least 1, got {args.frames}, {args.phantoms}")
+    for i in range(args.phantoms):
+        seed = np.random.SeedSequence(args.seed, spawn_key=(i,))
+        write_cine_case(
+            f"cine_{i:04d}", seed, args.frames, scale, case_rng(args.seed, i), out, args.labels,
+            factor=args.factor, jitter_mm=args.jitter,
+        )  # fmt: skip
+    print(f"wrote {args.phantoms} simulated cines of {args.frames} frames (motion x{scale:g}) to {out}")
     return 0
 
 
