@@ -92,7 +92,7 @@ def main() -> None:
             row = [
                 name,
                 pattern,
-                len(stacks),
+                str(len(stacks)),
                 f"{_rms(cycle.shifts_mm, shifts):.2f}",
                 f"{_rms(alone.shifts_mm, shifts):.2f}",
                 f"{np.mean(dice):.3f}",
@@ -107,29 +107,38 @@ def main() -> None:
             ]
             print(row, flush=True)
             rows.append(row)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    write_section(rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, write=not args.no_write)
+
+
+#: Columns of the ``cardiac-cycle`` table.
+HEADER = [
+    "cine",
+    "motion",
+    "frames",
+    "shift RMS mm, all frames",
+    "shift RMS mm, ED alone",
+    "Dice, mean over frames",
+    "Dice ED (cine)",
+    "Dice ED alone",
+    "true LV EF %",
+    "LV EF error",
+    "EDV / ESV error mL",
+    "LV curve jump beyond truth mL",
+    "s per frame",
+    "motion test",
+]
+
+
+def write_section(rows: list[list[str]], peak_mb: float | None, write: bool = True) -> None:
+    """Write the ``cardiac-cycle`` section of ``docs/benchmarks.md`` (``peak_mb``: peak resident memory, MB)."""
+    memory = f" Peak resident memory of the run: {peak_mb:.0f} MB." if peak_mb else " Peak memory: not recorded."
     report(
         "cardiac-cycle",
         "The cardiac cycle: shifts shared by all frames against the ED frame alone (issue 17)",
-        [
-            "cine",
-            "motion",
-            "frames",
-            "shift RMS mm, all frames",
-            "shift RMS mm, ED alone",
-            "Dice, mean over frames",
-            "Dice ED (cine)",
-            "Dice ED alone",
-            "true LV EF %",
-            "LV EF error",
-            "EDV / ESV error mL",
-            "LV curve jump beyond truth mL",
-            "s per frame",
-            "motion test",
-        ],
-        rows,
-        __doc__.split("\n\n")[1].replace("\n", " ") + f" Peak resident memory of the run: {peak_mb:.0f} MB.",
-        write=not args.no_write,
+        HEADER,
+        [[str(x) for x in row] for row in rows],
+        __doc__.split("\n\n")[1].replace("\n", " ") + memory,
+        write=write,
     )
 
 
