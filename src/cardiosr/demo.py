@@ -81,6 +81,6 @@ def run_demo(
     )
 
 
-def _rows_or_null(shifts: np.ndarray) -> list[list[float] | None]:
-    """Per-slice shifts rounded to 0.001 mm; ``None`` (JSON null) for slices without heart."""
-    return [None if np.isnan(row).any() else np.round(row, 3).tolist() for row in shifts]
+def _rows_or_null(shifts: np.ndarray) -> list[list[float | None]]:
+    """Per-slice shifts rounded to 0.001 mm; ``[null, null]`` in JSON for slices without heart."""
+    return [[None, None] if np.isnan(row).any() else np.round(row, 3).tolist() for row in shifts]
