@@ -5,12 +5,12 @@ same in every frame. :func:`cycle_optimisation` therefore
 
 1. estimates the shifts from all frames: the slice alignment fitted to every frame at once (the frames are
    channels of one objective), the LV-centroid line made on every frame and averaged;
-2. runs the motion test on the key frames (ED and ES: the largest and smallest LV blood pool of the input),
-   with one frame's rules (:func:`~cardiosr.optimise.motion_test.motion_decision`) and the losses summed
-   over the key frames: ``d = 0`` against each shared estimate kept fixed; when neither gains more than τ,
-   the searched hypothesis: one set of shifts shared by the key frames, optimised with their latent codes
-   from the estimate with the lower loss, with the motion prior (the shape evidence of both frames constrains it). The
-   relative gains are those of each key frame, averaged;
+2. runs the motion test on the key frames (ED and ES: the largest and smallest LV blood pool of the input)
+   with one frame's thresholds, each key frame's relative gain averaged (a frame the prior fits less well
+   would otherwise dilute the others'): ``d = 0`` against each shared estimate kept fixed; when neither
+   gains more than τ, the searched hypothesis, one set of shifts shared by the key frames, optimised with
+   their latent codes from the better estimate, with the motion prior; it is kept only when it also beats
+   that estimate's loss by τs (see :func:`_motion_test`);
 3. fits one latent code per frame with the chosen shifts fixed, all frames in one batch, with the temporal
    smoothness term ``λ_t · Σ_t ‖z_t − z_{t−1}‖²`` over consecutive fitted frames (cyclic: also last → first);
 4. runs the data-consistency stage per frame (shifts fixed).
