@@ -204,7 +204,6 @@ def cycle_optimisation(
     problems: Sequence[Problem],
     options: OptimiseOptions | None = None,
     *,
-    temporal_weight: float = 1e-3,
     cyclic: bool = False,
     frames: Sequence[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -219,9 +218,8 @@ def cycle_optimisation(
         One :class:`~cardiosr.optimise.problem.Problem` per frame, in time order, on one canonical frame.
     options:
         :class:`OptimiseOptions` (``init_shifts``, ``second_estimate``, ``motion_test``, ``motion_threshold``,
-        ``refine``, the stopping rule and learning rate of ``z``).
-    temporal_weight:
-        λ_t of the temporal smoothness term (per unit of squared latent distance).
+        ``search_threshold``, ``motion_prior``, ``refine``, the stopping rule, the learning rates, and
+        ``temporal_weight``: λ_t of the temporal smoothness term, per unit of squared latent distance).
     cyclic:
         The frames cover a whole cycle: the last frame is also smoothed towards the first.
     frames:
@@ -263,7 +261,7 @@ def cycle_optimisation(
     z0 = _start(prior, fitted, [d] * len(fitted), options, device)
     pairs = _temporal_pairs(wanted, n, cyclic)
     z, histories, converged = _fit_latents(
-        decode, fitted, [d_t] * len(fitted), z0, options, pairs, temporal_weight, progress
+        decode, fitted, [d_t] * len(fitted), z0, options, pairs, options.temporal_weight, progress
     )
     results = []
     for i, p in enumerate(fitted):

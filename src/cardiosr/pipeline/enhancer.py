@@ -158,7 +158,6 @@ class Enhancer:
                 self.prior,
                 problems,
                 opts,
-                temporal_weight=opts.temporal_weight,
                 cyclic=len(volumes) > 9,
                 frames=wanted,
                 progress=progress,
