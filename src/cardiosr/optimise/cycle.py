@@ -245,9 +245,7 @@ def cycle_optimisation(
     prior.eval()
     device = next(prior.parameters()).device
     for p in problems:
-        p.sa_loss.to(device)
-        for term in p.la_losses:
-            term.to(device)
+        p.to(device)
     decode = prior.frozen_decoder().to(device)
     names = [options.init_shifts]
     if options.second_estimate not in (None, options.init_shifts):

@@ -35,6 +35,13 @@ class Problem:
             self._canonical_lr = to_canonical(self.sa, frame=self.frame)[0]
         return self._canonical_lr
 
+    def to(self, device: torch.device | str) -> Problem:
+        """Move the loss terms' tensors to ``device`` (in place); returns the problem."""
+        self.sa_loss.to(device)
+        for term in self.la_losses:
+            term.to(device)
+        return self
+
     @property
     def zero_mean_gauge(self) -> bool:
         """True without long-axis views (see the module's *Gauge*)."""

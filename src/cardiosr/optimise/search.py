@@ -77,9 +77,7 @@ def latent_optimisation(
     prior.eval()
     device = next(prior.parameters()).device
     for p in problems:
-        p.sa_loss.to(device)
-        for term in p.la_losses:
-            term.to(device)
+        p.to(device)
     lam = options.motion_prior
     runs = [
         Run(i, k, search=options.shift_search, motion_prior=lam if options.shift_search else 0.0)

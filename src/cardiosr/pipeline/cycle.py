@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from cardiosr import output_folder
 from cardiosr.frames import save_frames
 from cardiosr.io import write_csv, write_json
 from cardiosr.metrics import clinical_volumes
-from cardiosr.pipeline.result import Result, staging_folder
+from cardiosr.pipeline.result import Result, save_as_one_set
 from cardiosr.version import __version__
 
 
@@ -127,11 +126,7 @@ class CycleResult:
         """Write ``sr.nii.gz`` and ``sr_canonical.nii.gz`` (4D, one frame per fitted frame), ``shifts.json`` (one
         shift per slice), ``loss.csv`` (with a ``frame`` column), ``summary.json`` (with ``cycle``),
         ``volume_curves.png`` and, with ``mesh``, ``LV_NNN.<mesh>`` ... per frame; atomically, as one set."""
-        out = Path(output_dir)
-        with output_folder.locked(out), staging_folder(out) as stage:
-            files = self._write_all(stage, figure, mesh)
-            paths = output_folder.commit(stage, out, files)
-        return paths
+        return save_as_one_set(output_dir, lambda stage: self._write_all(stage, figure, mesh))
 
     def _write_all(self, out: Path, figure: bool, mesh: str | None) -> dict[str, Path]:
         step = self.time_step_ms

@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,11 +165,7 @@ class Result:
         and this one does not (e.g. ``figure.png``, meshes, ``uncertainty.nii.gz``) are removed; other files
         stay (:mod:`cardiosr.output_folder`). The folder is locked while it is written.
         """
-        out = Path(output_dir)
-        with output_folder.locked(out), staging_folder(out) as stage:
-            files = self._write_all(stage, figure, mesh)
-            paths = output_folder.commit(stage, out, files)
-        return paths
+        return save_as_one_set(output_dir, lambda stage: self._write_all(stage, figure, mesh))
 
     def _write_all(self, out: Path, figure: bool, mesh: str | None) -> dict[str, Path]:
         paths = {
@@ -190,6 +186,14 @@ class Result:
             paths.update({f"mesh_{k}": v for k, v in write_meshes(self.sr, out, mesh).items()})
         paths["summary"] = write_json(out / "summary.json", self.summary())
         return paths
+
+
+def save_as_one_set(output_dir: str | os.PathLike, write: Callable[[Path], dict[str, Path]]) -> dict[str, Path]:
+    """Lock ``output_dir``, let ``write`` fill a staging folder beside it, and move the files in as one set
+    (:func:`cardiosr.output_folder.commit`); returns the final paths."""
+    out = Path(output_dir)
+    with output_folder.locked(out), staging_folder(out) as stage:
+        return output_folder.commit(stage, out, write(stage))
 
 
 @contextlib.contextmanager
