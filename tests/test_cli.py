@@ -37,6 +37,31 @@ def test_demo_with_motion_enhance_beats_interpolation(tmp_path):
     assert mean["dice_enhanced_vs_hr"] > mean["dice_interpolated_vs_hr"] + 0.1
 
 
+def test_outputs_get_the_permissions_of_the_umask_not_those_of_temporary_files(tmp_path):
+    import os
+
+    mask = os.umask(0o022)  # a group-readable setting, whatever the test runner's
+    try:
+        import importlib
+
+        import cardiosr.io
+
+        importlib.reload(cardiosr.io)  # the umask is read once, at import
+        from cardiosr.degradation import downsample_slices
+        from cardiosr.io import save_labels
+        from cardiosr.phantom import generate_phantom
+
+        sa = save_labels(downsample_slices(generate_phantom(0)[0]), tmp_path / "sa.nii.gz")
+        assert main(["enhance", "--sa", str(sa), "-o", str(tmp_path / "out"), "--method", "nn", "--quiet"]) == 0
+    finally:
+        os.umask(mask)
+        importlib.reload(cardiosr.io)
+    assert oct(sa.stat().st_mode & 0o777) == oct(0o644)
+    assert oct((tmp_path / "out").stat().st_mode & 0o777) == oct(0o755)
+    for name in ("sr.nii.gz", "summary.json", "shifts.json", "figure.png"):
+        assert oct((tmp_path / "out" / name).stat().st_mode & 0o777) == oct(0o644), name
+
+
 def test_phantoms_command_writes_files_and_csv(tmp_path):
     assert main(["phantoms", "-n", "3", "-o", str(tmp_path / "ph"), "--seed", "4", "--labels", "mnms"]) == 0
     files = sorted((tmp_path / "ph").glob("*.nii.gz"))

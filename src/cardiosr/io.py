@@ -295,6 +295,25 @@ def labels_from_array(
     )
 
 
+def _process_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask, read once at import (reading it means setting it, which is not thread-safe).
+_UMASK = _process_umask()
+
+
+def default_mode(directory: bool = False) -> int:
+    """The permissions a plain ``open()`` (``mkdir``) would give under the process's umask, e.g. ``0o644``.
+
+    Temporary files and folders are created private (``0o600``, ``0o700``); outputs get these instead, so
+    that a group sharing a cohort folder can read them as it would any other file.
+    """
+    return (0o777 if directory else 0o666) & ~_UMASK
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure delete it.
@@ -321,6 +340,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, default_mode())
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

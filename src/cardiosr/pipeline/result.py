@@ -16,7 +16,7 @@ import numpy as np
 from cardiosr import output_folder
 from cardiosr.errors import InputError
 from cardiosr.geometry import CanonicalFrame
-from cardiosr.io import save_labels, save_scalar_map, write_csv, write_json
+from cardiosr.io import default_mode, save_labels, save_scalar_map, write_csv, write_json
 from cardiosr.metrics import clinical_volumes, plausibility
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.result import OptimisationResult
@@ -202,6 +202,7 @@ def staging_folder(out: Path) -> Iterator[Path]:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        os.chmod(stage, default_mode(directory=True))  # a new output folder is this folder, renamed
     except OSError as exc:
         raise InputError(f"cannot write here ({exc.strerror or exc})", out) from None
     try:
