@@ -159,7 +159,7 @@ def save_volume_curves(
 ) -> Path:
     """Volume curves of a cine: LV and RV cavity volumes (mL) per frame, of the input (voxel counts × voxel
     volume of the thick-slice stack) and of the result, one panel per structure."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))  # save_figure lays it out
     step = time_step_ms or 1.0
     unit = "ms" if time_step_ms else "frame"
     for ax, key, title in zip(axes, ("LV_ml", "RV_ml"), ("LV cavity", "RV cavity"), strict=True):

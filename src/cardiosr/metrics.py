@@ -287,6 +287,17 @@ def clinical_volumes(labels: np.ndarray, spacing: Sequence[float]) -> dict[str, 
     }
 
 
+def ejection_fraction(edv: float, esv: float) -> float | None:
+    """``100 · (EDV − ESV) / EDV`` (percent); ``None`` when EDV is 0.
+
+    Examples
+    --------
+    >>> ejection_fraction(150.0, 60.0)
+    60.0
+    """
+    return None if edv <= 0 else round(100.0 * (edv - esv) / edv, 2)
+
+
 def evaluate(
     prediction: np.ndarray,
     reference: np.ndarray,

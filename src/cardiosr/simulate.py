@@ -160,7 +160,7 @@ def write_cine_case(
     (4D) and ``CASE_truth.json`` (shifts, volumes per frame, ED/ES frames, EF)."""
     from cardiosr.degradation import degrade_cine_with_motion
     from cardiosr.frames import save_frames
-    from cardiosr.metrics import clinical_volumes
+    from cardiosr.metrics import clinical_volumes, ejection_fraction
     from cardiosr.phantom import phantom_cycle
 
     hr = phantom_cycle(seed, n_frames)
@@ -182,8 +182,8 @@ def write_cine_case(
         "RV_ml": [round(x, 3) for x in rv],
         "ED_frame": ed,
         "ES_frame": es,
-        "EF_LV": round(100.0 * (lv[ed] - lv[es]) / lv[ed], 3),
-        "EF_RV": round(100.0 * (rv[ed] - rv[es]) / rv[ed], 3),
+        "EF_LV": ejection_fraction(lv[ed], lv[es]),
+        "EF_RV": ejection_fraction(rv[ed], rv[es]),
         "labels": labels,
     }
     return [

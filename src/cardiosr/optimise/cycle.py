@@ -68,8 +68,8 @@ class CycleFit:
 
 def key_frames(problems: Sequence[Problem]) -> list[int]:
     """ED and ES of the input: the frames with the largest and the smallest LV blood pool (voxel count)."""
-    counts = [int((p.sa.array == LV).sum()) for p in problems]
-    return sorted({int(np.argmax(counts)), int(np.argmin(counts))})
+    stacks = [p.sa for p in problems]
+    return sorted({key_frame_of(stacks, "ED"), key_frame_of(stacks, "ES")})
 
 
 def key_frame_of(stacks: Sequence[LabelVolume], which: str = "ED") -> int:

@@ -18,20 +18,9 @@ import numpy as np
 
 from cardiosr.frames import save_frames
 from cardiosr.io import write_csv, write_json
-from cardiosr.metrics import clinical_volumes
+from cardiosr.metrics import clinical_volumes, ejection_fraction
 from cardiosr.pipeline.result import Result, save_as_one_set
 from cardiosr.version import __version__
-
-
-def ejection_fraction(edv: float, esv: float) -> float | None:
-    """``100 · (EDV − ESV) / EDV`` (percent); ``None`` when EDV is 0.
-
-    Examples
-    --------
-    >>> ejection_fraction(150.0, 60.0)
-    60.0
-    """
-    return None if edv <= 0 else round(100.0 * (edv - esv) / edv, 2)
 
 
 @dataclass
