@@ -26,6 +26,7 @@ from scipy import ndimage
 
 from cardiosr.errors import GeometryWarning, InputError
 from cardiosr.labels import LV, MYO, N_CLASSES, RV, one_hot
+from cardiosr.threads import thread_map
 from cardiosr.volume import LabelVolume
 
 #: Canonical (prior) grid shape ``(D, H, W)`` in voxels.
@@ -287,7 +288,8 @@ def resample_probabilities(
         return out
     box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     offset = dst_to_src[:3, :3] @ lo + dst_to_src[:3, 3]
-    for c in range(probs.shape[0]):
+
+    def channel(c: int) -> None:
         out[(c, *box)] = ndimage.affine_transform(
             np.asarray(probs[c], dtype=np.float32),
             dst_to_src[:3, :3],
@@ -298,6 +300,8 @@ def resample_probabilities(
             cval=1.0 if c == 0 else 0.0,
             prefilter=False,
         )
+
+    thread_map(channel, range(probs.shape[0]))
     return out
 
 

@@ -142,6 +142,10 @@ class ShortAxisLoss(torch.nn.Module):
         """Eq. 3 for a batch of canonical logit volumes ``G(z)`` and shifts ``(B, D, 2)`` mm: ``(B,)``."""
         return cross_entropy(self.degrade(logits, d), self.target, self.inside)
 
+    def forward_selected(self, selected: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` from the canonical slices :attr:`ShiftedResampling.slice_index` alone (planar path)."""
+        return cross_entropy(self.resample.forward_selected(selected, d), self.target, self.inside)
+
 
 class LongAxisLoss(torch.nn.Module):
     """``L_LA(z) = CE(R(G(z)), S_LA)``, Eq. 4, for one long-axis view.

@@ -76,6 +76,13 @@ class OptimiseOptions:
         when the fixed estimate's gain is at most ``motion_threshold`` but the searched one's exceeds this
         (the joint search recovers normal breathing motion that the stack alone cannot, and drifts under
         severe motion, where the fixed estimate wins). ``None``: two hypotheses only.
+    decide_after:
+        With the motion test: the iteration at which it decides, on the losses reached so far, and stops every
+        other hypothesis of the subject (their states are kept, so the final test, on the kept states, decides
+        the same); the chosen one goes on to the stopping rule. At least ``window`` (the two fixed estimates
+        race first). ``None``: every hypothesis runs to its own stop (slower; the decision then compares
+        converged losses). The default was chosen on real anatomy (``docs/benchmarks.md``, section
+        *early-decision*).
     temporal_weight:
         Cines only (:mod:`cardiosr.optimise.cycle`): λ_t of ``λ_t Σ_t ‖z_t − z_{t−1}‖²``, the smoothness of
         the latent codes of consecutive frames.
@@ -135,6 +142,13 @@ class OptimiseOptions:
         off="--no-search-hypothesis",
         off_help="motion test without the searched hypothesis",
     )
+    decide_after: int | None = option(
+        10,
+        "iteration at which the motion test decides and stops the other hypotheses (default {default})",
+        metavar="N",
+        off="--no-early-decision",
+        off_help="run every hypothesis of the motion test to its own stop",
+    )
     temporal_weight: float = option(
         1e-3, "cine only: weight λ_t of the temporal smoothness of the latent codes (default {default})", metavar="λt"
     )
@@ -161,6 +175,8 @@ class OptimiseOptions:
             raise InputError(f"motion_prior must be non-negative, got {self.motion_prior}")
         if self.search_threshold is not None and not self.search_threshold >= 0:
             raise InputError(f"search_threshold must be non-negative, got {self.search_threshold}")
+        if self.decide_after is not None and self.decide_after < self.window:
+            raise InputError(f"decide_after must be at least the window ({self.window}), got {self.decide_after}")
         if not self.temporal_weight >= 0:
             raise InputError(f"temporal_weight must be non-negative, got {self.temporal_weight}")
         if self.fidelity is not None and not 0.0 <= self.fidelity <= 1.0:

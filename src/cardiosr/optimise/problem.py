@@ -11,6 +11,7 @@ import torch
 from cardiosr.errors import InputError
 from cardiosr.geometry import CanonicalFrame, canonical_frame, to_canonical
 from cardiosr.optimise.losses import LongAxisLoss, ShortAxisLoss
+from cardiosr.prior.networks import FrozenDecoder
 from cardiosr.volume import LabelVolume
 
 
@@ -41,6 +42,20 @@ class Problem:
         for term in self.la_losses:
             term.to(device)
         return self
+
+    @property
+    def reads_slices(self) -> bool:
+        """True when Eq. 5 reads only the canonical slices around the stack's slices (:meth:`decode`)."""
+        return self.sa_loss.planar and not self.la_losses
+
+    def decode(self, decoder: FrozenDecoder, z: torch.Tensor) -> torch.Tensor:
+        """What Eq. 5 reads of ``G(z)`` for this subject, for :func:`multi_view_loss` with ``selected=``
+        :attr:`reads_slices`: without long-axis views only the two canonical slices around each short-axis
+        slice (:meth:`cardiosr.prior.networks.FrozenDecoder.slices`, a third of the decoder's work), else the
+        whole grid."""
+        if self.reads_slices:
+            return decoder.slices(z, self.sa_loss.resample.slice_index)
+        return decoder(z)
 
     @property
     def zero_mean_gauge(self) -> bool:
@@ -87,13 +102,19 @@ def make_problem(
 
 
 def multi_view_loss(
-    logits: torch.Tensor, d: torch.Tensor, problem: Problem
+    logits: torch.Tensor, d: torch.Tensor, problem: Problem, *, selected: bool = False
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``L(z, d) = L_SA(z, d) + γ · Σ_views L_LA(z)``, Eq. 5 (line 3 of Algorithm 1).
 
-    ``logits`` is ``G(z)``, ``(B, 4, 64, 128, 128)``; ``d`` the gauge-fixed shifts ``(B, D, 2)`` mm.
-    Returns the total ``(B,)`` and its parts (``'sa'``, ``'la0'``, ``'la1'``, ...).
+    ``logits`` is ``G(z)``, ``(B, 4, 64, 128, 128)`` (with ``selected``, only the slices that
+    :meth:`Problem.decode` reads); ``d`` the gauge-fixed shifts ``(B, D, 2)`` mm. Returns the total ``(B,)``
+    and its parts (``'sa'``, ``'la0'``, ``'la1'``, ...).
     """
+    if selected:
+        if not problem.reads_slices:
+            raise ValueError("selected logits need a problem that reads slices only")
+        sa = problem.sa_loss.forward_selected(logits, d)
+        return sa, {"sa": sa}
     parts = {"sa": problem.sa_loss(logits, d)}
     total = parts["sa"]
     for i, term in enumerate(problem.la_losses):

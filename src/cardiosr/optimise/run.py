@@ -47,6 +47,9 @@ class Run:
         λ of its motion-prior term (0: none).
     history, done, converged, best:
         Its loss rows, whether it stopped and by the stopping rule, and the :class:`Snapshot` kept.
+    decided_at:
+        The iteration at which the motion test decided for its subject and stopped the other hypotheses
+        (``None``: it did not decide early).
     """
 
     problem: int
@@ -59,6 +62,7 @@ class Run:
     done: bool = False
     converged: bool = False
     best: Snapshot | None = None
+    decided_at: int | None = None
 
     @property
     def state(self) -> Snapshot:

@@ -19,20 +19,36 @@ from cardiosr.optimise.refine import refine_consistency
 from cardiosr.optimise.result import OptimisationResult
 from cardiosr.optimise.run import Run, snapshot
 from cardiosr.optimise.stopping import StoppingRule
-from cardiosr.prior.networks import GenerativePrior
+from cardiosr.prior.networks import FrozenDecoder, GenerativePrior
 
 
 def run_losses(
-    logits: torch.Tensor, d: torch.Tensor, problems: Sequence[Problem], runs: Sequence[Run]
+    decode: FrozenDecoder,
+    z: torch.Tensor,
+    d: torch.Tensor,
+    problems: Sequence[Problem],
+    runs: Sequence[Run],
+    every_d: bool = False,
 ) -> tuple[torch.Tensor, list[dict[str, float]]]:
+    """Eq. 5 (plus each run's motion-prior term) of every run: ``z`` and ``d`` hold one row per run, in order.
+
+    The runs of one subject are decoded together, only as much of ``G(z)`` as its loss reads
+    (:meth:`Problem.decode`). Gradients reach the shifts of the searching runs only (of all with ``every_d``)."""
+    logits: list[torch.Tensor | None] = [None] * len(runs)
+    for index in sorted({run.problem for run in runs}):
+        rows_of = [i for i, run in enumerate(runs) if run.problem == index]
+        decoded = problems[index].decode(decode, z[rows_of])
+        for j, i in enumerate(rows_of):
+            logits[i] = decoded[j : j + 1]
     totals, rows = [], []
     for i, run in enumerate(runs):
         p = problems[run.problem]
         n = p.sa_loss.n_slices
-        dd = apply_gauge(d[i : i + 1, :n], p.sa_loss.heart_slices, p.zero_mean_gauge)
+        row = d[i : i + 1, :n] if run.search or every_d else d[i : i + 1, :n].detach()
+        dd = apply_gauge(row, p.sa_loss.heart_slices, p.zero_mean_gauge)
         if run.zero_motion:
             dd = dd * 0.0
-        total, parts = multi_view_loss(logits[i : i + 1], dd, p)
+        total, parts = multi_view_loss(logits[i], dd, p, selected=p.reads_slices)
         if run.motion_prior:
             parts["motion"] = run.motion_prior * motion_prior_term(dd, p.sa_loss.heart_slices)
             total = total + parts["motion"]
@@ -136,7 +152,7 @@ def _joint_search(
         optimiser.zero_grad(set_to_none=True)
         # Only the runs still going are decoded: a stopped run's state is kept and costs nothing more.
         active = [i for i, run in enumerate(runs) if not run.done]
-        totals, rows = run_losses(decode(z[active]), d[active], problems, [runs[i] for i in active])
+        totals, rows = run_losses(decode, z[active], d[active], problems, [runs[i] for i in active])
         for i, row in zip(active, rows, strict=True):
             run = runs[i]
             run.history.append({"stage": "latent", "iteration": iteration - 1, **row})
@@ -145,6 +161,8 @@ def _joint_search(
                 run.done = run.converged = True
         if iteration == options.window:
             _stop_the_worse_estimate(runs, len(problems))
+        if iteration == options.decide_after:
+            _decide_early(runs, len(problems), options, iteration)
         if progress is not None:
             progress(iteration, options.max_iterations)
         if all(run.done for run in runs):
@@ -157,7 +175,7 @@ def _joint_search(
         # The cap was reached: record the state after the last step.
         active = [i for i, run in enumerate(runs) if not run.done]
         with torch.no_grad():
-            _, rows = run_losses(decode(z[active]), d[active], problems, [runs[i] for i in active])
+            _, rows = run_losses(decode, z[active], d[active], problems, [runs[i] for i in active])
         for i, row in zip(active, rows, strict=True):
             runs[i].history.append({"stage": "latent", "iteration": options.max_iterations, **row})
             snapshot(runs[i], z, d, i, row, options.max_iterations)
@@ -182,6 +200,23 @@ def _stop_the_worse_estimate(runs: list[Run], n_problems: int) -> None:
                 r.done = True
 
 
+def _decide_early(runs: list[Run], n_problems: int, options: OptimiseOptions, iteration: int) -> None:
+    """The motion test decides on the states kept so far and stops every other hypothesis of the subject.
+
+    Only the chosen hypothesis (all its restarts) goes on, so its loss can only fall while the others' stay:
+    the final test on the kept states decides the same (see :func:`motion_decision`)."""
+    for index in range(n_problems):
+        if not any(r.problem == index and r.zero_motion for r in runs):
+            continue
+        chosen, mine, _ = _chosen_run(index, runs, options)
+        keep = mine if chosen in mine else [chosen]
+        for run in runs:
+            if run.problem == index:
+                run.decided_at = iteration
+                if run not in keep:
+                    run.done = True
+
+
 def _reference_rounds(
     decode: torch.nn.Module,
     problems: Sequence[Problem],
@@ -204,11 +239,11 @@ def _reference_rounds(
     sched = [torch.optim.lr_scheduler.StepLR(o, step_size=100, gamma=0.5) for o in (opt_z, opt_d)]
     for r in range(rounds):
         opt_z.zero_grad(set_to_none=True)
-        totals, _ = run_losses(decode(z), d.detach(), problems, runs)
+        totals, _ = run_losses(decode, z, d.detach(), problems, runs)
         totals.sum().backward()
         opt_z.step()
         opt_d.zero_grad(set_to_none=True)
-        totals, rows = run_losses(decode(z.detach()), d, problems, runs)
+        totals, rows = run_losses(decode, z.detach(), d, problems, runs, every_d=True)
         totals.sum().backward()
         opt_d.step()
         for i, run in enumerate(runs):
@@ -218,7 +253,7 @@ def _reference_rounds(
         if progress is not None:
             progress(r + 1, rounds)
     with torch.no_grad():
-        _, rows = run_losses(decode(z), d, problems, runs)
+        _, rows = run_losses(decode, z, d, problems, runs)
     for i, run in enumerate(runs):
         run.history.append({"stage": "reference", "iteration": rounds, **rows[i]})
         snapshot(run, z, d, i, rows[i], rounds)
@@ -237,6 +272,8 @@ def _chosen_run(index: int, runs: list[Run], options: OptimiseOptions) -> tuple[
     if not still:
         return best, mine, None
     best, motion = motion_decision(best, still[0], [r for r in runs if r.problem == index and r not in mine], options)
+    if still[0].decided_at is not None:
+        motion["decided_at_iteration"] = still[0].decided_at
     return best, mine, motion
 
 

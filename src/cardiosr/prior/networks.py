@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cardiosr.geometry import CANONICAL_SHAPE
@@ -283,8 +284,71 @@ class FrozenDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, 4, D, H, W)`` for latents ``(B, latent_dim)``."""
-        x = self.fc_decode(z).view(z.shape[0], *self.bottom).contiguous(memory_format=torch.channels_last_3d)
-        return self.decoder(x).contiguous()
+        return self.decoder(self._features(z)).contiguous()
+
+    def _features(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fc_decode(z).view(z.shape[0], *self.bottom).contiguous(memory_format=torch.channels_last_3d)
+
+    def slices(self, z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The logits of the output slices ``index`` only: ``forward(z)[:, :, index]``, to float rounding.
+
+        The last transposed convolution (kernel 4, stride 2, padding 1 along the slice axis) makes output
+        slice ``o`` from the two input slices ``i = (o + 1 - k) / 2`` that are whole numbers, with the
+        kernel's slice taps ``k``; so each requested slice is a 2D transposed convolution of those two
+        input slices (their channels side by side). The latent search reads only the two canonical slices
+        around each short-axis slice (:class:`~cardiosr.degradation.ShiftedResampling`'s planar path),
+        about a third of the grid, and the last layer is most of the decoder's work.
+
+        Parameters
+        ----------
+        z:
+            ``(B, latent_dim)`` latent codes.
+        index:
+            ``(n,)`` output slice indices (along the first spatial axis), in any order, repeats allowed.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, 4, n, H, W)`` logits (a view of memory ordered ``(B, n, 4, H, W)``).
+
+        Examples
+        --------
+        >>> prior = VAE3D(latent_dim=4, width=2, levels=2, max_channels=4, grid_shape=(8, 16, 16)).eval()
+        >>> decode, z, index = prior.frozen_decoder(), torch.randn(2, 4), torch.tensor([0, 3, 4, 7, 7])
+        >>> torch.allclose(decode.slices(z, index), decode(z)[:, :, index], atol=1e-5)
+        True
+        """
+        last = self.decoder[-1]
+        if not (
+            isinstance(last, nn.ConvTranspose3d)
+            and last.kernel_size[0] == 4
+            and last.stride[0] == 2
+            and last.padding[0] == 1
+            and last.groups == 1
+            and last.dilation[0] == 1
+            and not any(last.output_padding)
+        ):
+            return self.forward(z)[:, :, index]
+        x = self.decoder[:-1](self._features(z))  # (B, C_in, D_in, H_in, W_in)
+        b, c_in, d_in = x.shape[:3]
+        padded = F.pad(x, (0, 0, 0, 0, 1, 1))  # a tap beyond the input reads the zero padding
+        order, outputs = [], []
+        for parity, taps in ((0, (1, 3)), (1, (0, 2))):  # the taps k with (o + 1 - k) even
+            chosen = torch.nonzero(index % 2 == parity).flatten()
+            if chosen.numel() == 0:
+                continue
+            o, n = index[chosen], len(chosen)
+            inputs = padded.index_select(2, torch.cat([(o + 1 - k) // 2 + 1 for k in taps]))  # (B, C, 2n, H, W)
+            stacked = inputs.view(b, c_in, 2, n, *x.shape[3:]).permute(0, 3, 2, 1, 4, 5).reshape(b * n, 2 * c_in, *x.shape[3:])
+            weight = torch.cat([last.weight[:, :, k] for k in taps], 0)
+            y = F.conv_transpose2d(
+                stacked, weight, last.bias, stride=last.stride[1:], padding=last.padding[1:], dilation=last.dilation[1:]
+            )
+            order.append(chosen)
+            outputs.append(y.view(b, n, *y.shape[1:]))
+        out = torch.cat(outputs, 1) if len(outputs) > 1 else outputs[0]  # (B, n, C, H, W), parities apart
+        out = out.index_select(1, torch.argsort(torch.cat(order)))
+        return out.permute(0, 2, 1, 3, 4)
 
 
 def _fold_batchnorm(conv: nn.ConvTranspose3d, norm: nn.BatchNorm3d) -> None:
