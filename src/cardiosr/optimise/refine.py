@@ -65,8 +65,10 @@ def refine_consistency(
 
     def evaluate() -> tuple[torch.Tensor, dict]:
         if selected_only:
-            in_plane = F.interpolate(r, size=(r.shape[2], *base.shape[3:]), mode="trilinear", align_corners=True)
-            residual = in_plane[:, :, k0] * (1.0 - weight) + in_plane[:, :, k0 + 1] * weight
+            # trilinear is separable: blend the control slices around each canonical slice, then bilinear in-plane
+            along = r.index_select(2, k0) * (1.0 - weight) + r.index_select(2, k0 + 1) * weight
+            flat = F.interpolate(along.flatten(1, 2), size=base.shape[3:], mode="bilinear", align_corners=True)
+            residual = flat.view(1, r.shape[1], len(k0), *base.shape[3:])
             dz = apply_gauge(dd, heart, zero_mean)
             total = cross_entropy(resample.forward_selected(base_selected + residual, dz), sa.target, sa.inside)
             parts = {"sa": total}

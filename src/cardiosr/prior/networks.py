@@ -331,15 +331,19 @@ class FrozenDecoder(nn.Module):
             return self.forward(z)[:, :, index]
         x = self.decoder[:-1](self._features(z))  # (B, C_in, D_in, H_in, W_in)
         b, c_in, d_in = x.shape[:3]
-        padded = F.pad(x, (0, 0, 0, 0, 1, 1))  # a tap beyond the input reads the zero padding
+        h, w = x.shape[3:]
+        # (B, D_in + 2, H, W, C): channels last, a zero slice at both ends (a tap beyond the input reads zero)
+        padded = F.pad(x.permute(0, 2, 3, 4, 1), (0, 0, 0, 0, 0, 0, 1, 1))
         order, outputs = [], []
         for parity, taps in ((0, (1, 3)), (1, (0, 2))):  # the taps k with (o + 1 - k) even
             chosen = torch.nonzero(index % 2 == parity).flatten()
             if chosen.numel() == 0:
                 continue
             o, n = index[chosen], len(chosen)
-            inputs = padded.index_select(2, torch.cat([(o + 1 - k) // 2 + 1 for k in taps]))  # (B, C, 2n, H, W)
-            stacked = inputs.view(b, c_in, 2, n, *x.shape[3:]).permute(0, 3, 2, 1, 4, 5).reshape(b * n, 2 * c_in, *x.shape[3:])
+            inputs = padded.index_select(1, torch.cat([(o + 1 - k) // 2 + 1 for k in taps]))  # (B, 2n, H, W, C)
+            # (B·n, 2C, H, W) in channels-last memory, which the 2D transposed convolution runs fastest on
+            stacked = inputs.view(b, 2, n, h, w, c_in).permute(0, 2, 3, 4, 1, 5).reshape(b * n, h, w, 2 * c_in)
+            stacked = stacked.permute(0, 3, 1, 2)
             weight = torch.cat([last.weight[:, :, k] for k in taps], 0)
             y = F.conv_transpose2d(
                 stacked, weight, last.bias, stride=last.stride[1:], padding=last.padding[1:], dilation=last.dilation[1:]
