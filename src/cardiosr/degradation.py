@@ -173,6 +173,12 @@ class Degradation(torch.nn.Module):
         return lr if d is None else self.shift(lr, d)
 
 
+#: How far (HR voxels) an LR slice may leave an HR slice plane and still count as parallel to it, and (÷ 10, per
+#: mm of shift) how far an in-plane shift may move it out of plane: the float32 rounding of clinical headers (an
+#: M&Ms-2 stack: 0.0014 voxel, 3 µm, across the field of view) must not cost the planar path.
+PLANAR_TOLERANCE = 0.01
+
+
 class ShiftedResampling(torch.nn.Module):
     """``F(S_HR) = M_d(↓s S_HR)`` as **one** resampling: the form the fitting loss (Eq. 3) uses.
 
@@ -225,8 +231,8 @@ class ShiftedResampling(torch.nn.Module):
         jac = -np.linalg.inv(np.asarray(hr_affine, float)[:3, :3]) @ axes  # (3, 2): sampling moves against content
         self.register_buffer("jacobian", torch.from_numpy(jac).float())
         depth = coords[..., 0]
-        can_be_planar = bool(np.all(np.abs(depth - depth.mean((1, 2), keepdims=True)) < 1e-3)) and bool(
-            np.all(np.abs(jac[0]) < 1e-6)
+        can_be_planar = bool(np.all(np.abs(depth - depth.mean((1, 2), keepdims=True)) < PLANAR_TOLERANCE)) and bool(
+            np.all(np.abs(jac[0]) < PLANAR_TOLERANCE / 10.0)
         )
         self.planar = can_be_planar if planar is None else bool(planar) and can_be_planar
         if self.planar:
