@@ -9,6 +9,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from tests_helpers import long_axis_view
 
 from cardiosr.cli import main
 from cardiosr.degradation import degrade_cine_with_motion
@@ -174,3 +175,25 @@ def test_simulate_frames_writes_phantom_cines_with_their_truth(tmp_path):
     assert len(truth["shifts_mm"]) == cine.frames[0].shape[0]
     assert truth["ED_frame"] == 0 and truth["ES_frame"] == 2 and 40 < truth["EF_LV"] < 70
     assert main(["simulate", "--hr", str(tmp_path), "--frames", "4", "-o", str(out)]) == 2
+
+
+def test_long_axis_views_join_a_cine_frame_by_frame_or_at_one_frame(cine, tmp_path, capsys):
+    hr, stacks, _ = cine
+    sa = save_frames(stacks, tmp_path / "sa.nii.gz")
+    views = [long_axis_view(frame) for frame in hr]
+    every = save_frames(views, tmp_path / "la.nii.gz")
+    one = save_labels(views[3], tmp_path / "la_es.nii.gz")
+    out = tmp_path / "every"
+    assert main(["enhance", "--sa", str(sa), "--la", str(every), "-o", str(out), "--frames", "ED,ES", *QUICK]) == 0
+    used = json.loads((out / "summary.json").read_text())["long_axis"]
+    assert [(v["frame"], v["used_in_optimisation"]) for v in used] == [(0, True), (3, True)]
+    assert all(np.mean(list(v["dice"].values())) > 0.5 for v in used)  # each frame is scored on its own view
+    out = tmp_path / "one"
+    args = ["enhance", "--sa", str(sa), "--la", str(one), "--la-frame", "3", "-o", str(out), *QUICK]
+    assert main([*args, "--frames", "ED,ES"]) == 0
+    assert [v["frame"] for v in json.loads((out / "summary.json").read_text())["long_axis"]] == [3]
+    capsys.readouterr()
+    short = save_frames(views[:5], tmp_path / "la5.nii.gz")
+    assert main(["enhance", "--sa", str(sa), "--la", str(short), "-o", str(tmp_path / "bad"), *QUICK]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "5 frames" in err and "\n" not in err and not (tmp_path / "bad" / "summary.json").exists()

@@ -239,7 +239,9 @@ def test_options_are_checked():
         OptimiseOptions(init_shifts="middle").check()
     with pytest.raises(InputError, match="second_estimate"):
         OptimiseOptions(second_estimate="middle").check()
-    OptimiseOptions(search_threshold=None, second_estimate=None).check()
+    with pytest.raises(InputError, match="decide_after"):
+        OptimiseOptions(decide_after=5).check()  # before the two estimates' race is over
+    OptimiseOptions(search_threshold=None, second_estimate=None, decide_after=None).check()
 
 
 def test_frozen_decoder_folds_batch_norm_exactly():
@@ -255,6 +257,67 @@ def test_frozen_decoder_folds_batch_norm_exactly():
     z = torch.randn(3, 6)
     with torch.no_grad():
         assert torch.allclose(prior.frozen_decoder()(z), prior.decode(z), atol=1e-4)
+
+
+def test_decoding_only_the_slices_the_loss_reads_equals_the_full_decoding_and_its_gradient(default_prior):
+    decode = default_prior[0].frozen_decoder()
+    problem = make_problem(_case(0, 1.0)[1].lr)
+    assert problem.reads_slices
+    index = torch.cat([problem.sa_loss.resample.slice_index, torch.tensor([0, 63, 63, 1])])  # both ends, repeats
+    z = torch.randn(2, default_prior[0].latent_dim, generator=torch.Generator().manual_seed(0))
+    weights = torch.rand(2, 4, len(index), 128, 128, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for fast in (True, False):
+        zz = z.clone().requires_grad_(True)
+        out = decode.slices(zz, index) if fast else decode(zz)[:, :, index]
+        (out * weights).sum().backward()
+        grads.append((out.detach(), zz.grad))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-4)
+    assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-3, atol=1e-3)
+    # the loss on the slices alone is the loss on the whole grid
+    d = torch.from_numpy(_case(0, 1.0)[1].shifts_mm).float()[None]
+    full, _ = multi_view_loss(decode(z[:1]), d, problem)
+    part, _ = multi_view_loss(problem.decode(decode, z[:1]), d, problem, selected=True)
+    assert torch.allclose(full, part, atol=1e-5)
+
+
+def test_the_motion_test_decides_at_its_iteration_and_decodes_only_the_chosen_hypothesis_after(
+    default_prior, monkeypatch
+):
+    import cardiosr.optimise.search as search
+
+    decoded: list[int] = []
+    original = search.run_losses
+
+    def counting(decode, z, d, problems, runs, every_d=False):
+        decoded.append(len(runs))
+        return original(decode, z, d, problems, runs, every_d)
+
+    monkeypatch.setattr(search, "run_losses", counting)
+    problem = make_problem(_case(2, 4.0)[1].lr)
+    result = latent_optimisation(default_prior[0], [problem], OptimiseOptions(refine=False))[0]
+    assert decoded[:10] == [4] * 10  # d = 0, the two fixed estimates and the searched one
+    assert set(decoded[10:]) == {1} and len(decoded) > 11  # then the chosen hypothesis alone
+    assert result.motion["decided_at_iteration"] == 10
+    gain, searched = result.motion["relative_gain"], result.motion["relative_gain_searched"]
+    expected = "estimated" if gain > 0.25 else ("searched" if searched > 0.05 else "none")
+    assert result.motion["hypothesis"] == expected
+
+
+def test_the_planar_path_survives_the_rounding_of_a_clinical_header():
+    _, case = _case(0, 1.0)
+    problem = make_problem(case.lr)
+    # the M&Ms-2 header's in-plane axes leave the slice plane by ~1e-5 (0.0014 canonical voxel over the field)
+    affine = case.lr.affine.copy()
+    normal = affine[:3, 0] / np.linalg.norm(affine[:3, 0])
+    affine[:3, 1] += 1.5e-5 * np.linalg.norm(affine[:3, 1]) * normal
+    affine[:3, 2] -= 1e-5 * np.linalg.norm(affine[:3, 2]) * normal
+    rounded = case.lr.with_array(case.lr.array, affine)
+    fast, general = ShortAxisLoss(rounded, problem.frame), ShortAxisLoss(rounded, problem.frame, planar=False)
+    assert fast.planar
+    logits = torch.randn(1, 4, *problem.frame.shape, generator=torch.Generator().manual_seed(0))
+    d = torch.from_numpy(case.shifts_mm).float()[None]
+    assert torch.allclose(fast(logits, d), general(logits, d), atol=1e-4)
 
 
 @needs_shared

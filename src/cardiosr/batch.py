@@ -194,10 +194,9 @@ def _run_case(enhancer: Enhancer, case: Case) -> Any:
     s = enhancer.settings
     if count_frames(case.sa) == 1:
         return enhancer.run(case.sa, la=case.la or None)
-    if case.la:
-        raise InputError("long-axis views with a cine are not supported yet", case.la[0])
     cine = load_frames(case.sa, s.convention, s.slice_axis, s.ignore_labels)
-    return enhancer.run_cycle(cine, frames=s.frames)
+    # long-axis views: 4D ones frame by frame, single-frame ones at the ED frame (Enhancer.run_cycle)
+    return enhancer.run_cycle(cine, case.la or None, frames=s.frames)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -20,7 +20,19 @@ def add_enhance_verb(sub: Any) -> None:
         nargs="+",
         help="short-axis label map (.nii.gz); a 4D file (x, y, z, t) or several 3D files (frames in order) is a cine",
     )
-    p.add_argument("--la", action="append", default=[], help="long-axis label map in the same world space (repeatable)")
+    p.add_argument(
+        "--la",
+        action="append",
+        default=[],
+        help="long-axis label map in the same world space (repeatable); with a cine a 4D view gives every frame its "
+        "own, a single-frame view is used at --la-frame",
+    )
+    p.add_argument(
+        "--la-frame",
+        type=int,
+        metavar="T",
+        help="cine only: the frame a single-frame long-axis view belongs to (default: the ED frame, the largest LV)",
+    )
     p.add_argument("-o", "--output", required=True, help="output folder")
     add_settings_options(p)
     p.add_argument(
@@ -52,7 +64,9 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     with locked(args.output):  # a second run into the same folder is refused at once
         try:
             if cine is not None:
-                cycle = Enhancer(settings).run_cycle(cine, frames=settings.frames, progress=progress)
+                cycle = Enhancer(settings).run_cycle(
+                    cine, args.la or None, la_frame=args.la_frame, frames=settings.frames, progress=progress
+                )
             else:
                 result = Enhancer(settings).run(
                     args.sa[0], la=args.la or None, la_eval=args.la_eval or None, progress=progress
@@ -90,8 +104,8 @@ def _read_cine(args: argparse.Namespace, settings: Any) -> Any:
         if settings.frames is not None:
             raise InputError("--frames needs a cine: a 4D --sa file or several --sa files")
         return None
-    if args.la or args.la_eval:
-        raise InputError("long-axis views with a cine are not supported yet: give the short-axis frames alone")
+    if args.la_eval:
+        raise InputError("--la-eval with a cine is not supported: give the view as --la, or enhance one frame")
     return load_frames(args.sa, settings.convention, settings.slice_axis, settings.ignore_labels)
 
 

@@ -39,7 +39,7 @@ from cardiosr.optimise.problem import Problem, multi_view_loss
 from cardiosr.optimise.refine import refine_consistency
 from cardiosr.optimise.result import OptimisationResult
 from cardiosr.optimise.stopping import StoppingRule
-from cardiosr.prior.networks import GenerativePrior
+from cardiosr.prior.networks import FrozenDecoder, GenerativePrior
 from cardiosr.slice_alignment import alignment_shifts
 from cardiosr.volume import LabelVolume
 
@@ -134,7 +134,7 @@ def _temporal_pairs(frames: Sequence[int], n_frames: int, cyclic: bool) -> list[
 
 
 def _fit_latents(
-    decode: torch.nn.Module,
+    decode: FrozenDecoder,
     problems: Sequence[Problem],
     shifts: Sequence[torch.Tensor],
     z0: torch.Tensor,
@@ -144,7 +144,10 @@ def _fit_latents(
     progress: Callable[[int, int], None] | None = None,
     search: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[list[dict]], bool]:
-    """Adam on the latent codes of several items, one batch; returns z, histories, converged.
+    """Adam on the latent codes of several items; returns z, histories, converged.
+
+    Each item is decoded alone, only the slices its loss reads (:meth:`Problem.decode`), and backpropagated at
+    once, so memory does not grow with the number of items.
 
     The objective is the sum of the items' Eq. 5 plus the temporal term over ``pairs``; it stops by
     :class:`StoppingRule` on that sum (the items are coupled, so they stop together). The shifts are fixed
@@ -166,33 +169,33 @@ def _fit_latents(
     converged = False
     for iteration in range(options.max_iterations + 1):
         optimiser.zero_grad(set_to_none=True)
-        logits = decode(z)
-        losses = []
-        if search is not None:
-            shared = d * mask
-            shifts = [shared] * len(problems)
-        for i, (p, dd) in enumerate(zip(problems, shifts, strict=True)):
-            total, parts = multi_view_loss(logits[i : i + 1], dd[None], p)
-            losses.append(total[0])
+        # One item at a time, each backpropagated at once: the memory of one decoding, whatever the frame
+        # count (the gradients add up in z.grad and d.grad; on the last iteration they go unused).
+        objective = 0.0
+        for i, p in enumerate(problems):
+            dd = d * mask if search is not None else shifts[i]
+            total, parts = multi_view_loss(p.decode(decode, z[i : i + 1]), dd[None], p, selected=p.reads_slices)
             histories[i].append(
                 {"stage": "latent", "iteration": iteration, "total": total[0].item()}
                 | {k: v[0].item() for k, v in parts.items()}
             )
-        objective = torch.stack(losses).sum()
+            objective += total[0].item()
+            total[0].backward()
+        coupling = []
         if search is not None and options.motion_prior:
-            objective = objective + len(problems) * options.motion_prior * motion_prior_term(shared[None], heart)[0]
+            coupling.append(len(problems) * options.motion_prior * motion_prior_term((d * mask)[None], heart)[0])
         if pairs and temporal_weight > 0:
             a, b = zip(*pairs, strict=True)
-            objective = objective + temporal_weight * (z[list(a)] - z[list(b)]).pow(2).sum()
-        totals.append(objective.item())
+            coupling.append(temporal_weight * (z[list(a)] - z[list(b)]).pow(2).sum())
+        for term in coupling:
+            objective += term.item()
+            term.backward()
+        totals.append(objective)
         if progress is not None:
             progress(iteration, options.max_iterations)
-        if rule.converged(totals):
-            converged = True
+        if rule.converged(totals) or iteration == options.max_iterations:
+            converged = rule.converged(totals)
             break
-        if iteration == options.max_iterations:
-            break
-        objective.backward()
         optimiser.step()
     if search is not None:
         search.copy_((d * mask).detach())
@@ -265,10 +268,9 @@ def cycle_optimisation(
     for i, p in enumerate(fitted):
         with torch.no_grad():
             logits = decode(z[i : i + 1])
-        history, latent_probs, refine_iterations = histories[i], None, 0
+        history, refine_iterations = histories[i], 0
         shifts = d_t
         if options.refine and options.refine_iterations > 0:
-            latent_probs = torch.softmax(logits, 1)[0].cpu().numpy()
             logits, shifts, rows = refine_consistency(logits, d_t, p, options, fix_shifts=True, gauge=False)
             history = history + rows
             refine_iterations = len(rows) - 1
@@ -285,7 +287,6 @@ def cycle_optimisation(
                 final={"total": float(total[0]), **{k: float(v[0]) for k, v in parts.items()}},
                 restart_losses=[float(total[0])],
                 gauge=GAUGE_ZERO_MEAN if p.zero_mean_gauge else GAUGE_LONG_AXIS,
-                latent_probs=latent_probs,
                 motion=motion or None,
             )
         )
@@ -296,7 +297,7 @@ def cycle_optimisation(
 
 
 def _motion_test(
-    decode: torch.nn.Module,
+    decode: FrozenDecoder,
     prior: GenerativePrior,
     problems: Sequence[Problem],
     estimates: dict[str, np.ndarray],

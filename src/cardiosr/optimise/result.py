@@ -16,7 +16,8 @@ class OptimisationResult:
     Attributes
     ----------
     probs:
-        ``(4, 64, 128, 128)`` class probabilities on the canonical grid.
+        ``(4, 64, 128, 128)`` class probabilities on the canonical grid (``None`` once :meth:`release_maps`
+        dropped them).
     z:
         The latent code ``(M,)``.
     shifts_mm:
@@ -40,13 +41,14 @@ class OptimisationResult:
     gauge:
         How the common translation of ``shifts_mm`` is fixed (:data:`GAUGE_ZERO_MEAN` or :data:`GAUGE_LONG_AXIS`).
     latent_probs:
-        ``G(z)`` as probabilities before the data-consistency stage (``None`` if it did not run).
+        ``G(z)`` as probabilities before the data-consistency stage (``None`` if it did not run, and for the
+        frames of a cine).
     motion:
         With ``motion_test``: the decision whether the data support motion and its evidence (losses with
         and without shifts, relative gain, threshold, λ).
     """
 
-    probs: np.ndarray
+    probs: np.ndarray | None
     z: np.ndarray
     shifts_mm: np.ndarray
     history: list[dict[str, float | int | str]]
@@ -59,3 +61,9 @@ class OptimisationResult:
     gauge: str = GAUGE_ZERO_MEAN
     latent_probs: np.ndarray | None = None
     motion: dict | None = None
+
+    def release_maps(self) -> None:
+        """Drop the canonical probability maps (16 MB each) once the result is finished: a cine keeps every
+        frame's result, and its memory must not grow by the maps of every frame."""
+        self.probs = None
+        self.latent_probs = None

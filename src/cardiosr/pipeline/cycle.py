@@ -97,6 +97,11 @@ class CycleResult:
             "cycle": self.cycle(),
             "motion": self.motion,
             "qc": {"flag": any(q["flag"] for q in qc), "frames": qc},
+            "long_axis": [
+                {"frame": t, **item}
+                for t, r in zip(self.frame_indices, self.frames, strict=True)
+                for item in r.la_evaluation
+            ],
             "consistency_dice": [r.consistency_dice for r in self.frames],
             "final_loss": [r.optimisation.final for r in self.frames],
             "iterations": [r.optimisation.iterations for r in self.frames],

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from cardiosr.device import resolve_device
 from cardiosr.errors import InputError, InputWarning
-from cardiosr.frames import Cine
+from cardiosr.frames import Cine, count_frames, load_frames
 from cardiosr.metrics import clinical_volumes
 from cardiosr.optimise.cycle import cycle_optimisation, key_frame_of, select_frames
 from cardiosr.optimise.problem import Problem, make_problem
@@ -128,7 +130,9 @@ class Enhancer:
     def run_cycle(
         self,
         sa: Cine | Sequence[StackInput],
+        la: ViewsInput = None,
         *,
+        la_frame: int | None = None,
         frames: str | Sequence[int] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> CycleResult:
@@ -139,20 +143,28 @@ class Enhancer:
         ``frames`` chooses the frames that get a shape (``'ED,ES'``, ``'0,12'`` or indices; default all):
         the shifts always come from every frame. More than 9 frames are taken as a whole cycle (the
         temporal smoothness closes the loop). Baselines (``method`` other than ``'lo'``) run frame by frame.
+
+        ``la`` holds long-axis views: a 4D file (or :class:`~cardiosr.frames.Cine`) with as many frames as the
+        short-axis cine gives frame ``t`` its own view; a single-frame view is used at frame ``la_frame``
+        (default: the ED frame of the input, the largest LV blood pool).
         """
         start = time.perf_counter()
         cine = sa if isinstance(sa, Cine) else None
         items = list(cine.frames) if cine is not None else list(sa)
         with warnings.catch_warnings(record=True) as caught:  # one warning per distinct note, not one per frame
             warnings.simplefilter("always")
-            volumes, _, _, checks = self._read(items, None, None)
-        for text in dict.fromkeys(str(w.message) for w in caught):
-            warnings.warn(text, InputWarning, stacklevel=2)
+            volumes, _, _, _ = self._read(items, None, None)
+            views = self._cine_views(la, volumes, la_frame)
+            _, _, _, checks = self._read(volumes, views, None)
+        for text, count in _distinct(str(w.message) for w in caught).items():
+            more = f" (and {count - 1} more frame{'s' if count > 2 else ''} like it)" if count > 1 else ""
+            warnings.warn(text + more, InputWarning, stacklevel=2)
         wanted = select_frames(frames, volumes)
         s, opts = self.settings, self.settings.optimise
         placement = canonical_placement(self.prior_metadata)
-        shared = make_problem(volumes[key_frame_of(volumes)], gamma=s.gamma, **placement).frame
-        problems = [make_problem(v, gamma=s.gamma, frame=shared) for v in volumes]
+        key = key_frame_of(volumes)
+        shared = make_problem(volumes[key], views[key], gamma=s.gamma, **placement).frame
+        problems = [make_problem(v, w, gamma=s.gamma, frame=shared) for v, w in zip(volumes, views, strict=True)]
         if s.method == "lo":
             fit = cycle_optimisation(
                 self.prior,
@@ -163,20 +175,20 @@ class Enhancer:
                 progress=progress,
             )
             fitted, motion = fit.results, fit.motion
-            if opts.fidelity is not None:
-                from cardiosr.fidelity import fuse_with_stack
-
-                for t, r in zip(wanted, fitted, strict=True):
-                    p = problems[t]
-                    r.probs = fuse_with_stack(r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity)
         else:
             fitted, motion = self._fit([problems[t] for t in wanted], progress), {}
         results = []
         for t, r in zip(wanted, fitted, strict=True):
-            result = finish_result(problems[t], r, opts, self.prior_metadata, r.seconds, [])
+            if s.method == "lo" and opts.fidelity is not None:
+                from cardiosr.fidelity import fuse_with_stack
+
+                p = problems[t]
+                r.probs = fuse_with_stack(r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity)
+            result = finish_result(problems[t], r, opts, self.prior_metadata, r.seconds, views[t])
+            r.release_maps()  # the frame is finished: memory must not grow by every frame's maps
             result.method = s.method
             found, notes = checks[t]
-            add_input_qc(result, found, notes, [], [])
+            add_input_qc(result, found, notes, views[t], [])
             results.append(result)
         return CycleResult(
             frames=results,
@@ -188,6 +200,31 @@ class Enhancer:
             seconds=time.perf_counter() - start,
             paths=list(cine.paths) if cine is not None else sorted({str(v.path) for v in volumes if v.path}),
         )
+
+    def _cine_views(
+        self, la: ViewsInput, volumes: Sequence[LabelVolume], la_frame: int | None
+    ) -> list[list[LabelVolume]]:
+        """The long-axis views of every frame of a cine: 4D views frame by frame, single ones at ``la_frame``."""
+        n = len(volumes)
+        at = key_frame_of(volumes) if la_frame is None else int(la_frame)
+        if not 0 <= at < n:
+            raise InputError(f"--la-frame must be between 0 and {n - 1}, got {la_frame}")
+        views: list[list[LabelVolume]] = [[] for _ in range(n)]
+        convention, ignore = volumes[0].convention, self.settings.ignore_labels
+        for item in [la] if isinstance(la, Cine) else as_list(la):
+            if isinstance(item, Cine) or (isinstance(item, str | os.PathLike) and count_frames(item) > 1):
+                series = item if isinstance(item, Cine) else load_frames(item, convention, None, ignore)
+                if series.n_frames != n:
+                    raise InputError(
+                        f"this long-axis cine has {series.n_frames} frames, the short-axis cine {n}: a 4D view needs "
+                        "one frame per short-axis frame (or give one frame and --la-frame)",
+                        series.paths[0] if series.paths else None,
+                    )
+                for t in range(n):
+                    views[t].append(series.frames[t])
+            else:
+                views[at].append(as_volume(item, convention, "la", ignore_labels=ignore))
+        return views
 
     def _read(
         self, sa: Sequence[StackInput], la: Sequence[ViewsInput] | None, la_eval: Sequence[ViewsInput] | None
@@ -238,6 +275,17 @@ class Enhancer:
             probs = baseline_probabilities(method, p.sa, p.frame.shape, p.frame.affine, self.edsr)
             results.append(baseline_result(p, probs, time.perf_counter() - t0))
         return results
+
+
+def _distinct(notes: Iterable[str]) -> dict[str, int]:
+    """Notes that differ only in their numbers (one per frame of a cine) counted as one: first text → count."""
+    first: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for note in notes:
+        key = re.sub(r"\d+(\.\d+)?", "#", note)
+        first.setdefault(key, note)
+        counts[key] = counts.get(key, 0) + 1
+    return {first[key]: counts[key] for key in first}
 
 
 def enhance_batch(
