@@ -21,6 +21,7 @@ from scipy import ndimage
 
 from cardiosr.geometry import voxel_coordinates
 from cardiosr.labels import STRUCTURES
+from cardiosr.threads import thread_map
 from cardiosr.volume import LabelVolume
 
 
@@ -143,8 +144,9 @@ def interpolated_signed_distances(
     coords = np.clip(coords, 0.0, n - 1.0)  # within half a voxel of the ends: the end slice's distance
     present = [k for k in range(lr.shape[0]) if k not in set(missing)]
     out = np.empty((len(STRUCTURES), *shape), np.float32)
-    for i, (value, _) in enumerate(STRUCTURES):
-        sdf = signed_distance_slices(lr, value, absent_mm)
+
+    def structure(i: int) -> None:
+        sdf = signed_distance_slices(lr, STRUCTURES[i][0], absent_mm)
         for k in missing:  # between labelled slices: interpolate their distances
             lo = max(j for j in present if j < k)
             hi = min(j for j in present if j > k)
@@ -152,6 +154,8 @@ def interpolated_signed_distances(
             sdf[k] = (1.0 - t) * sdf[lo] + t * sdf[hi]
         # linear along the slice axis, linear in-plane: order-1 spline interpolation at the target voxels
         out[i] = ndimage.map_coordinates(sdf, coords, order=1, mode="nearest")
+
+    thread_map(structure, range(len(STRUCTURES)))  # scipy releases the GIL: the structures at once
     return out, inside
 
 

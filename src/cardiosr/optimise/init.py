@@ -6,10 +6,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from cardiosr.degradation import SliceShift
 from cardiosr.errors import InputError
-from cardiosr.geometry import to_canonical
+from cardiosr.geometry import CanonicalFrame, to_canonical, voxel_coordinates
+from cardiosr.labels import N_CLASSES
 from cardiosr.optimise.options import INITIAL_SHIFT_NAMES, OptimiseOptions
 from cardiosr.optimise.problem import Problem
 from cardiosr.optimise.run import Run
@@ -128,17 +130,44 @@ def warm_start_latents(
     """``z`` from the VAE encoder applied to each stack, its slices moved back by the initial shifts."""
     if not isinstance(prior, VAE3D):
         raise InputError("the encoder warm start needs a VAE prior (this one has no encoder); use no warm start")
-    stacks = []
-    for p, d in zip(problems, shifts, strict=True):
-        if np.any(d != 0):
-            canonical, _ = to_canonical(shift_slices(p.sa, -d), frame=p.frame)
-        else:
-            canonical = p.canonical_lr
-        stacks.append(canonical.one_hot())
-    x = torch.from_numpy(np.stack(stacks)).to(device)
+    stacks = [
+        _canonical_one_hot(shift_slices(p.sa, -d) if np.any(d != 0) else p.sa, p.frame.affine, p.frame.shape)
+        for p, d in zip(problems, shifts, strict=True)
+    ]
+    x = torch.stack(stacks).to(device)
     with torch.no_grad():
         mu, _ = prior.encode(x)
     return mu
+
+
+def _canonical_one_hot(sa: LabelVolume, affine: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
+    """The stack on the canonical grid as one-hot labels ``(4, D, H, W)``, the encoder's input.
+
+    What :func:`~cardiosr.geometry.to_canonical` gives (per-class linear interpolation, zero beyond the stack's
+    edge voxels, then the most likely class), computed separably when the canonical slices are parallel to the
+    stack's, as they are for the stack's own canonical frame: each stack slice is resampled in-plane once
+    (``grid_sample``), then the canonical slices blend the two stack slices around them. A tenth of the time of
+    the 3D resampling, which the warm start of a 50-frame cine would pay for every frame.
+    """
+    coords = voxel_coordinates(sa.affine, affine, shape)  # stack indices of every canonical voxel
+    depth, plane = coords[..., 0], coords[..., 1:]
+    if not (np.ptp(depth, axis=(1, 2)).max() < 1e-3 and np.abs(plane - plane[:1]).max() < 1e-3):
+        return torch.from_numpy(to_canonical(sa, frame=CanonicalFrame(affine=affine, shape=shape))[0].one_hot())
+    size = np.maximum(np.asarray(sa.shape[1:], float) - 1.0, 1.0)
+    grid = torch.from_numpy((2.0 * plane[0] / size - 1.0)[..., ::-1].copy()).float()
+    heart = torch.from_numpy(sa.one_hot()[1:]).permute(1, 0, 2, 3)  # (d, 3, h, w): the structures per slice
+    grid = grid[None].expand(sa.shape[0], *grid.shape)
+    in_plane = F.grid_sample(heart, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    t = depth[:, 0, 0]  # the stack index of every canonical slice
+    below = np.floor(t).astype(int)
+    weights = np.zeros((len(t), sa.shape[0]), np.float32)
+    for i, (k, w) in enumerate(zip(below, t - below, strict=True)):
+        for j, v in ((k, 1.0 - w), (k + 1, w)):
+            if 0 <= j < sa.shape[0]:
+                weights[i, j] = v
+    sampled = torch.einsum("ik,kchw->ihwc", torch.from_numpy(weights), in_plane)  # classes last: a fast argmax
+    labels = torch.cat([1.0 - sampled.sum(-1, keepdim=True), sampled], -1).argmax(-1)
+    return (labels[None] == torch.arange(N_CLASSES).view(-1, 1, 1, 1)).float()
 
 
 def initial_latents(
