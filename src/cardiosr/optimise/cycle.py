@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -109,13 +109,19 @@ def shared_shift_estimate(problems: Sequence[Problem], name: str) -> np.ndarray:
 
     The slice alignment is fitted to all frames at once (:func:`~cardiosr.slice_alignment.alignment_shifts`
     with the frames as channels of one objective); the other estimates are made on every frame and a
-    slice's shift is their mean over the frames in which it holds heart labels. The result is in the
-    zero-mean gauge over the slices that hold heart labels in any frame. ``(D, 2)`` mm.
+    slice's shift is their mean over the frames in which it holds heart labels. Each frame's estimate is in
+    the zero-mean gauge of its own heart slices, which differ between frames (the base descends in systole),
+    so before averaging each is moved to a common gauge: zero mean over the slices that hold heart labels in
+    every frame. The result is in the zero-mean gauge over the slices that hold heart labels in any frame.
+    ``(D, 2)`` mm.
     """
     if name == "align":
         return alignment_shifts([p.sa for p in problems])
     estimates = np.stack([INITIAL_SHIFTS[name](p.sa) for p in problems])  # (T, D, 2)
     present = np.stack([(p.sa.array > 0).any((1, 2)) for p in problems]).astype(float)  # (T, D)
+    common = present.all(0)
+    if common.any():
+        estimates = estimates - estimates[:, common].mean(1, keepdims=True) * present[..., None]
     count = present.sum(0)
     d = (estimates * present[..., None]).sum(0) / np.maximum(count, 1.0)[:, None]
     heart = count > 0
@@ -317,12 +323,15 @@ def _motion_test(
     items = [(h, k) for h in shift_of for k in keys]
     item_problems = [problems[k] for _, k in items]
     item_shifts = [shift_of[h] for h, _ in items]
+    # as for one frame, the fixed hypotheses are compared at iteration `decide_after` (their fits are only evidence:
+    # the shapes are fitted afterwards, from the warm start, with the chosen shifts)
+    early = options if options.decide_after is None else replace(options, max_iterations=options.decide_after)
     _, histories, _ = _fit_latents(
         decode,
         item_problems,
         _tensors(item_shifts, device),
         _start(prior, item_problems, item_shifts, options, device),
-        options,
+        early,
     )  # the items are independent (no temporal pairs), so each gets exactly its own gradient
     per_frame: dict[str, list[float]] = {h: [] for h in shift_of}
     for (h, _), history in zip(items, histories, strict=True):

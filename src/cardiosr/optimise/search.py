@@ -201,15 +201,18 @@ def _stop_the_worse_estimate(runs: list[Run], n_problems: int) -> None:
 
 
 def _decide_early(runs: list[Run], n_problems: int, options: OptimiseOptions, iteration: int) -> None:
-    """The motion test decides on the states kept so far and stops every other hypothesis of the subject.
+    """The motion test decides on the states kept so far and stops the hypotheses it rules out.
 
-    Only the chosen hypothesis (all its restarts) goes on, so its loss can only fall while the others' stay:
-    the final test on the kept states decides the same (see :func:`motion_decision`)."""
+    When it keeps the fixed estimate or ``d = 0``, only that hypothesis (all its restarts) goes on: its loss can
+    only fall while the others' stay, so the final test on the kept states decides the same (see
+    :func:`motion_decision`). The searched hypothesis, whose shifts make its loss fall fastest in the first
+    iterations, is not taken this early: it goes on with ``d = 0`` and the final test decides between them."""
     for index in range(n_problems):
-        if not any(r.problem == index and r.zero_motion for r in runs):
+        still = [r for r in runs if r.problem == index and r.zero_motion]
+        if not still:
             continue
         chosen, mine, _ = _chosen_run(index, runs, options)
-        keep = mine if chosen in mine else [chosen]
+        keep = mine if chosen in mine else [chosen] + ([still[0]] if chosen.search and not chosen.zero_motion else [])
         for run in runs:
             if run.problem == index:
                 run.decided_at = iteration
