@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -323,15 +323,12 @@ def _motion_test(
     items = [(h, k) for h in shift_of for k in keys]
     item_problems = [problems[k] for _, k in items]
     item_shifts = [shift_of[h] for h, _ in items]
-    # as for one frame, the fixed hypotheses are compared at iteration `decide_after` (their fits are only evidence:
-    # the shapes are fitted afterwards, from the warm start, with the chosen shifts)
-    early = options if options.decide_after is None else replace(options, max_iterations=options.decide_after)
     _, histories, _ = _fit_latents(
         decode,
         item_problems,
         _tensors(item_shifts, device),
         _start(prior, item_problems, item_shifts, options, device),
-        early,
+        options,
     )  # the items are independent (no temporal pairs), so each gets exactly its own gradient
     per_frame: dict[str, list[float]] = {h: [] for h in shift_of}
     for (h, _), history in zip(items, histories, strict=True):
