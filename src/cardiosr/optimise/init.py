@@ -124,20 +124,26 @@ def shift_slices(sa: LabelVolume, d: np.ndarray) -> LabelVolume:
     return sa.with_array(moved[0].argmax(0).numpy().astype(np.uint8))
 
 
+#: Stacks encoded together by :func:`warm_start_latents` (the encoder is in ``eval`` mode: items are independent).
+WARM_START_CHUNK = 4
+
+
 def warm_start_latents(
     prior: GenerativePrior, problems: Sequence[Problem], shifts: Sequence[np.ndarray], device: torch.device
 ) -> torch.Tensor:
     """``z`` from the VAE encoder applied to each stack, its slices moved back by the initial shifts."""
     if not isinstance(prior, VAE3D):
         raise InputError("the encoder warm start needs a VAE prior (this one has no encoder); use no warm start")
-    stacks = [
-        _canonical_one_hot(shift_slices(p.sa, -d) if np.any(d != 0) else p.sa, p.frame.affine, p.frame.shape)
-        for p, d in zip(problems, shifts, strict=True)
-    ]
-    x = torch.stack(stacks).to(device)
-    with torch.no_grad():
-        mu, _ = prior.encode(x)
-    return mu
+    codes = []
+    pairs = list(zip(problems, shifts, strict=True))
+    for start in range(0, len(pairs), WARM_START_CHUNK):  # a few at a time: a cine's 50 frames would take 1.6 GB
+        stacks = [
+            _canonical_one_hot(shift_slices(p.sa, -d) if np.any(d != 0) else p.sa, p.frame.affine, p.frame.shape)
+            for p, d in pairs[start : start + WARM_START_CHUNK]
+        ]
+        with torch.no_grad():
+            codes.append(prior.encode(torch.stack(stacks).to(device))[0])
+    return torch.cat(codes)
 
 
 def _canonical_one_hot(sa: LabelVolume, affine: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
