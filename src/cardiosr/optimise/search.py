@@ -205,14 +205,17 @@ def _decide_early(runs: list[Run], n_problems: int, options: OptimiseOptions, it
 
     When it keeps the fixed estimate or ``d = 0``, only that hypothesis (all its restarts) goes on: its loss can
     only fall while the others' stay, so the final test on the kept states decides the same (see
-    :func:`motion_decision`). The searched hypothesis, whose shifts make its loss fall fastest in the first
-    iterations, is not taken this early: it goes on with ``d = 0`` and the final test decides between them."""
+    :func:`motion_decision`). The searched hypothesis, whose free shifts make its loss fall fastest in the
+    first iterations, is not taken this early: when it leads, it goes on with ``d = 0`` and the fixed estimate
+    (both can still overtake it) and the final test decides as without the early decision."""
     for index in range(n_problems):
         still = [r for r in runs if r.problem == index and r.zero_motion]
         if not still:
             continue
         chosen, mine, _ = _chosen_run(index, runs, options)
-        keep = mine if chosen in mine else [chosen] + ([still[0]] if chosen.search and not chosen.zero_motion else [])
+        if chosen.search and not options.shift_search:
+            continue  # the searched hypothesis leads: every hypothesis still going goes on
+        keep = mine if chosen in mine else [chosen]
         for run in runs:
             if run.problem == index:
                 run.decided_at = iteration
