@@ -23,12 +23,12 @@ import warnings
 from collections import defaultdict
 
 import numpy as np
-from _report import SHARED, report
-from real_data import PATTERNS, drop_odd_slices, per_slice_best_dice, real_hearts
+from _report import report
+from motion_fidelity import cases as real_cases
+from real_data import PATTERNS
 
 from cardiosr.geometry import resample_labels
-from cardiosr.io import load_labels
-from cardiosr.metrics import dice, shift_optimal_dice
+from cardiosr.metrics import dice
 from cardiosr.phantom import cohort_member
 from cardiosr.pipeline import enhance
 from cardiosr.prior import load_prior
@@ -38,37 +38,19 @@ VARIANTS = {"decide at iteration 10 (default)": {}, "every hypothesis to its sto
 
 
 def cases(draws: int, acdc_patients: int, phantoms: int):
-    """``(group, stack, score)`` with ``score(result) -> mean Dice``."""
-    for _, hr in real_hearts():
-        for pattern, scale in PATTERNS.items():
-            for draw in range(draws if scale else 1):
-                case = simulate_case("heart", hr, scale, np.random.default_rng([1, draw]))
-
-                def score(result, hr=hr):
-                    sr = resample_labels(result.sr.array, result.sr.affine, hr.shape, hr.affine)
-                    return float(np.mean(list(shift_optimal_dice(sr, hr.array, hr.spacing, search_mm=6.0)[0].values())))
-
-                yield f"real, {pattern}", case.lr, score
-    files = sorted((SHARED / "acdc").glob("patient*_frame*_gt.nii.gz"))
-    names = sorted({f.name.split("_")[0] for f in files})[:acdc_patients]
-    for path in [f for f in files if f.name.split("_")[0] in names]:
-        full = load_labels(path, "acdc")
-        dropped = np.arange(1, full.shape[0], 2)
-
-        def score(result, full=full, dropped=dropped):
-            on_stack = resample_labels(result.sr.array, result.sr.affine, full.shape, full.affine)[dropped]
-            moved = per_slice_best_dice(on_stack, full.array[dropped], full.spacing, 5.0)
-            return float(np.mean(list(dice(moved, full.array[dropped]).values())))
-
-        yield "ACDC, odd slices dropped", drop_odd_slices(full), score
+    """``(group, stack, score)`` with ``score(world result) -> mean Dice``: the real and ACDC cases of
+    ``benchmarks/motion_fidelity.py`` (seed 1), then held-out phantoms."""
+    names = {"real none": "real, none", "real normal": "real, normal", "real severe": "real, severe"}
+    for group, stack, score in real_cases(draws, acdc_patients, 1):
+        yield names.get(group, "ACDC, odd slices dropped"), stack, score
     for pattern in ("normal", "severe"):
         for i in range(phantoms):
             hr = cohort_member(1, i)[0]
             case = simulate_case("c", hr, PATTERNS[pattern], case_rng(1, i))
 
-            def score(result, hr=hr):
-                sr = resample_labels(result.sr.array, result.sr.affine, hr.shape, hr.affine)
-                return float(np.mean(list(dice(sr, hr.array).values())))
+            def score(sr, hr=hr):
+                labels = resample_labels(sr.array, sr.affine, hr.shape, hr.affine)
+                return float(np.mean(list(dice(labels, hr.array).values())))
 
             yield f"phantoms, {pattern}", case.lr, score
 
@@ -91,7 +73,7 @@ def main() -> None:
             result = enhance(stack, prior=prior, **options)
             seconds = time.perf_counter() - t0
             hypothesis = result.optimisation.motion["hypothesis"]
-            found[group][title].append((score(result), hypothesis, seconds))
+            found[group][title].append((score(result.sr), hypothesis, seconds))
             print(group, title, round(found[group][title][-1][0], 3), hypothesis, round(seconds, 1), flush=True)
     rows = []
     default, previous = VARIANTS
