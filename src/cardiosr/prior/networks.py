@@ -330,8 +330,7 @@ class FrozenDecoder(nn.Module):
         ):
             return self.forward(z)[:, :, index]
         x = self.decoder[:-1](self._features(z))  # (B, C_in, D_in, H_in, W_in)
-        b, c_in, d_in = x.shape[:3]
-        h, w = x.shape[3:]
+        b, c_in, _, h, w = x.shape
         # (B, D_in + 2, H, W, C): channels last, a zero slice at both ends (a tap beyond the input reads zero)
         padded = F.pad(x.permute(0, 2, 3, 4, 1), (0, 0, 0, 0, 0, 0, 1, 1))
         order, outputs = [], []
