@@ -29,12 +29,13 @@ from collections import defaultdict
 
 import numpy as np
 from _report import SHARED, report
-from real_data import drop_odd_slices, per_slice_best_dice, real_hearts
+from real_data import real_hearts
 
+from cardiosr.degradation import drop_odd_slices
 from cardiosr.fidelity import fuse_with_stack
 from cardiosr.geometry import from_canonical, resample_labels
 from cardiosr.io import load_labels
-from cardiosr.metrics import dice, shift_optimal_dice
+from cardiosr.metrics import dice, shift_optimal_dice, slicewise_shift_optimal
 from cardiosr.pipeline import enhance
 from cardiosr.prior import load_prior
 from cardiosr.simulate import simulate_case
@@ -65,7 +66,7 @@ def cases(draws: int, patients: int, seed: int):
 
         def score(sr, full=full, dropped=dropped):
             on = resample_labels(sr.array, sr.affine, full.shape, full.affine)[dropped]
-            moved = per_slice_best_dice(on, full.array[dropped], full.spacing, 5.0)
+            moved = slicewise_shift_optimal(on, full.array[dropped], full.spacing, 5.0)
             return float(np.mean(list(dice(moved, full.array[dropped]).values())))
 
         yield "ACDC 20 mm", drop_odd_slices(full), score

@@ -21,6 +21,7 @@ the ``real-data`` section of ``docs/benchmarks.md``.
     python benchmarks/real_data.py                      # everything: every ACDC file
     python benchmarks/real_data.py --acdc-patients 10 --protocols a,b
     python benchmarks/real_data.py --protocols b --section real-data-acdc
+    python benchmarks/real_data.py --protocols a,b --acdc-subjects patient009,patient019 --candidate PRIOR
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ from collections import defaultdict
 import numpy as np
 from _report import SHARED, report
 
+from cardiosr.degradation import drop_odd_slices
 from cardiosr.geometry import resample_labels, to_canonical
 from cardiosr.io import load_labels
 from cardiosr.labels import STRUCTURES
 from cardiosr.mesh_hearts import BIVME_FOLDER, RODERO_FILE, bivme_heart, rodero_heart
-from cardiosr.metrics import dice, shift_optimal_dice
+from cardiosr.metrics import dice, shift_optimal_dice, slicewise_shift_optimal
 from cardiosr.pipeline import enhance
 from cardiosr.prior import load_prior
 from cardiosr.simulate import simulate_case
@@ -59,13 +61,14 @@ def methods(candidate: str | None = None) -> list[tuple[str, dict]]:
     return runs
 
 
-def real_hearts() -> list[tuple[str, LabelVolume]]:
-    """The real HR hearts of protocol (a), on their canonical grids."""
+def real_hearts(only: list[str] | None = None) -> list[tuple[str, LabelVolume]]:
+    """The real HR hearts of protocol (a), on their canonical grids (``only``: those whose name starts so)."""
     hearts = [("demo_HR", load_labels(SHARED / "srheart-demo" / "demo_HR.nii.gz", "ukbb"))]
     if (SHARED / RODERO_FILE).is_file():
         hearts.append(("Rodero CT", rodero_heart(SHARED / RODERO_FILE)))
     if (SHARED / BIVME_FOLDER).is_dir():
         hearts += [(f"biv-me {phase}", bivme_heart(SHARED / BIVME_FOLDER, f)) for phase, f in (("ED", 0), ("ES", 9))]
+    hearts = [(name, vol) for name, vol in hearts if not only or any(name.startswith(o) for o in only)]
     return [(name, to_canonical(vol)[0]) for name, vol in hearts]
 
 
@@ -74,34 +77,9 @@ def _lowest_consistency(result) -> float:
     return float(min(values)) if values else np.nan
 
 
-def drop_odd_slices(vol: LabelVolume) -> LabelVolume:
-    """The even-numbered slices of a stack, with the affine of that sub-stack (slices twice as far apart)."""
-    step = np.diag([2.0, 1.0, 1.0, 1.0])
-    return vol.with_array(vol.array[::2].copy(), vol.affine @ step)
-
-
-def per_slice_best_dice(prediction: np.ndarray, reference: np.ndarray, spacing, search_mm: float) -> np.ndarray:
-    """Each slice of ``prediction`` moved to its own best in-plane translation (±``search_mm``); returns the moved
-    prediction (same shape)."""
-    moved = np.zeros_like(prediction)
-    for k in range(prediction.shape[0]):
-        _, (dh, dw) = shift_optimal_dice(prediction[k : k + 1], reference[k : k + 1], spacing, search_mm=search_mm)
-        sh, sw = int(round(dh / spacing[1])), int(round(dw / spacing[2]))
-        moved[k] = np.roll(prediction[k], (sh, sw), axis=(0, 1))
-        if sh > 0:
-            moved[k, :sh] = 0
-        elif sh < 0:
-            moved[k, sh:] = 0
-        if sw > 0:
-            moved[k, :, :sw] = 0
-        elif sw < 0:
-            moved[k, :, sw:] = 0
-    return moved
-
-
-def protocol_a(runs, draws: int, seed: int):
+def protocol_a(runs, draws: int, seed: int, only: list[str] | None = None):
     rows = defaultdict(list)
-    for heart_name, hr in real_hearts():
+    for heart_name, hr in real_hearts(only):
         for pattern, scale in PATTERNS.items():
             for draw in range(draws if scale else 1):
                 case = simulate_case("heart", hr, scale, np.random.default_rng([seed, draw]))
@@ -123,9 +101,9 @@ def protocol_a(runs, draws: int, seed: int):
     return rows
 
 
-def protocol_b(runs, patients: int | None):
+def protocol_b(runs, patients: int | None, subjects: list[str] | None = None):
     files = sorted((SHARED / "acdc").glob("patient*_frame*_gt.nii.gz"))
-    names = sorted({f.name.split("_")[0] for f in files})[:patients]
+    names = subjects or sorted({f.name.split("_")[0] for f in files})[:patients]
     rows = defaultdict(list)
     for path in [f for f in files if f.name.split("_")[0] in names]:
         full = load_labels(path, "acdc")
@@ -136,7 +114,7 @@ def protocol_b(runs, patients: int | None):
             result = enhance(sparse, **kwargs)
             seconds = time.perf_counter() - t0
             on_stack = resample_labels(result.sr.array, result.sr.affine, full.shape, full.affine)[dropped]
-            moved = per_slice_best_dice(on_stack, full.array[dropped], full.spacing, 5.0)
+            moved = slicewise_shift_optimal(on_stack, full.array[dropped], full.spacing, 5.0)
             scores = dice(moved, full.array[dropped])
             consistency = _lowest_consistency(result) if kwargs["method"] == "lo" else np.nan
             rows[("ACDC, odd slices dropped", title)].append((scores, np.nan, seconds, consistency))
@@ -164,6 +142,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=5, help="motion draws per pattern in protocol a (default 5)")
     parser.add_argument("--acdc-patients", type=int, help="use only the first N ACDC patients (default: all)")
+    parser.add_argument(
+        "--acdc-subjects", help="use only these ACDC patients (comma-separated, e.g. patient009,patient019)"
+    )
+    parser.add_argument("--hearts", help="protocol a on these hearts only (comma-separated name prefixes: demo_HR,...)")
+    parser.add_argument("--title", default="Real anatomy: every method on demo_HR and ACDC (issue 15)")
     parser.add_argument("--protocols", default="a,b,c", help="which protocols to run (default a,b,c)")
     parser.add_argument("--candidate", metavar="PRIOR", help="also run LO with this prior")
     parser.add_argument("--seed", type=int, default=1)
@@ -173,10 +156,13 @@ def main() -> None:
     warnings.simplefilter("ignore")
     runs = methods(args.candidate)
     protocols = set(args.protocols.split(","))
-    rows = protocol_a(runs, args.draws, args.seed) if "a" in protocols else {}
+    only = args.hearts.split(",") if args.hearts else None
+    rows = protocol_a(runs, args.draws, args.seed, only) if "a" in protocols else {}
     n_patients = 0
     if "b" in protocols:
-        acdc_rows, n_patients = protocol_b(runs, args.acdc_patients)
+        acdc_rows, n_patients = protocol_b(
+            runs, args.acdc_patients, args.acdc_subjects.split(",") if args.acdc_subjects else None
+        )
         rows.update(acdc_rows)
     if "c" in protocols:
         rows.update(protocol_c(runs))
@@ -207,7 +193,7 @@ def main() -> None:
     )
     report(
         args.section,
-        "Real anatomy: every method on demo_HR and ACDC (issue 15)",
+        args.title,
         [
             "protocol",
             "method",

@@ -71,6 +71,39 @@ class CaseOutcome:
     peak_rss_mb: float = 0.0
 
 
+def find_stacks(folder: str | os.PathLike, pattern: str = "*.nii*") -> list[tuple[Path, list[Path]]]:
+    """The short-axis stacks of a training folder, each with its long-axis files: ``(stack, [views])``, sorted.
+
+    Every file matching ``pattern`` (a glob below ``folder``; ``**/`` descends into sub-folders) is a stack,
+    except long-axis files by the batch naming rule (``CASE_la[_VIEW].nii.gz``), which join the stack
+    ``CASE_sa.nii.gz`` beside them (and are left out when it is missing).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> for n in ("p1_frame01_gt.nii.gz", "a_sa.nii.gz", "a_la_4ch.nii.gz", "notes.txt"):
+    ...     _ = (d / n).write_bytes(b"")
+    >>> [(sa.name, [v.name for v in la]) for sa, la in find_stacks(d)]
+    [('a_sa.nii.gz', ['a_la_4ch.nii.gz']), ('p1_frame01_gt.nii.gz', [])]
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("no such folder", folder)
+    files = sorted(p for p in folder.glob(pattern) if p.is_file() and p.name.endswith((".nii", ".nii.gz")))
+    views = [p for p in files if LA_PATTERN.match(p.name)]
+    stacks = []
+    for path in files:
+        if path in views:
+            continue
+        m = SA_PATTERN.match(path.name)
+        own = [v for v in views if m and v.parent == path.parent and LA_PATTERN.match(v.name)["case"] == m["case"]]
+        stacks.append((path, own))
+    if not stacks:
+        raise InputError(f"holds no short-axis label maps matching {pattern!r}", folder)
+    return stacks
+
+
 def find_cases(input_dir: str | os.PathLike) -> list[Case]:
     """The cases of ``input_dir`` by the naming rule (sorted by name).
 

@@ -29,17 +29,47 @@ def add_train_prior_verb(sub: Any) -> None:
         metavar="N",
         help="how many augmented shapes to make from --meshes (default 250)",
     )
+    p.add_argument(
+        "--stacks",
+        metavar="DIR",
+        help="learn the decoder from the short-axis stacks in DIR alone (auto-decoder through Eq. 1; see README)",
+    )
+    p.add_argument("--glob", default="*.nii*", help="with --stacks: which files are stacks (default '*.nii*')")
+    p.add_argument(
+        "--init",
+        default="default",
+        metavar="PRIOR",
+        help="with --stacks: the prior to start from: default (fine-tuning), a file/folder, srheart:PATH, or none",
+    )
+    p.add_argument("--copies", type=int, metavar="K", help="with --stacks: augmented copies per stack (default 2)")
+    p.add_argument(
+        "--fit-steps",
+        type=int,
+        metavar="N",
+        help="with --stacks: steps fitting the codes to the starting decoder before training (default 30)",
+    )
+    p.add_argument(
+        "--val-steps",
+        type=int,
+        metavar="N",
+        help="with --stacks: steps fitting each held-out stack in the validation (default 40)",
+    )
+    p.add_argument("--data-licence", default="", metavar="TEXT", help="the training data's licence, for the model card")
     p.add_argument("-o", "--output", required=True, help="output folder (prior.safetensors, last.pt, history.json)")
     p.add_argument("--model", default="vae", choices=("vae", "dcgan"), help="architecture (default vae)")
-    p.add_argument("--epochs", type=int, default=defaults.epochs, help=f"epochs (default {defaults.epochs})")
+    stack_defaults = _stack_defaults()
+    p.add_argument(
+        "--epochs", type=int, help=f"epochs (default {defaults.epochs}; with --stacks {stack_defaults.epochs})"
+    )
     p.add_argument(
         "--batch-size",
         type=int,
-        default=defaults.batch_size,
-        help=f"batch size (default {defaults.batch_size}; paper 16)",
+        help=f"batch size (default {defaults.batch_size}; paper 16; with --stacks {stack_defaults.batch_size})",
     )
     p.add_argument(
-        "--lr", type=float, default=defaults.lr, help=f"peak Adam learning rate (default {defaults.lr:g}; paper 1e-4)"
+        "--lr",
+        type=float,
+        help=f"peak Adam learning rate (default {defaults.lr:g}; paper 1e-4; with --stacks {stack_defaults.lr:g})",
     )
     p.add_argument("--latent-dim", type=int, default=defaults.latent_dim, help="latent dimension M (default 64)")
     p.add_argument("--width", type=int, default=defaults.width, help="channels of the first level (default 8)")
@@ -64,6 +94,12 @@ def _cmd_train_prior(args: argparse.Namespace) -> int:
     from cardiosr.prior.train import TrainConfig, folder_training_data, phantom_training_data, train_prior
 
     resolve_device(args.device)  # before spending minutes on the data
+    defaults = _stack_defaults() if args.stacks is not None else _train_defaults()
+    for name in ("epochs", "batch_size", "lr"):
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(defaults, name))
+    if args.stacks is not None:
+        return _train_prior_on_stacks(args)
 
     for name in ("epochs", "batch_size", "latent_dim", "width", "levels"):
         if getattr(args, name) < 1:
@@ -71,7 +107,7 @@ def _cmd_train_prior(args: argparse.Namespace) -> int:
     if args.phantoms is not None and args.phantoms < 2:
         raise InputError(f"--phantoms must be at least 2 (got {args.phantoms})")
     if args.phantoms is None and args.input is None and args.meshes is None:
-        raise InputError("give the training data: --phantoms N, -i DIR and/or --meshes DIR")
+        raise InputError("give the training data: --phantoms N, -i DIR and/or --meshes DIR, or --stacks DIR")
     if args.meshes is not None and args.mesh_shapes < 2:
         raise InputError(f"--mesh-shapes must be at least 2 (got {args.mesh_shapes})")
     command = "cardiosr " + " ".join(args.argv) if args.record_command is None else args.record_command
@@ -119,6 +155,69 @@ def _cmd_train_prior(args: argparse.Namespace) -> int:
     _, meta = train_prior(data, args.output, config, description, resume=args.resume, progress=progress)
     dice = (meta.get("metrics") or {}).get("val_dice")
     summary = "" if not dice else " (validation Dice " + ", ".join(f"{k} {v:.3f}" for k, v in dice.items()) + ")"
+    print(f"prior written to {Path(args.output) / 'prior.safetensors'}{summary}")
+    return 0
+
+
+def _train_prior_on_stacks(args: argparse.Namespace) -> int:
+    from cardiosr.batch import find_stacks
+    from cardiosr.optimise.stack_prior import load_training_stacks, train_prior_on_stacks
+    from cardiosr.prior import load_prior
+    from cardiosr.prior.config import StackTrainConfig
+    from cardiosr.prior.metadata import make_metadata
+    from cardiosr.prior.networks import build_model
+
+    if args.phantoms is not None or args.input is not None or args.meshes is not None:
+        raise InputError("--stacks trains on stacks alone: leave out --phantoms, -i and --meshes")
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)})")
+    base = _stack_defaults()
+    for name, least in (("copies", 1), ("fit_steps", 0), ("val_steps", 1)):
+        value = getattr(args, name)
+        if value is None:
+            setattr(args, name, getattr(base, name))
+        elif value < least:
+            raise InputError(f"--{name.replace('_', '-')} must be at least {least} (got {value})")
+    files = find_stacks(args.stacks, args.glob)
+    if args.init == "none":
+        sizes = {k: getattr(args, k) for k in ("latent_dim", "width", "levels", "max_channels")}
+        prior = build_model(args.model, sizes)
+        init_meta = make_metadata(prior, args.model, beta=args.beta)
+    else:
+        prior, init_meta = load_prior(args.init)
+    stacks = load_training_stacks(
+        files, args.labels, slice_axis=args.slice_axis, ignore_labels=args.ignore_labels, progress=not args.quiet
+    )
+    command = "cardiosr " + " ".join(args.argv) if args.record_command is None else args.record_command
+    config = StackTrainConfig(
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        copies=args.copies,
+        fit_steps=args.fit_steps,
+        val_steps=args.val_steps,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        device=args.device,
+        extra={"command": command, "init": args.init},
+    )
+    description = f"{len(stacks)} short-axis stacks from {len(files)} files in {args.stacks} ({args.labels} labels)"
+    _, meta = train_prior_on_stacks(
+        stacks,
+        prior,
+        init_meta,
+        args.output,
+        config,
+        data_description=description,
+        data_licence=args.data_licence,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    dice = (meta.get("metrics") or {}).get("val_drop_slice_dice")
+    summary = (
+        "" if not dice else " (held-out drop-slice Dice " + ", ".join(f"{k} {v:.3f}" for k, v in dice.items()) + ")"
+    )
     print(f"prior written to {Path(args.output) / 'prior.safetensors'}{summary}")
     return 0
 
@@ -246,3 +345,9 @@ def _train_defaults():  # noqa: ANN202 - imported lazily to keep `cardiosr --hel
     from cardiosr.prior.config import TrainConfig
 
     return TrainConfig()
+
+
+def _stack_defaults():  # noqa: ANN202 - imported lazily to keep `cardiosr --help` fast
+    from cardiosr.prior.config import StackTrainConfig
+
+    return StackTrainConfig()
