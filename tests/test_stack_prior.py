@@ -46,6 +46,7 @@ def test_a_tiny_prior_learns_from_stacks_resumes_and_runs_in_enhance(tmp_path, s
     training = meta["training"]
     assert training["data_licence"] == "ours (simulated)" and "--stacks" in training["command"]
     assert (training["n_train_stacks"], training["n_val_stacks"]) == (3, 1)
+    assert "s0_sa.nii.gz" not in training["val_stacks"]  # the stack with a long-axis view was trained on (γ = 1)
     assert main([*args, "--epochs", "4", "--resume"]) == 0
     assert json.loads((out / "prior.json").read_text())["training"]["epochs"] == 4
     capsys.readouterr()
