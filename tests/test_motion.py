@@ -9,9 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from cardiosr.fidelity import fuse_with_stack
+from cardiosr.fidelity import fuse_with_stack, fusion_weight, signed_distance_volume
 from cardiosr.geometry import resample_labels, to_canonical
-from cardiosr.interpolation import shape_based_interpolation
+from cardiosr.interpolation import (
+    interpolated_signed_distances,
+    labels_from_signed_distances,
+    shape_based_interpolation,
+)
 from cardiosr.io import load_labels
 from cardiosr.metrics import dice, shift_optimal_dice
 from cardiosr.optimise import OptimiseOptions, motion_prior_term, shift_slices
@@ -104,6 +108,13 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
         heart = corrected.array > 0
         scores = dice(on_slices[heart.any((1, 2))], corrected.array[heart.any((1, 2))])
         assert min(scores.values()) >= 0.9, (weight, scores)
+    # the prior's distances are computed around the heart only; the fused labels equal those from the whole grid
+    data_sdf, _ = interpolated_signed_distances(corrected, frame.shape, frame.affine, missing=sa.missing_slices())
+    prior_sdf = signed_distance_volume(result.optimisation.probs.argmax(0).astype(np.uint8))
+    w = fusion_weight(sa, frame, 0.5, sa.missing_slices())[None]
+    whole_grid = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior_sdf)
+    fused = fuse_with_stack(result.optimisation.probs, frame, sa, shifts, weight=0.5).argmax(0)
+    assert np.array_equal(fused, whole_grid)
 
 
 @pytest.mark.skipif(not DEMO_HR.is_file(), reason="../shared/data (reference data) is absent")

@@ -95,7 +95,28 @@ def fuse_with_stack(
     missing = sa.missing_slices()
     corrected = shift_slices(sa, -np.nan_to_num(np.asarray(shifts_mm, float)))
     data_sdf, _ = interpolated_signed_distances(corrected, frame.shape, frame.affine, missing=missing)
-    prior_sdf = signed_distance_volume(probs.argmax(0).astype(np.uint8))
+    prior_sdf = _prior_signed_distances(probs.argmax(0).astype(np.uint8), data_sdf)
     w = fusion_weight(sa, frame, weight, missing)[None]
     labels = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior_sdf)
     return (np.arange(N_CLASSES).reshape(-1, 1, 1, 1) == labels[None]).astype(np.float32)
+
+
+def _prior_signed_distances(labels: np.ndarray, data_sdf: np.ndarray) -> np.ndarray:
+    """:func:`signed_distance_volume` of the prior's labels where the fusion can need it, for a third of the cost.
+
+    The distance transforms run on the bounding box (one voxel of margin) of the prior's structures and of
+    the voxels the data put inside a structure (``data_sdf <= 0``). Inside that box every distance is exact:
+    all of a structure's voxels, and its boundary, lie in it. Outside it both maps are positive, so any
+    positive prior distance gives the same fused label (background); the grid's diagonal is used.
+    """
+    region = (labels > 0) | (data_sdf.min(0) <= 0)
+    far = float(np.linalg.norm(np.asarray(labels.shape) * np.asarray(CANONICAL_SPACING)))
+    out = np.full((len(STRUCTURES), *labels.shape), far, np.float32)
+    if not region.any():
+        return out
+    box = tuple(
+        slice(max(0, int(i.min()) - 1), min(n, int(i.max()) + 2))
+        for i, n in zip(np.nonzero(region), labels.shape, strict=True)
+    )
+    out[(slice(None), *box)] = signed_distance_volume(labels[box])
+    return out

@@ -280,8 +280,9 @@ def cycle_optimisation(
             logits, shifts, rows = refine_consistency(logits, d_t, p, options, fix_shifts=True, gauge=False)
             history = history + rows
             refine_iterations = len(rows) - 1
-        with torch.no_grad():
-            total, parts = multi_view_loss(logits, shifts[None], p)
+        with torch.no_grad():  # on the slices the loss reads, when that is all it reads
+            read = p.sa_loss.resample.select(logits) if p.reads_slices else logits
+            total, parts = multi_view_loss(read, shifts[None], p, selected=p.reads_slices)
         results.append(
             OptimisationResult(
                 probs=torch.softmax(logits, 1)[0].cpu().numpy(),
