@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from cardiosr.device import item_map
 from cardiosr.errors import InputError
 from cardiosr.labels import LV
 from cardiosr.optimise.init import GAUGE_LONG_AXIS, GAUGE_ZERO_MEAN, INITIAL_SHIFTS, warm_start_latents
@@ -176,28 +175,18 @@ def _fit_latents(
     converged = False
     for iteration in range(options.max_iterations + 1):
         optimiser.zero_grad(set_to_none=True)
-        # Each item decoded and backpropagated on its own (the memory of one decoding per core, whatever the
-        # frame count), the items spread over the cores; their gradients are gathered in item order.
+        # One item at a time, each backpropagated at once: the memory of one decoding, whatever the frame
+        # count (the gradients add up in z.grad and d.grad; on the last iteration they go unused).
         objective = 0.0
-
-        def item(i: int) -> tuple[dict[str, float], tuple[torch.Tensor, ...]]:
-            """Item ``i``'s loss and its gradients (w.r.t. its own z, and the shared d when searched)."""
-            leaves = [z.detach()[i : i + 1].requires_grad_(True)]
-            if search is not None:
-                leaves.append(d.detach().requires_grad_(True))
-            dd = leaves[1] * mask if search is not None else shifts[i]
-            p = problems[i]
-            total, parts = multi_view_loss(p.decode(decode, leaves[0]), dd[None], p, selected=p.reads_slices)
-            grads = torch.autograd.grad(total[0], leaves)
-            return {"total": total[0].item()} | {k: v[0].item() for k, v in parts.items()}, grads
-
-        outcomes = item_map(item, range(len(problems)), z.device)
-        z.grad = torch.cat([grads[0] for _, grads in outcomes])
-        if search is not None:
-            d.grad = torch.stack([grads[1] for _, grads in outcomes]).sum(0)
-        for i, (row, _) in enumerate(outcomes):
-            histories[i].append({"stage": "latent", "iteration": iteration} | row)
-            objective += row["total"]
+        for i, p in enumerate(problems):
+            dd = d * mask if search is not None else shifts[i]
+            total, parts = multi_view_loss(p.decode(decode, z[i : i + 1]), dd[None], p, selected=p.reads_slices)
+            histories[i].append(
+                {"stage": "latent", "iteration": iteration, "total": total[0].item()}
+                | {k: v[0].item() for k, v in parts.items()}
+            )
+            objective += total[0].item()
+            total[0].backward()
         coupling = []
         if search is not None and options.motion_prior:
             coupling.append(len(problems) * options.motion_prior * motion_prior_term((d * mask)[None], heart)[0])
@@ -281,10 +270,8 @@ def cycle_optimisation(
     z, histories, converged = _fit_latents(
         decode, fitted, [d_t] * len(fitted), z0, options, pairs, options.temporal_weight, progress
     )
-
-    def finish(i: int) -> OptimisationResult:
-        """Frame ``i``'s data-consistency stage and result (the frames are independent given d)."""
-        p = fitted[i]
+    results = []
+    for i, p in enumerate(fitted):
         with torch.no_grad():
             logits = decode(z[i : i + 1])
         history, refine_iterations = histories[i], 0
@@ -296,20 +283,20 @@ def cycle_optimisation(
         with torch.no_grad():  # on the slices the loss reads, when that is all it reads
             read = p.sa_loss.resample.select(logits) if p.reads_slices else logits
             total, parts = multi_view_loss(read, shifts[None], p, selected=p.reads_slices)
-        return OptimisationResult(
-            probs=torch.softmax(logits, 1)[0].cpu().numpy(),
-            z=z[i].cpu().numpy(),
-            shifts_mm=shifts.detach().cpu().numpy(),
-            history=history,
-            iterations={"latent": len(histories[i]) - 1, "refine": refine_iterations},
-            converged=converged,
-            final={"total": float(total[0]), **{k: float(v[0]) for k, v in parts.items()}},
-            restart_losses=[float(total[0])],
-            gauge=GAUGE_ZERO_MEAN if p.zero_mean_gauge else GAUGE_LONG_AXIS,
-            motion=motion or None,
+        results.append(
+            OptimisationResult(
+                probs=torch.softmax(logits, 1)[0].cpu().numpy(),
+                z=z[i].cpu().numpy(),
+                shifts_mm=shifts.detach().cpu().numpy(),
+                history=history,
+                iterations={"latent": len(histories[i]) - 1, "refine": refine_iterations},
+                converged=converged,
+                final={"total": float(total[0]), **{k: float(v[0]) for k, v in parts.items()}},
+                restart_losses=[float(total[0])],
+                gauge=GAUGE_ZERO_MEAN if p.zero_mean_gauge else GAUGE_LONG_AXIS,
+                motion=motion or None,
+            )
         )
-
-    results = item_map(finish, range(len(fitted)), device)
     elapsed = time.perf_counter() - start
     for r in results:
         r.seconds = elapsed / len(results)
