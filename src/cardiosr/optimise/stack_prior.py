@@ -53,7 +53,6 @@ from cardiosr.degradation import drop_odd_slices
 from cardiosr.device import resolve_device
 from cardiosr.errors import InputError
 from cardiosr.geometry import CanonicalFrame, canonical_frame
-from cardiosr.io import atomic_path, write_json
 from cardiosr.labels import STRUCTURES
 from cardiosr.metrics import dice, slicewise_shift_optimal
 from cardiosr.optimise.cycle import key_frame_of
@@ -61,14 +60,12 @@ from cardiosr.optimise.init import apply_gauge, warm_start_latents
 from cardiosr.optimise.losses import motion_prior_term
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.problem import Problem, make_problem, multi_view_loss
-from cardiosr.prior.checkpoint import PRIOR_FILE, save_prior
 from cardiosr.prior.config import StackTrainConfig
 from cardiosr.prior.metadata import canonical_placement
 from cardiosr.prior.networks import VAE3D, GenerativePrior
+from cardiosr.prior.train import RESUME_FILE, write_training_outputs
 from cardiosr.volume import LabelVolume
 
-#: Resume file inside the output folder (weights, optimiser, codes, shifts, history; tensors and plain data).
-RESUME_FILE = "last.pt"
 #: Half-width (mm) of the in-plane search of each dropped slice in the validation.
 VALIDATION_SEARCH_MM = 5.0
 #: Config fields that must not change when resuming.
@@ -480,11 +477,7 @@ def _write_outputs(
         "history": history,
         "config": cfg,
     }
-    with atomic_path(output_dir / RESUME_FILE) as tmp:
-        torch.save(state, tmp)
-    save_prior(prior, output_dir / PRIOR_FILE, meta)
-    for name, obj in (("prior.json", meta), ("history.json", history)):
-        write_json(output_dir / name, obj)
+    write_training_outputs(output_dir, prior, state, meta)
 
 
 def load_training_stacks(

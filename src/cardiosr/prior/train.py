@@ -360,8 +360,17 @@ def _write_outputs(
         "history": history,
         "config": cfg,
     }
+    write_training_outputs(output_dir, model, state, meta)
+
+
+def write_training_outputs(
+    output_dir: Path, model: GenerativePrior, state: dict[str, Any], meta: dict[str, Any]
+) -> None:
+    """What a training run leaves after every epoch, each file written atomically: ``last.pt`` (``state``:
+    tensors and plain data, with its ``history``), ``prior.safetensors`` + ``prior.json`` (``meta``) and
+    ``history.json``."""
     with atomic_path(output_dir / RESUME_FILE) as tmp:
         torch.save(state, tmp)
     save_prior(model, output_dir / PRIOR_FILE, meta)
-    for name, obj in (("prior.json", meta), ("history.json", history)):
+    for name, obj in (("prior.json", meta), ("history.json", state["history"])):
         write_json(output_dir / name, obj)
