@@ -79,6 +79,9 @@ def test_long_axis_files_join_their_stack_and_bad_set_ups_are_one_line_errors(tm
         assert main([*args, *extra]) == 2, extra
         err = capsys.readouterr().err.strip()
         assert err.startswith("cardiosr: error:") and "\n" not in err, err
+    # options of --stacks are refused, not ignored, when training on HR maps
+    assert main(["train-prior", "--phantoms", "3", "-o", out, "--copies", "2", "--quiet"]) == 2
+    assert "--copies only apply to --stacks" in capsys.readouterr().err
 
 
 def test_the_validation_split_keeps_a_subjects_frames_together():

@@ -100,6 +100,20 @@ def _cmd_train_prior(args: argparse.Namespace) -> int:
             setattr(args, name, getattr(defaults, name))
     if args.stacks is not None:
         return _train_prior_on_stacks(args)
+    stack_only = [
+        flag
+        for flag, value, default in (
+            ("--glob", args.glob, "*.nii*"),
+            ("--init", args.init, "default"),
+            ("--copies", args.copies, None),
+            ("--fit-steps", args.fit_steps, None),
+            ("--val-steps", args.val_steps, None),
+            ("--data-licence", args.data_licence, ""),
+        )
+        if value != default
+    ]
+    if stack_only:
+        raise InputError(f"{', '.join(stack_only)} only apply to --stacks")
 
     for name in ("epochs", "batch_size", "latent_dim", "width", "levels"):
         if getattr(args, name) < 1:

@@ -63,7 +63,7 @@ from cardiosr.optimise.problem import Problem, make_problem, multi_view_loss
 from cardiosr.prior.config import StackTrainConfig
 from cardiosr.prior.metadata import canonical_placement
 from cardiosr.prior.networks import VAE3D, GenerativePrior
-from cardiosr.prior.train import RESUME_FILE, write_training_outputs
+from cardiosr.prior.train import RESUME_FILE, learning_rate, write_training_outputs
 from cardiosr.volume import LabelVolume
 
 #: Half-width (mm) of the in-plane search of each dropped slice in the validation.
@@ -241,13 +241,6 @@ def drop_slice_validation(
     return {name: float(np.mean([s[name] for s in scores])) for _, name in STRUCTURES}
 
 
-def _learning_rate(config: StackTrainConfig, epoch: int) -> float:
-    if config.epochs <= 1:
-        return config.lr
-    floor = config.lr * config.final_lr_fraction
-    return float(floor + 0.5 * (config.lr - floor) * (1 + np.cos(np.pi * epoch / (config.epochs - 1))))
-
-
 def train_prior_on_stacks(
     stacks: Sequence[TrainingStack],
     prior: GenerativePrior,
@@ -347,7 +340,7 @@ def train_prior_on_stacks(
     meta: dict[str, Any] = {}
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()
-        opt.param_groups[0]["lr"] = _learning_rate(config, epoch)
+        opt.param_groups[0]["lr"] = learning_rate(config, epoch)  # the same cosine as for HR maps
         order = np.random.default_rng([config.seed, epoch]).permutation(len(problems))
         batches = [order[b : b + config.batch_size] for b in range(0, len(order), config.batch_size)]
         total = 0.0

@@ -35,7 +35,7 @@ from cardiosr.labels import N_CLASSES, STRUCTURES
 from cardiosr.metrics import dice
 from cardiosr.prior.augment import RandomInPlaneAffine
 from cardiosr.prior.checkpoint import PRIOR_FILE, save_prior
-from cardiosr.prior.config import TrainConfig
+from cardiosr.prior.config import StackTrainConfig, TrainConfig
 from cardiosr.prior.metadata import make_metadata
 from cardiosr.prior.networks import DCGAN3D, VAE3D, GenerativePrior, build_model
 
@@ -147,8 +147,8 @@ def evaluate_reconstruction(
     return result
 
 
-def learning_rate(config: TrainConfig, epoch: int) -> float:
-    """Learning rate of ``epoch`` (0-based): cosine from ``lr`` to ``lr · final_lr_fraction``."""
+def learning_rate(config: TrainConfig | StackTrainConfig, epoch: int) -> float:
+    """Learning rate of ``epoch`` (0-based): cosine from ``lr`` to ``lr · final_lr_fraction`` over ``epochs``."""
     if config.epochs <= 1:
         return config.lr
     floor = config.lr * config.final_lr_fraction
