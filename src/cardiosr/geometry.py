@@ -16,6 +16,7 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -431,11 +432,25 @@ def from_canonical(
 def voxel_coordinates(src_affine: np.ndarray, dst_affine: np.ndarray, dst_shape: tuple[int, ...]) -> np.ndarray:
     """Voxel coordinates in the ``src`` grid of every voxel centre of the ``dst`` grid.
 
-    Returns an array of shape ``(*dst_shape, 3)``.
+    Returns a read-only array of shape ``(*dst_shape, 3)``. The last few are kept (:func:`functools.lru_cache`):
+    the frames of a cine ask for the same grids over and over.
+
+    Examples
+    --------
+    >>> voxel_coordinates(np.diag([2.0, 1.0, 1.0, 1.0]), np.eye(4), (3, 1, 1))[:, 0, 0, 0].tolist()
+    [0.0, 0.5, 1.0]
     """
-    m = np.linalg.inv(np.asarray(src_affine, float)) @ np.asarray(dst_affine, float)
+    key = (np.asarray(src_affine, float).tobytes(), np.asarray(dst_affine, float).tobytes())
+    return _voxel_coordinates(*key, tuple(int(n) for n in dst_shape))
+
+
+@functools.lru_cache(maxsize=4)
+def _voxel_coordinates(src: bytes, dst: bytes, dst_shape: tuple[int, ...]) -> np.ndarray:
+    m = np.linalg.inv(np.frombuffer(src).reshape(4, 4)) @ np.frombuffer(dst).reshape(4, 4)
     idx = np.stack(np.meshgrid(*[np.arange(n, dtype=float) for n in dst_shape], indexing="ij"), -1)
-    return idx @ m[:3, :3].T + m[:3, 3]
+    out = idx @ m[:3, :3].T + m[:3, 3]
+    out.setflags(write=False)
+    return out
 
 
 class LongAxisSlicer(torch.nn.Module):

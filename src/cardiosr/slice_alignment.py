@@ -13,7 +13,7 @@ Every slice in turn takes the whole-pixel translation (within ``radius_mm``) tha
 objective with the other slices fixed: the terms that hold ``y_k`` equal ``6‖y_k‖² − 2⟨y_k, T_k⟩`` plus
 a constant, with ``T_k = 4 (y_{k−1} + y_{k+1}) − (y_{k−2} + y_{k+2})`` (terms with slices outside the
 heart left out), so the best translation is the peak of the cross-correlation of ``y_k`` with
-``T_k`` (:func:`scipy.signal.fftconvolve` over every translation at once) and a parabola through the peak
+``T_k`` (by FFT, :mod:`scipy.fft`, over every translation within the radius at once) and a parabola through the peak
 and its neighbours gives the sub-pixel part. Sweeps repeat until no slice moves.
 
 Why written here: registration libraries (``skimage.registration.phase_cross_correlation``, SimpleITK)
@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import fft, ndimage
 
 from cardiosr.labels import LV, MYO, RV
 from cardiosr.volume import LabelVolume
@@ -117,16 +117,18 @@ def alignment_shifts(
     radius = np.maximum(np.round(radius_mm / spacing).astype(int), 1)
     pixels = np.zeros((depth, 2), int)  # correction applied to each slice (the negative of its motion)
 
+    # Cross-correlation over the translations within ±radius only: circular, on a grid padded by the radius
+    # (so no translation wraps around), summed over the channels before the one inverse transform.
+    size = [fft.next_fast_len(int(n + r + 1), real=True) for n, r in zip(one_hot.shape[2:], radius, strict=True)]
+    lags = np.ix_(*[np.arange(-r, r + 1) % n for r, n in zip(radius, size, strict=True)])
+
     def correlation_window(k: int) -> np.ndarray:
         target = np.zeros_like(one_hot[k])
         for j, weight in ((k - 1, 4.0), (k + 1, 4.0), (k - 2, -1.0), (k + 2, -1.0)):
             if 0 <= j < depth and heart[j]:
                 target += weight * _moved(one_hot[j], pixels[j])
-        correlation = sum(
-            signal.fftconvolve(target[c], one_hot[k, c, ::-1, ::-1], mode="same") for c in range(len(target))
-        )
-        lo = np.array(correlation.shape) // 2 - radius
-        return correlation[lo[0] : lo[0] + 2 * radius[0] + 1, lo[1] : lo[1] + 2 * radius[1] + 1]
+        spectrum = fft.rfft2(target, s=size) * np.conj(fft.rfft2(one_hot[k], s=size))
+        return fft.irfft2(spectrum.sum(0), s=size)[lags]
 
     for _ in range(max_sweeps):
         moved = 0

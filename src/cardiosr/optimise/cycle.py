@@ -15,6 +15,8 @@ same in every frame. :func:`cycle_optimisation` therefore
    smoothness term ``λ_t · Σ_t ‖z_t − z_{t−1}‖²`` over consecutive fitted frames (cyclic: also last → first);
 4. runs the data-consistency stage per frame (shifts fixed).
 
+Steps 3 and 4 stop by the stopping rule with ``options.cycle_window`` in place of ``options.window``.
+
 The objective of step 3 is ``Σ_t L(z_t, d) + λ_t Σ_t ‖z_t − z_{t−1}‖²`` with ``L`` Eq. 5 of one frame; that of
 the searched hypothesis ``Σ_{t ∈ key} L(z_t, d) + |key| · λ · (−log p(d))``. ``shift_search`` and restarts are
 not available for cines.
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -264,6 +266,7 @@ def cycle_optimisation(
     if options.motion_test:
         d, motion = _motion_test(decode, prior, problems, estimates, options, device)
     d_t = torch.from_numpy(d).float().to(device)
+    options = replace(options, window=options.cycle_window)  # the per-frame stages' stopping rule
     fitted = [problems[t] for t in wanted]
     z0 = _start(prior, fitted, [d] * len(fitted), options, device)
     pairs = _temporal_pairs(wanted, n, cyclic)

@@ -86,6 +86,11 @@ class OptimiseOptions:
     temporal_weight:
         Cines only (:mod:`cardiosr.optimise.cycle`): λ_t of ``λ_t Σ_t ‖z_t − z_{t−1}‖²``, the smoothness of
         the latent codes of consecutive frames.
+    cycle_window:
+        Cines only: the stopping rule's ``window`` for the per-frame shape fit and data-consistency stage (the
+        motion test on the key frames keeps ``window``). Every frame starts from the encoder and the frames are
+        fitted together, so half the single-stack window loses nothing and halves the time per frame (measured
+        in ``docs/benchmarks.md``, section *cycle-window*).
     fidelity:
         Weight of the prior between the slices in the final fusion with the motion-corrected stack
         (:func:`cardiosr.fidelity.fuse_with_stack`): 0 gives shape-based interpolation of the corrected
@@ -152,6 +157,12 @@ class OptimiseOptions:
     temporal_weight: float = option(
         1e-3, "cine only: weight λ_t of the temporal smoothness of the latent codes (default {default})", metavar="λt"
     )
+    cycle_window: int = option(
+        5,
+        "cine only: iterations per stopping-rule window of the per-frame shape fit and data-consistency stage "
+        "(default {default})",
+        metavar="N",
+    )
     fidelity: float | None = option(
         0.5,
         "prior weight W in [0, 1] midway between slices when fusing with the motion-corrected stack "
@@ -177,6 +188,7 @@ class OptimiseOptions:
             raise InputError(f"search_threshold must be non-negative, got {self.search_threshold}")
         if self.decide_after is not None and self.decide_after < self.window:
             raise InputError(f"decide_after must be at least the window ({self.window}), got {self.decide_after}")
+        StoppingRule(self.cycle_window, self.tolerance)
         if not self.temporal_weight >= 0:
             raise InputError(f"temporal_weight must be non-negative, got {self.temporal_weight}")
         if self.fidelity is not None and not 0.0 <= self.fidelity <= 1.0:
