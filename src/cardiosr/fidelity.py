@@ -79,6 +79,9 @@ def fuse_with_stack(
 ) -> np.ndarray:
     """Fuse the prior's result with the motion-corrected stack (module docstring): one-hot ``(4, D, H, W)``.
 
+    Everything is computed on the bounding box of the heart (:func:`_fusion_box`); outside it the fused label
+    is background, exactly as on the whole grid.
+
     Parameters
     ----------
     probs:
@@ -94,29 +97,49 @@ def fuse_with_stack(
     """
     missing = sa.missing_slices()
     corrected = shift_slices(sa, -np.nan_to_num(np.asarray(shifts_mm, float)))
-    data_sdf, _ = interpolated_signed_distances(corrected, frame.shape, frame.affine, missing=missing)
-    prior_sdf = _prior_signed_distances(probs.argmax(0).astype(np.uint8), data_sdf)
-    w = fusion_weight(sa, frame, weight, missing)[None]
-    labels = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior_sdf)
-    return (np.arange(N_CLASSES).reshape(-1, 1, 1, 1) == labels[None]).astype(np.float32)
+    labels = probs.argmax(0).astype(np.uint8)
+    fused = np.zeros(labels.shape, np.uint8)
+    box = _fusion_box(labels, corrected, frame)
+    if box is not None:
+        start = np.array([b.start for b in box], float)
+        affine = frame.affine.copy()
+        affine[:3, 3] = frame.affine[:3, :3] @ start + frame.affine[:3, 3]
+        shape = tuple(b.stop - b.start for b in box)
+        data_sdf, _ = interpolated_signed_distances(corrected, shape, affine, missing=missing)
+        prior_sdf = signed_distance_volume(labels[box])
+        w = fusion_weight(sa, CanonicalFrame(affine=affine, shape=shape), weight, missing)[None]
+        fused[box] = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior_sdf)
+    return (np.arange(N_CLASSES).reshape(-1, 1, 1, 1) == fused[None]).astype(np.float32)
 
 
-def _prior_signed_distances(labels: np.ndarray, data_sdf: np.ndarray) -> np.ndarray:
-    """:func:`signed_distance_volume` of the prior's labels where the fusion can need it, for a third of the cost.
+def _fusion_box(labels: np.ndarray, corrected: LabelVolume, frame: CanonicalFrame) -> tuple[slice, ...] | None:
+    """The canonical voxels where the fusion can give a structure, as a box (``None``: nowhere).
 
-    The distance transforms run on the bounding box (one voxel of margin) of the prior's structures and of
-    the voxels the data put inside a structure (``data_sdf <= 0``). Inside that box every distance is exact:
-    all of a structure's voxels, and its boundary, lie in it. Outside it both maps are positive, so any
-    positive prior distance gives the same fused label (background); the grid's diagonal is used.
+    A voxel can only be given a structure where the prior has one or the data's interpolated distance is
+    negative (the blend of two positive distances is positive). The data's is negative only within a voxel
+    (in-plane) of the stack's labelled pixels and within a slice of its labelled slices, or outside the stack
+    (where its distances are clamped to the edge values) where the prior's weight is 1 and the data do not
+    count. So the box holds the prior's structures and the canonical image of the stack's labelled block grown
+    by one voxel and one slice, plus a voxel of margin, which also keeps the prior's distance transforms exact.
     """
-    region = (labels > 0) | (data_sdf.min(0) <= 0)
-    far = float(np.linalg.norm(np.asarray(labels.shape) * np.asarray(CANONICAL_SPACING)))
-    out = np.full((len(STRUCTURES), *labels.shape), far, np.float32)
-    if not region.any():
-        return out
-    box = tuple(
-        slice(max(0, int(i.min()) - 1), min(n, int(i.max()) + 2))
-        for i, n in zip(np.nonzero(region), labels.shape, strict=True)
-    )
-    out[(slice(None), *box)] = signed_distance_volume(labels[box])
-    return out
+    lows, highs = [], []
+    if labels.any():
+        index = np.nonzero(labels)
+        lows.append([int(i.min()) for i in index])
+        highs.append([int(i.max()) for i in index])
+    data = corrected.array > 0
+    if data.any():
+        ranges = [np.nonzero(data.any(axis=tuple(a for a in range(3) if a != axis)))[0] for axis in range(3)]
+        block = [(r[0] - 1.0, r[-1] + 1.0) for r in ranges]
+        corners = np.array(np.meshgrid(*block, indexing="ij")).reshape(3, -1)
+        m = np.linalg.inv(frame.affine) @ corrected.affine
+        inside = m[:3, :3] @ corners + m[:3, 3:4]
+        lows.append(np.floor(inside.min(1)).astype(int).tolist())
+        highs.append(np.ceil(inside.max(1)).astype(int).tolist())
+    if not lows:
+        return None
+    lo = np.clip(np.min(lows, 0) - 1, 0, np.asarray(labels.shape) - 1)
+    hi = np.clip(np.max(highs, 0) + 1, 0, np.asarray(labels.shape) - 1)
+    if np.any(hi < lo):
+        return None
+    return tuple(slice(int(a), int(b) + 1) for a, b in zip(lo, hi, strict=True))

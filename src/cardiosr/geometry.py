@@ -275,9 +275,20 @@ def resample_probabilities(
     numpy.ndarray
         ``(C, *dst_shape)`` float32.
     """
-    dst_to_src = np.linalg.inv(np.asarray(src_affine, float)) @ np.asarray(dst_affine, float)
     out = np.zeros((probs.shape[0], *dst_shape), dtype=np.float32)
     out[0] = 1.0
+    # Where the source is pure background it equals what lies beyond its edge: resample the rest alone
+    # (a voxel of margin keeps the interpolation exact), e.g. the heart's box of a fused one-hot result.
+    other = (probs[0] != 1) | (probs[1:] != 0).any(0)
+    if not other.any():
+        return out
+    index = np.nonzero(other)
+    lo = [max(int(i.min()) - 1, 0) for i in index]
+    hi = [min(int(i.max()) + 2, n) for i, n in zip(index, probs.shape[1:], strict=True)]
+    probs = probs[(slice(None), *(slice(a, b) for a, b in zip(lo, hi, strict=True)))]
+    src_affine = np.asarray(src_affine, float).copy()
+    src_affine[:3, 3] += src_affine[:3, :3] @ np.asarray(lo, float)
+    dst_to_src = np.linalg.inv(src_affine) @ np.asarray(dst_affine, float)
     # Only the destination voxels within a voxel of the source grid can differ from the background:
     # transform that box alone (same result, much less work when the source is a small crop).
     corners = np.array(np.meshgrid(*[(-1.0, n) for n in probs.shape[1:]], indexing="ij")).reshape(3, -1)

@@ -25,7 +25,7 @@ not available for cines.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -53,7 +53,10 @@ class CycleFit:
     Attributes
     ----------
     results:
-        One :class:`~cardiosr.optimise.result.OptimisationResult` per fitted frame, in the order of ``frames``.
+        One :class:`~cardiosr.optimise.result.OptimisationResult` per fitted frame, in the order of ``frames``,
+        made as they are iterated (each frame's data-consistency stage runs then): finish each one before
+        taking the next, and memory does not grow with the frame count. ``seconds`` of each: its share of the
+        joint fit plus its own stage.
     frames:
         The indices of the fitted frames.
     shifts_mm:
@@ -62,7 +65,7 @@ class CycleFit:
         The motion test's decision and evidence (``key_frames``, losses summed over them).
     """
 
-    results: list[OptimisationResult]
+    results: Iterator[OptimisationResult]
     frames: list[int]
     shifts_mm: np.ndarray
     motion: dict[str, Any]
@@ -273,37 +276,50 @@ def cycle_optimisation(
     z, histories, converged = _fit_latents(
         decode, fitted, [d_t] * len(fitted), z0, options, pairs, options.temporal_weight, progress
     )
-    results = []
+    shared = (time.perf_counter() - start) / len(fitted)
+    results = _frame_results(decode, fitted, z, d_t, histories, converged, options, motion, shared)
+    return CycleFit(results, wanted, d, motion)
+
+
+def _frame_results(
+    decode: FrozenDecoder,
+    fitted: Sequence[Problem],
+    z: torch.Tensor,
+    d: torch.Tensor,
+    histories: Sequence[list[dict]],
+    converged: bool,
+    options: OptimiseOptions,
+    motion: dict[str, Any],
+    shared_seconds: float,
+) -> Iterator[OptimisationResult]:
+    """Each fitted frame decoded, its data-consistency stage run (shifts fixed) and its final losses, one at a
+    time: a frame's probability maps exist only while the caller finishes it."""
     for i, p in enumerate(fitted):
+        t0 = time.perf_counter()
         with torch.no_grad():
             logits = decode(z[i : i + 1])
         history, refine_iterations = histories[i], 0
-        shifts = d_t
+        shifts = d
         if options.refine and options.refine_iterations > 0:
-            logits, shifts, rows = refine_consistency(logits, d_t, p, options, fix_shifts=True, gauge=False)
+            logits, shifts, rows = refine_consistency(logits, d, p, options, fix_shifts=True, gauge=False)
             history = history + rows
             refine_iterations = len(rows) - 1
         with torch.no_grad():  # on the slices the loss reads, when that is all it reads
             read = p.sa_loss.resample.select(logits) if p.reads_slices else logits
             total, parts = multi_view_loss(read, shifts[None], p, selected=p.reads_slices)
-        results.append(
-            OptimisationResult(
-                probs=torch.softmax(logits, 1)[0].cpu().numpy(),
-                z=z[i].cpu().numpy(),
-                shifts_mm=shifts.detach().cpu().numpy(),
-                history=history,
-                iterations={"latent": len(histories[i]) - 1, "refine": refine_iterations},
-                converged=converged,
-                final={"total": float(total[0]), **{k: float(v[0]) for k, v in parts.items()}},
-                restart_losses=[float(total[0])],
-                gauge=GAUGE_ZERO_MEAN if p.zero_mean_gauge else GAUGE_LONG_AXIS,
-                motion=motion or None,
-            )
+        yield OptimisationResult(
+            probs=torch.softmax(logits, 1)[0].cpu().numpy(),
+            z=z[i].cpu().numpy(),
+            shifts_mm=shifts.detach().cpu().numpy(),
+            history=history,
+            iterations={"latent": len(histories[i]) - 1, "refine": refine_iterations},
+            converged=converged,
+            final={"total": float(total[0]), **{k: float(v[0]) for k, v in parts.items()}},
+            restart_losses=[float(total[0])],
+            gauge=GAUGE_ZERO_MEAN if p.zero_mean_gauge else GAUGE_LONG_AXIS,
+            motion=motion or None,
+            seconds=shared_seconds + time.perf_counter() - t0,
         )
-    elapsed = time.perf_counter() - start
-    for r in results:
-        r.seconds = elapsed / len(results)
-    return CycleFit(results, wanted, d, motion)
 
 
 def _motion_test(

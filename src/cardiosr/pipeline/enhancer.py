@@ -32,6 +32,7 @@ from cardiosr.pipeline.result import Result
 from cardiosr.pipeline.settings import EnhanceSettings
 from cardiosr.prior import canonical_placement, load_prior
 from cardiosr.prior.networks import GenerativePrior
+from cardiosr.threads import background_map
 from cardiosr.volume import LabelVolume
 
 #: What ``la`` and ``la_eval`` accept per subject: none, one view, or several.
@@ -177,8 +178,9 @@ class Enhancer:
             fitted, motion = fit.results, fit.motion
         else:
             fitted, motion = self._fit([problems[t] for t in wanted], progress), {}
-        results = []
-        for t, r in zip(wanted, fitted, strict=True):
+
+        def finish(item: tuple[int, OptimisationResult]) -> Result:
+            t, r = item
             if s.method == "lo" and opts.fidelity is not None:
                 from cardiosr.fidelity import fuse_with_stack
 
@@ -189,7 +191,11 @@ class Enhancer:
             result.method = s.method
             found, notes = checks[t]
             add_input_qc(result, found, notes, views[t], [])
-            results.append(result)
+            return result
+
+        # each frame is finished in the background (mostly SciPy/NumPy, which releases the GIL) while the next
+        # one's data-consistency stage runs (torch)
+        results = background_map(finish, zip(wanted, fitted, strict=True))
         return CycleResult(
             frames=results,
             frame_indices=wanted,
