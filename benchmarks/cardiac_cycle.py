@@ -9,12 +9,14 @@ with one breath-hold shift per slice shared by all frames (normal and severe mot
 Shift RMS (mm, common translation removed) of the cine's shared shifts and of the ED frame's own; shift-optimal
 mean Dice per frame against the truth (mean over frames, and ED alone); LV EF and ESV/EDV errors against the
 truth's (points, mL); the largest frame-to-frame jump of the LV volume curve beyond the truth's (mL); seconds
-per frame; peak resident memory of the process. With ``--long N`` a phantom cine of N frames (normal motion,
+per frame; peak resident memory of the process. With ``--la`` every cine is also enhanced with a long-axis view of
+every frame (a four-chamber-like plane through the truth, :func:`cardiosr.degradation.long_axis_view`; γ = 1), and
+its ED frame alone with the ED view. With ``--long N`` a phantom cine of N frames (normal motion,
 about 12 slices) is also enhanced in a fresh process: its wall time, seconds per frame and that process's peak
 resident memory (the clinical size: 50 frames in UK Biobank). Writes the ``cardiac-cycle`` section of
 ``docs/benchmarks.md``.
 
-    python benchmarks/cardiac_cycle.py --phantoms 2 --frames 10 --bivme-step 3 --long 50
+    python benchmarks/cardiac_cycle.py --phantoms 2 --frames 10 --bivme-step 3 --long 50 --la
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from pathlib import Path
 import numpy as np
 from _report import report
 
-from cardiosr.degradation import degrade_cine_with_motion
+from cardiosr.degradation import degrade_cine_with_motion, long_axis_view
+from cardiosr.frames import Cine
 from cardiosr.geometry import canonical_frame, to_canonical
 from cardiosr.mesh_hearts import BIVME_FOLDER, BIVME_FRAMES, bivme_heart
 from cardiosr.metrics import clinical_volumes, shift_optimal_dice
@@ -38,6 +41,8 @@ from cardiosr.pipeline import Enhancer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 PATTERNS = {"normal": 1.0, "severe": 4.0}
+#: Inputs of each cine: the short-axis stacks alone, and (``--la``) with a four-chamber-like view of every frame.
+INPUTS = ("SA", "SA + 4ch view per frame")
 
 
 def _rms(estimate: np.ndarray, truth: np.ndarray) -> float:
@@ -75,6 +80,7 @@ def main() -> None:
     parser.add_argument("--bivme-step", type=int, default=3, help="every k-th biv-me frame (default 3; 0: none)")
     parser.add_argument("--long", type=int, default=0, help="also time an N-frame cine in a fresh process (0: no)")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--la", action="store_true", help="also every cine with a long-axis view of each frame")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     long_run = None
@@ -92,32 +98,36 @@ def main() -> None:
         true_ef = 100 * (lv[ed] - lv[es]) / lv[ed]
         for pattern, scale in PATTERNS.items():
             stacks, shifts = degrade_cine_with_motion(hr, scale, np.random.default_rng(11))
-            t0 = time.perf_counter()
-            cycle = enhancer.run_cycle(stacks)
-            per_frame = (time.perf_counter() - t0) / len(stacks)
-            alone = enhancer.run(stacks[ed])
-            c = cycle.cycle()
-            curve = np.array(c["LV_ml"])
-            jump = float(np.max(np.abs(np.diff(curve)) - np.abs(np.diff(lv))))
-            dice = [_dice(r, hr[t]) for t, r in zip(cycle.frame_indices, cycle.frames, strict=True)]
-            row = [
-                name,
-                pattern,
-                str(len(stacks)),
-                f"{_rms(cycle.shifts_mm, shifts):.2f}",
-                f"{_rms(alone.shifts_mm, shifts):.2f}",
-                f"{np.mean(dice):.3f}",
-                f"{dice[ed]:.3f}",
-                f"{_dice(alone, hr[ed]):.3f}",
-                f"{true_ef:.1f}",
-                f"{c['EF_LV'] - true_ef:+.1f}",
-                f"{curve[ed] - lv[ed]:+.1f} / {curve[es] - lv[es]:+.1f}",
-                f"{max(jump, 0.0):.1f}",
-                f"{per_frame:.1f}",
-                cycle.motion.get("hypothesis", ""),
-            ]
-            print(row, flush=True)
-            rows.append(row)
+            for inputs in INPUTS[: 2 if args.la else 1]:
+                # with views: a four-chamber-like view of every frame's truth (a 4D long-axis file)
+                views = Cine(tuple(long_axis_view(f) for f in hr), None, ()) if inputs != "SA" else None
+                t0 = time.perf_counter()
+                cycle = enhancer.run_cycle(stacks, views)
+                per_frame = (time.perf_counter() - t0) / len(stacks)
+                alone = enhancer.run(stacks[ed], [views.frames[ed]] if views else None)
+                c = cycle.cycle()
+                curve = np.array(c["LV_ml"])
+                jump = float(np.max(np.abs(np.diff(curve)) - np.abs(np.diff(lv))))
+                dice = [_dice(r, hr[t]) for t, r in zip(cycle.frame_indices, cycle.frames, strict=True)]
+                row = [
+                    name,
+                    inputs,
+                    pattern,
+                    str(len(stacks)),
+                    f"{_rms(cycle.shifts_mm, shifts):.2f}",
+                    f"{_rms(alone.shifts_mm, shifts):.2f}",
+                    f"{np.mean(dice):.3f}",
+                    f"{dice[ed]:.3f}",
+                    f"{_dice(alone, hr[ed]):.3f}",
+                    f"{true_ef:.1f}",
+                    f"{c['EF_LV'] - true_ef:+.1f}",
+                    f"{curve[ed] - lv[ed]:+.1f} / {curve[es] - lv[es]:+.1f}",
+                    f"{max(jump, 0.0):.1f}",
+                    f"{per_frame:.1f}",
+                    cycle.motion.get("hypothesis", ""),
+                ]
+                print(row, flush=True)
+                rows.append(row)
     write_section(rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, long_run, write=not args.no_write)
 
 
@@ -143,6 +153,7 @@ def long_cine(n_frames: int) -> dict:
 #: Columns of the ``cardiac-cycle`` table.
 HEADER = [
     "cine",
+    "inputs",
     "motion",
     "frames",
     "shift RMS mm, all frames",

@@ -8,6 +8,7 @@
 * :class:`ShiftedResampling` is the same ``F`` as **one** resampling, for the fitting loss (Eq. 3).
 * :func:`add_segmentation_errors` is ε (simulation only): boundary label errors and small topological defects.
 * :func:`simulate_shifts` draws the paper's motion patterns (§3.2).
+* :func:`long_axis_view` simulates a four-chamber-like long-axis view of an HR map (simulation only).
 
 All layers work on class-probability volumes ``(B, C, D, H, W)``.
 """
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from cardiosr.errors import InputError
-from cardiosr.geometry import voxel_coordinates
+from cardiosr.geometry import resample_labels, unit_columns, voxel_coordinates
 from cardiosr.labels import N_CLASSES
 from cardiosr.volume import LabelVolume
 
@@ -418,3 +419,51 @@ def drop_odd_slices(volume: LabelVolume) -> LabelVolume:
     ((3, 4, 4), [20.0, 1.5, 1.5])
     """
     return volume.with_array(volume.array[::2].copy(), volume.affine @ np.diag([2.0, 1.0, 1.0, 1.0]))
+
+
+def long_axis_view(
+    hr: LabelVolume, *, offset_mm: float = 0.0, pixel_mm: float = 1.5, size: int = 140, thickness_mm: float = 2.0
+) -> LabelVolume:
+    """A four-chamber-like long-axis view of an HR label map (simulation, like the views of the paper's §3.3).
+
+    The plane holds ``hr``'s slice axis and the direction from the LV's centre to the RV's (made
+    perpendicular to the slice axis), and passes through the heart's centre moved by ``offset_mm`` along its
+    normal. Labels are sampled by nearest neighbour.
+
+    Parameters
+    ----------
+    hr:
+        Internal labels with LV and RV present, slices along axis 0.
+    offset_mm:
+        Distance of the plane from the heart's centre along its normal, mm.
+    pixel_mm, size:
+        Pixel size (mm) and side (pixels) of the square view.
+    thickness_mm:
+        Voxel size along the normal written in the view's affine, mm.
+
+    Returns
+    -------
+    LabelVolume
+        One slice ``(1, size, size)`` with its affine (axis 1 along the slice axis of ``hr``).
+
+    Examples
+    --------
+    >>> lab = np.zeros((20, 30, 30), np.uint8); lab[2:18, 5:15, 8:14] = 1; lab[2:18, 15:25, 8:14] = 3
+    >>> view = long_axis_view(LabelVolume(lab, np.eye(4)), pixel_mm=1.0, size=40)
+    >>> view.shape, sorted(np.unique(view.array).tolist())
+    ((1, 40, 40), [0, 1, 3])
+    """
+    axes = unit_columns(hr.affine)
+    centre = (hr.affine @ np.r_[np.argwhere(hr.array > 0).mean(0), 1.0])[:3]
+    lv = (hr.affine @ np.r_[np.argwhere(hr.array == 1).mean(0), 1.0])[:3]
+    rv = (hr.affine @ np.r_[np.argwhere(hr.array == 3).mean(0), 1.0])[:3]
+    along = axes[:, 0]
+    across = (rv - lv) - ((rv - lv) @ along) * along
+    across /= np.linalg.norm(across)
+    normal = np.cross(along, across)
+    affine = np.eye(4)
+    affine[:3, 0] = normal * thickness_mm
+    affine[:3, 1] = along * pixel_mm
+    affine[:3, 2] = across * pixel_mm
+    affine[:3, 3] = centre + offset_mm * normal - (size - 1) / 2 * pixel_mm * (along + across)
+    return LabelVolume(resample_labels(hr.array, hr.affine, (1, size, size), affine), affine)
