@@ -197,3 +197,18 @@ def test_long_axis_views_join_a_cine_frame_by_frame_or_at_one_frame(cine, tmp_pa
     assert main(["enhance", "--sa", str(sa), "--la", str(short), "-o", str(tmp_path / "bad"), *QUICK]) == 2
     err = capsys.readouterr().err.strip()
     assert "5 frames" in err and "\n" not in err and not (tmp_path / "bad" / "summary.json").exists()
+
+
+def test_the_per_frame_stages_of_a_cine_stop_by_the_cycle_window(cine):
+    from cardiosr.pipeline import Enhancer
+
+    _, stacks, _ = cine
+    iterations = {}
+    for window in (2, 10):
+        enhancer = Enhancer(device="cpu", motion_test=False, fidelity=None, max_iterations=30, cycle_window=window)
+        result = enhancer.run_cycle(stacks, frames="ED,ES")
+        iterations[window] = result.frames[0].optimisation.iterations
+    # the stopping rule looks at two windows: at least 20 iterations with 10, a few with 2 (the motion test,
+    # off here, would keep --window)
+    assert iterations[10]["latent"] >= 20 and iterations[10]["refine"] >= 20
+    assert iterations[2]["latent"] < 20 and iterations[2]["refine"] < 20

@@ -189,3 +189,23 @@ def test_argparse_error_names_the_program_once(capsys):
     with pytest.raises(SystemExit):
         main(["enhance", "--bogus"])
     assert "see 'cardiosr enhance --help'" in capsys.readouterr().err
+
+
+def test_background_map_keeps_order_bounds_what_waits_and_raises_errors():
+    from cardiosr.threads import background_map
+
+    made, done = [], []
+
+    def produce():
+        for i in range(8):
+            made.append(i)
+            assert len(made) - len(done) <= 4  # at most `ahead` waiting, one running, one being made
+            yield i
+
+    def square(i: int) -> int:
+        done.append(i)
+        return i * i
+
+    assert background_map(square, produce(), ahead=2) == [i * i for i in range(8)]
+    with pytest.raises(ZeroDivisionError):
+        background_map(lambda i: 1 // i, iter([2, 1, 0, 3]))

@@ -450,6 +450,8 @@ def voxel_coordinates(src_affine: np.ndarray, dst_affine: np.ndarray, dst_shape:
     --------
     >>> voxel_coordinates(np.diag([2.0, 1.0, 1.0, 1.0]), np.eye(4), (3, 1, 1))[:, 0, 0, 0].tolist()
     [0.0, 0.5, 1.0]
+    >>> voxel_coordinates(np.eye(4), np.eye(4), (1, 1, 1)).flags.writeable  # shared: never changed in place
+    False
     """
     key = (np.asarray(src_affine, float).tobytes(), np.asarray(dst_affine, float).tobytes())
     return _voxel_coordinates(*key, tuple(int(n) for n in dst_shape))
