@@ -1,8 +1,9 @@
-"""The motion test's early decision: decide at iteration 10 and fit only the chosen hypothesis on (issue 15).
+"""The motion test's early decision: decide every 10 iterations and fit only the chosen hypothesis on (issue 15).
 
 The same stacks enhanced with the shipped defaults (``decide_after=10``: the four hypotheses of the motion
 test are fitted together for 10 iterations, then the test decides on the losses reached so far and only the
-chosen one goes on; when the searched hypothesis leads, all go on) and with ``decide_after=None`` (every
+chosen one goes on; while the searched hypothesis leads, all go on and the test is made again every 10
+iterations) and with ``decide_after=None`` (every
 hypothesis runs to its own stop, the defaults before). Cases: the real hearts of protocol (a) of
 ``benchmarks/real_data.py`` (demo_HR, the voxelised Rodero and biv-me ED/ES hearts) as motion-free, normal- and
 severe-motion stacks (``--draws`` each), scored against the HR map with the best common in-plane translation

@@ -79,8 +79,9 @@ class OptimiseOptions:
     decide_after:
         With the motion test: the iteration at which it decides, on the losses reached so far, and stops every
         other hypothesis of the subject (their states are kept, so the final test, on the kept states, decides
-        the same); the chosen one goes on to the stopping rule. At least ``window`` (the two fixed estimates
-        race first). ``None``: every hypothesis runs to its own stop (slower; the decision then compares
+        the same); the chosen one goes on to the stopping rule. While the searched hypothesis leads, every
+        hypothesis goes on and the test is made again every ``decide_after`` iterations. At least ``window``
+        (the two fixed estimates race first). ``None``: every hypothesis runs to its own stop (slower; the decision then compares
         converged losses). The default was chosen on real anatomy (``docs/benchmarks.md``, section
         *early-decision*).
     temporal_weight:

@@ -161,7 +161,7 @@ def _joint_search(
                 run.done = run.converged = True
         if iteration == options.window:
             _stop_the_worse_estimate(runs, len(problems))
-        if iteration == options.decide_after:
+        if options.decide_after and iteration % options.decide_after == 0:
             _decide_early(runs, len(problems), options, iteration)
         if progress is not None:
             progress(iteration, options.max_iterations)
@@ -207,10 +207,11 @@ def _decide_early(runs: list[Run], n_problems: int, options: OptimiseOptions, it
     only fall while the others' stay, so the final test on the kept states decides the same (see
     :func:`motion_decision`). The searched hypothesis, whose free shifts make its loss fall fastest in the
     first iterations, is not taken this early: when it leads, it goes on with ``d = 0`` and the fixed estimate
-    (both can still overtake it) and the final test decides as without the early decision."""
+    (both can still overtake it), and the test is made again every ``decide_after`` iterations until it keeps
+    one of those two (the final test then decides as without the early decision). A subject is decided once."""
     for index in range(n_problems):
         still = [r for r in runs if r.problem == index and r.zero_motion]
-        if not still:
+        if not still or still[0].decided_at is not None:
             continue
         chosen, mine, _ = _chosen_run(index, runs, options)
         if chosen.search and not options.shift_search:
