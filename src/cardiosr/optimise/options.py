@@ -81,9 +81,9 @@ class OptimiseOptions:
         other hypothesis of the subject (their states are kept, so the final test, on the kept states, decides
         the same); the chosen one goes on to the stopping rule. While the searched hypothesis leads, every
         hypothesis goes on and the test is made again every ``decide_after`` iterations. At least ``window``
-        (the two fixed estimates race first). ``None``: every hypothesis runs to its own stop (slower; the decision then compares
-        converged losses). The default was chosen on real anatomy (``docs/benchmarks.md``, section
-        *early-decision*).
+        (the two fixed estimates race first). ``None``: every hypothesis runs to its own stop (slower; the
+        decision then compares converged losses). The default was chosen on real anatomy
+        (``docs/benchmarks.md``, section *early-decision*).
     temporal_weight:
         Cines only (:mod:`cardiosr.optimise.cycle`): λ_t of ``λ_t Σ_t ‖z_t − z_{t−1}‖²``, the smoothness of
         the latent codes of consecutive frames.
