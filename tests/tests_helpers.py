@@ -13,5 +13,3 @@ def reoriented_copy(vol: LabelVolume) -> LabelVolume:
     array = np.flip(np.transpose(vol.array, (0, 2, 1)), 2).copy()
     new_to_old = np.array([[1, 0, 0, 0], [0, 0, -1, vol.shape[1] - 1], [0, 1, 0, 0], [0, 0, 0, 1.0]])
     return LabelVolume(array, vol.affine @ new_to_old, vol.convention)
-
-
