@@ -73,13 +73,19 @@ def cines(n_phantoms: int, n_frames: int, bivme_step: int) -> list[tuple[str, li
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cine_arguments(description: str) -> argparse.ArgumentParser:
+    """A parser with the options that choose the cines of :func:`cines` (and ``--no-write``)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--phantoms", type=int, default=2, help="phantom cines (default 2)")
     parser.add_argument("--frames", type=int, default=10, help="frames per phantom cycle (default 10)")
     parser.add_argument("--bivme-step", type=int, default=3, help="every k-th biv-me frame (default 3; 0: none)")
-    parser.add_argument("--long", type=int, default=0, help="also time an N-frame cine in a fresh process (0: no)")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    return parser
+
+
+def main() -> None:
+    parser = cine_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--long", type=int, default=0, help="also time an N-frame cine in a fresh process (0: no)")
     parser.add_argument("--la", action="store_true", help="also every cine with a long-axis view of each frame")
     args = parser.parse_args()
     warnings.simplefilter("ignore")

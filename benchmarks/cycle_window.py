@@ -15,13 +15,12 @@ per frame; the last rows are the means over the cines. Writes the ``cycle-window
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
 
 import numpy as np
 from _report import report
-from cardiac_cycle import PATTERNS, _dice, _rms, cines
+from cardiac_cycle import PATTERNS, _dice, _rms, cine_arguments, cines
 
 from cardiosr.degradation import degrade_cine_with_motion
 from cardiosr.metrics import clinical_volumes
@@ -41,12 +40,8 @@ HEADER = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phantoms", type=int, default=2, help="phantom cines (default 2)")
-    parser.add_argument("--frames", type=int, default=10, help="frames per phantom cycle (default 10)")
-    parser.add_argument("--bivme-step", type=int, default=3, help="every k-th biv-me frame (default 3; 0: none)")
+    parser = cine_arguments(__doc__.splitlines()[0])
     parser.add_argument("--windows", default="10,5", help="cycle_window values, comma-separated (default 10,5)")
-    parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     windows = [int(w) for w in args.windows.split(",")]
