@@ -13,15 +13,16 @@ own best in-plane translation within ±5 mm (its breath-hold offset is unknowabl
 (c) The paper's Table 3 protocol on M&Ms-2 case 001, ED and ES: the short-axis stack is restored and sliced
 on the four-chamber view's plane, which is used for evaluation only.
 Methods: NN, SBI, EDSR (shipped normal-motion model), LO with the shipped default prior and LO with the
-published SRHeart prior (trained on real hearts, when present); ``--candidate PATH`` adds LO with another
-prior. Mean Dice per structure, shift RMS of LO (mm, common translation removed), the lowest per-structure
-consistency Dice of LO (its result degraded by Eq. 1 against the input stack) and seconds per case. Writes
-the ``real-data`` section of ``docs/benchmarks.md``.
+published SRHeart prior (trained on real hearts, when present); ``--candidate PATH`` adds LO with another prior;
+``--methods`` runs only some of them besides NN and SBI. Mean Dice per structure, shift RMS of LO (mm, common
+translation removed), the lowest per-structure consistency Dice of LO (its result degraded by Eq. 1 against the
+input stack) and seconds per case. Writes the ``real-data`` section of ``docs/benchmarks.md``.
 
     python benchmarks/real_data.py                      # everything: every ACDC file
     python benchmarks/real_data.py --acdc-patients 10 --protocols a,b
     python benchmarks/real_data.py --protocols b --section real-data-acdc
     python benchmarks/real_data.py --protocols a,b --acdc-subjects patient009,patient019 --candidate PRIOR
+    python benchmarks/real_data.py --methods candidate --candidate PRIOR --section real-data-candidate
 """
 
 from __future__ import annotations
@@ -50,13 +51,22 @@ PATTERNS = {"none": 0.0, "normal": 1.0, "severe": 4.0}
 NAMES = [name for _, name in STRUCTURES]
 
 
-def methods(candidate: str | None = None) -> list[tuple[str, dict]]:
-    """(title, keywords of :func:`cardiosr.enhance`) of every method, priors loaded once."""
-    runs = [("NN", {"method": "nn"}), ("SBI", {"method": "sbi"}), ("EDSR", {"method": "edsr"})]
-    runs.append(("LO (default prior)", {"method": "lo", "prior": load_prior()[0]}))
-    if SRHEART.is_file():
+#: ``--methods`` names; NN and SBI always run (LO is compared with them case by case).
+METHOD_NAMES = ("edsr", "default", "published", "candidate")
+
+
+def methods(candidate: str | None = None, only: set[str] | None = None) -> list[tuple[str, dict]]:
+    """(title, keywords of :func:`cardiosr.enhance`) of every method, priors loaded once (``only``: the methods
+    of :data:`METHOD_NAMES` to run besides NN and SBI; default all)."""
+    wanted = set(METHOD_NAMES) if only is None else set(only)
+    runs = [("NN", {"method": "nn"}), ("SBI", {"method": "sbi"})]
+    if "edsr" in wanted:
+        runs.append(("EDSR", {"method": "edsr"}))
+    if "default" in wanted:
+        runs.append(("LO (default prior)", {"method": "lo", "prior": load_prior()[0]}))
+    if SRHEART.is_file() and "published" in wanted:
         runs.append(("LO (published prior)", {"method": "lo", "prior": load_prior(f"srheart:{SRHEART}")[0]}))
-    if candidate:
+    if candidate and "candidate" in wanted:
         runs.append(("LO (candidate prior)", {"method": "lo", "prior": load_prior(candidate)[0]}))
     return runs
 
@@ -149,15 +159,21 @@ def main() -> None:
     parser.add_argument("--title", default="Real anatomy: every method on demo_HR and ACDC (issue 15)")
     parser.add_argument("--protocols", default="a,b,c", help="which protocols to run (default a,b,c)")
     parser.add_argument("--candidate", metavar="PRIOR", help="also run LO with this prior")
+    parser.add_argument(
+        "--methods", help=f"besides NN and SBI, only these (comma-separated of {', '.join(METHOD_NAMES)}; default all)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--section", default="real-data", help="docs/benchmarks.md section to write")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    runs = methods(args.candidate)
+    only = set(args.methods.split(",")) if args.methods else None
+    if only and not only <= set(METHOD_NAMES):
+        parser.error(f"--methods: choose from {', '.join(METHOD_NAMES)}")
+    runs = methods(args.candidate, only)
     protocols = set(args.protocols.split(","))
-    only = args.hearts.split(",") if args.hearts else None
-    rows = protocol_a(runs, args.draws, args.seed, only) if "a" in protocols else {}
+    hearts = args.hearts.split(",") if args.hearts else None
+    rows = protocol_a(runs, args.draws, args.seed, hearts) if "a" in protocols else {}
     n_patients = 0
     if "b" in protocols:
         acdc_rows, n_patients = protocol_b(
