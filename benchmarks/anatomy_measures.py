@@ -1,16 +1,8 @@
 """Phantoms against real hearts: the shape measures the phantom generator's ranges should match (issue 15).
 
 Every heart is put on its canonical grid (`cardiosr.geometry.to_canonical`, thick stacks interpolated per class)
-and measured the same way:
-
-* **LV length**: extent of LV + MYO along the slice axis (mm; a stack that misses the apex or base is shorter);
-* **wall thickness**: r_epi − r_endo of the equivalent circles (π r² = area) on the middle third of the LV's
-  slices, mean (mm);
-* **RV/LV volume**: cavity volume ratio;
-* **RV wrap**: angle around the LV centre covered by RV voxels on the middle slice (degrees);
-* **RV/LV length**: extent of the RV along the slice axis over that of LV + MYO;
-* **long-axis tilt**: angle between the slice normal and the line through the LV centroids of the slices of the
-  middle half (degrees; on a stack this includes breathing offsets between slices).
+and measured the same way by `cardiosr.metrics.shape_measures`: LV length, wall thickness, RV/LV volume, how far
+the RV wraps round the septum, RV/LV length and long-axis tilt.
 
 Sources: 50 phantoms (cohort seed 1), the 50 ACDC patients at ED (as distributed), demo_HR, the voxelised
 Rodero heart and biv-me ED (frame 0). Writes the ``anatomy-measures`` section of ``docs/benchmarks.md``.
@@ -29,40 +21,10 @@ from _report import SHARED, report
 
 from cardiosr.geometry import to_canonical
 from cardiosr.io import load_labels
-from cardiosr.labels import LV, MYO, RV
 from cardiosr.mesh_hearts import BIVME_FOLDER, RODERO_FILE, bivme_heart, rodero_heart
+from cardiosr.metrics import SHAPE_MEASURES as MEASURES
+from cardiosr.metrics import shape_measures as measure
 from cardiosr.phantom import cohort_member
-
-MEASURES = ("LV length mm", "wall mm", "RV/LV volume", "RV wrap deg", "RV/LV length", "tilt deg")
-
-
-def measure(labels: np.ndarray, spacing: np.ndarray) -> dict[str, float]:
-    """The shape measures of one canonical label map."""
-    area = {v: (labels == v).sum(axis=(1, 2)) * spacing[1] * spacing[2] for v in (LV, MYO, RV)}
-    heart = np.flatnonzero(area[LV] + area[MYO] > 0)
-    lv = np.flatnonzero(area[LV] > 0)
-    rv = np.flatnonzero(area[RV] > 0)
-    third = lv[len(lv) // 3 : max(len(lv) // 3 + 1, 2 * len(lv) // 3)]
-    r_endo = np.sqrt(area[LV][third] / np.pi)
-    r_epi = np.sqrt((area[LV][third] + area[MYO][third]) / np.pi)
-    middle = lv[len(lv) // 2]
-    centre = np.argwhere(labels[middle] == LV).mean(0)
-    rv_pix = np.argwhere(labels[middle] == RV)
-    wrap = np.nan
-    if len(rv_pix):
-        angles = np.degrees(np.arctan2(*(rv_pix - centre).T * spacing[1:, None]))
-        wrap = 5.0 * len(np.unique(np.floor(angles / 5.0)))
-    half = lv[len(lv) // 4 : max(len(lv) // 4 + 2, 3 * len(lv) // 4)]
-    centroids = np.array([np.argwhere(labels[k] == LV).mean(0) * spacing[1:] for k in half])
-    slope = np.polyfit(half * spacing[0], centroids, 1)[0]
-    return {
-        "LV length mm": (heart[-1] - heart[0] + 1) * spacing[0],
-        "wall mm": float(np.mean(r_epi - r_endo)),
-        "RV/LV volume": area[RV].sum() / max(area[LV].sum(), 1e-9),
-        "RV wrap deg": wrap,
-        "RV/LV length": (rv[-1] - rv[0] + 1) / (heart[-1] - heart[0] + 1) if len(rv) else np.nan,
-        "tilt deg": float(np.degrees(np.arctan(np.linalg.norm(slope)))),
-    }
 
 
 def acdc_ed() -> list:
@@ -114,7 +76,7 @@ def main() -> None:
         rows,
         __doc__.split("\n\n")[1].replace("\n", " ")
         + " "
-        + " ".join(__doc__.split("\n\n")[3].split("\n"))
+        + " ".join(__doc__.split("\n\n")[2].split("\n"))
         + " Median [10th–90th percentile].",
         write=not args.no_write,
     )

@@ -11,6 +11,8 @@ size in mm where lengths matter:
 * :func:`plausibility`: connected components, holes, and whether the myocardium separates the LV blood
   pool from background and from the RV;
 * :func:`clinical_volumes`: LV and RV cavity volume (mL) and LV myocardial mass (g);
+* :func:`shape_measures`: LV length, wall thickness, RV/LV volume, how far the RV wraps round the septum,
+  RV/LV length and long-axis tilt of a canonical map (what the phantoms are calibrated on);
 * :func:`evaluate`: all of the above in one flat dict (one row of a per-case CSV);
 * :func:`long_axis_dice`: a 3D result sliced along a long-axis view's plane against that view's labels
   (the paper's Table 3 protocol, where no 3D ground truth exists).
@@ -310,6 +312,70 @@ def clinical_volumes(labels: np.ndarray, spacing: Sequence[float]) -> dict[str, 
         "LV_ml": round(count[LV] * voxel_ml, 10),
         "RV_ml": round(count[RV] * voxel_ml, 10),
         "LV_mass_g": round(count[MYO] * voxel_ml * MYOCARDIAL_DENSITY_G_PER_ML, 10),
+    }
+
+
+#: The keys of :func:`shape_measures`, in table order.
+SHAPE_MEASURES = ("LV length mm", "wall mm", "RV/LV volume", "RV wrap deg", "RV/LV length", "tilt deg")
+
+
+def shape_measures(labels: np.ndarray, spacing: Sequence[float]) -> dict[str, float]:
+    """Shape measures of a heart on a canonical grid (slices along axis 0, apex first), lengths in mm.
+
+    * ``LV length mm``: extent of LV + MYO along the slice axis (a stack that misses the apex or base is
+      shorter);
+    * ``wall mm``: ``r_epi − r_endo`` of the equivalent circles (π r² = area) on the middle third of the LV's
+      slices, mean;
+    * ``RV/LV volume``: cavity volume ratio;
+    * ``RV wrap deg``: angle around the LV centre covered by RV pixels on the LV's middle slice (5° bins);
+    * ``RV/LV length``: extent of the RV along the slice axis over that of LV + MYO;
+    * ``tilt deg``: angle between the slice normal and the line through the LV centroids of the middle half
+      of the LV's slices (on a stack it includes breathing offsets between slices).
+
+    Parameters
+    ----------
+    labels:
+        ``(D, H, W)`` internal labels with LV labels on at least two slices.
+    spacing:
+        Voxel size ``(D, H, W)``, mm.
+
+    Examples
+    --------
+    A straight LV of 10 slices with an RV on one side (a half ring, 180°) along 5 of them:
+
+    >>> yy, xx = np.mgrid[:40, :40] - 19.5
+    >>> r = np.hypot(yy, xx)
+    >>> sl = np.where(r < 6, 1, np.where(r < 9, 2, np.where((r < 14) & (xx > 0), 3, 0)))
+    >>> heart = np.stack([sl if k >= 5 else np.where(sl == 3, 0, sl) for k in range(10)])
+    >>> m = shape_measures(heart, (2.0, 1.0, 1.0))
+    >>> m["LV length mm"], m["RV/LV length"], m["RV wrap deg"], round(m["tilt deg"], 1)
+    (20.0, 0.5, 180.0, 0.0)
+    """
+    spacing = np.asarray(spacing, float)
+    area = {v: (labels == v).sum(axis=(1, 2)) * spacing[1] * spacing[2] for v in (LV, MYO, RV)}
+    heart = np.flatnonzero(area[LV] + area[MYO] > 0)
+    lv = np.flatnonzero(area[LV] > 0)
+    rv = np.flatnonzero(area[RV] > 0)
+    third = lv[len(lv) // 3 : max(len(lv) // 3 + 1, 2 * len(lv) // 3)]
+    r_endo = np.sqrt(area[LV][third] / np.pi)
+    r_epi = np.sqrt((area[LV][third] + area[MYO][third]) / np.pi)
+    middle = lv[len(lv) // 2]
+    centre = np.argwhere(labels[middle] == LV).mean(0)
+    rv_pixels = np.argwhere(labels[middle] == RV)
+    wrap = np.nan
+    if len(rv_pixels):
+        angles = np.degrees(np.arctan2(*(rv_pixels - centre).T * spacing[1:, None]))
+        wrap = 5.0 * len(np.unique(np.floor(angles / 5.0)))
+    half = lv[len(lv) // 4 : max(len(lv) // 4 + 2, 3 * len(lv) // 4)]
+    centroids = np.array([np.argwhere(labels[k] == LV).mean(0) * spacing[1:] for k in half])
+    slope = np.polyfit(half * spacing[0], centroids, 1)[0]
+    return {
+        "LV length mm": float((heart[-1] - heart[0] + 1) * spacing[0]),
+        "wall mm": float(np.mean(r_epi - r_endo)),
+        "RV/LV volume": float(area[RV].sum() / max(area[LV].sum(), 1e-9)),
+        "RV wrap deg": float(wrap),
+        "RV/LV length": float((rv[-1] - rv[0] + 1) / (heart[-1] - heart[0] + 1)) if len(rv) else np.nan,
+        "tilt deg": float(np.degrees(np.arctan(np.linalg.norm(slope)))),
     }
 
 
