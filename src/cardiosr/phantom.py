@@ -7,10 +7,8 @@ A phantom is built from implicit surfaces in the canonical frame (``D`` = apex�
   by a basal plane parallel to the slices, ``h`` mm above its equator;
 * **LV myocardium**: the shell between the cavity and a second ellipsoid ``thickness`` mm larger on every
   semi-axis, cut by the same basal plane, so it closes the apex and is open at the base;
-* **RV cavity**: an ellipsoid beside the septum, in the reference LV→RV direction, minus the LV epicardium,
-  which leaves a crescent around the septum; how far it wraps round the septum and how far towards the apex
-  it reaches are drawn from ranges calibrated on real hearts (ACDC, demo_HR, the Rodero and biv-me meshes:
-  ``benchmarks/anatomy_measures.py``, section *anatomy-measures* of ``docs/benchmarks.md``);
+* **RV cavity**: an ellipsoid beside the septum, in the reference LV→RV direction, wide tangentially and
+  shorter than the LV, minus the LV epicardium, which leaves a crescent wrapped around the septum;
 * the long axis is tilted 0–20° from the slice normal, and a smooth random low-frequency displacement
   (a few long-wavelength Fourier modes, at most ~2.5 mm) deforms everything together.
 
@@ -118,13 +116,11 @@ def _draw(rng: np.random.Generator, seed: int) -> PhantomParameters:
         thickness=thickness,
         tilt_deg=rng.uniform(0.0, 20.0),
         tilt_azimuth_deg=rng.uniform(0.0, 360.0),
-        # RV ranges calibrated on real hearts (docs/benchmarks.md, section anatomy-measures): how far the RV
-        # wraps around the septum and how far down it reaches, against ACDC, demo_HR, Rodero and biv-me
-        rv_offset=r_out * rng.uniform(0.9, 1.2),
+        rv_offset=r_out * rng.uniform(0.55, 0.75),
         rv_radial=r_out * rng.uniform(0.8, 1.0),
-        rv_tangential=r_out * rng.uniform(0.9, 1.2),
-        rv_length=c * rng.uniform(1.0, 1.25),
-        rv_equator_below_base=rng.uniform(0.1, 0.3) * c,
+        rv_tangential=r_out * rng.uniform(1.25, 1.6),
+        rv_length=c * rng.uniform(0.9, 1.1),
+        rv_equator_below_base=rng.uniform(0.05, 0.25) * c,
         rv_angle_jitter_deg=rng.uniform(-10.0, 10.0),
         deformation_mm=rng.uniform(0.5, 2.5),
     )
