@@ -107,4 +107,3 @@ def test_same_seed_same_phantom_and_grid():
     assert np.allclose(a.spacing, CANONICAL_SPACING)
     centre = np.argwhere(a.array > 0).mean(0)
     assert np.allclose(centre, (np.asarray(CANONICAL_SHAPE) - 1) / 2, atol=1.0)
-
