@@ -101,6 +101,8 @@ def main() -> None:
     parser = cine_arguments(__doc__.splitlines()[0])
     parser.add_argument("--long", type=int, default=0, help="also time an N-frame cine in a fresh process (0: no)")
     parser.add_argument("--la", action="store_true", help="also every cine with a long-axis view of each frame")
+    parser.add_argument("--section", default="cardiac-cycle", help="docs/benchmarks.md section (default cardiac-cycle)")
+    parser.add_argument("--title", default=TITLE, help="the section's title")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     long_run = None
@@ -149,7 +151,8 @@ def main() -> None:
                 ]
                 print(row, flush=True)
                 rows.append(row)
-    write_section(rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, long_run, write=not args.no_write)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    write_section(rows, peak_mb, long_run, write=not args.no_write, section=args.section, title=args.title)
 
 
 def long_cine(n_frames: int) -> dict:
@@ -171,6 +174,8 @@ def long_cine(n_frames: int) -> dict:
     }
 
 
+#: Title of the ``cardiac-cycle`` section.
+TITLE = "The cardiac cycle: shifts shared by all frames against the ED frame alone (issue 17)"
 #: Columns of the ``cardiac-cycle`` table.
 HEADER = [
     "cine",
@@ -193,9 +198,14 @@ HEADER = [
 
 
 def write_section(
-    rows: list[list[str]], peak_mb: float | None, long_run: dict | None = None, write: bool = True
+    rows: list[list[str]],
+    peak_mb: float | None,
+    long_run: dict | None = None,
+    write: bool = True,
+    section: str = "cardiac-cycle",
+    title: str = TITLE,
 ) -> None:
-    """Write the ``cardiac-cycle`` section of ``docs/benchmarks.md`` (``peak_mb``: peak resident memory, MB)."""
+    """Write ``section`` of ``docs/benchmarks.md`` (``peak_mb``: peak resident memory, MB)."""
     memory = f" Peak resident memory of the run: {peak_mb:.0f} MB." if peak_mb else " Peak memory: not recorded."
     if long_run:
         memory += (
@@ -204,8 +214,8 @@ def write_section(
             f" {long_run['peak_mb']:.0f} MB, LV EF error {long_run['ef_error']:+.1f} points."
         )
     report(
-        "cardiac-cycle",
-        "The cardiac cycle: shifts shared by all frames against the ED frame alone (issue 17)",
+        section,
+        title,
         HEADER,
         [[str(x) for x in row] for row in rows],
         __doc__.split("\n\n")[1].replace("\n", " ") + memory,
