@@ -15,7 +15,7 @@ long-axis view of every frame (a four-chamber-like plane through the truth,
 :func:`cardiosr.degradation.long_axis_view`; γ = 1), and its ED frame alone with the ED view. With ``--long N`` a
 phantom cine of N frames (normal motion, about 12 slices) is also enhanced in a fresh process: its wall time,
 seconds per frame and that process's peak resident memory (the clinical size: 50 frames in UK Biobank). Writes the
-``cardiac-cycle`` section of ``docs/benchmarks.md``.
+``cardiac-cycle`` section of ``docs/benchmarks.md`` (``--section``, ``--title``: another).
 
     python benchmarks/cardiac_cycle.py --phantoms 2 --frames 10 --bivme-step 3 --long 50 --la
 """
@@ -46,19 +46,13 @@ PATTERNS = {"normal": 1.0, "severe": 4.0}
 INPUTS = ("SA", "SA + 4ch view per frame")
 
 
-def _rms(estimate: np.ndarray, truth: np.ndarray) -> float:
-    heart = ~np.isnan(estimate[:, 0])
-    e = estimate[heart] - estimate[heart].mean(0)
-    t = truth[heart] - truth[heart].mean(0)
-    return float(np.sqrt(((e - t) ** 2).sum(1).mean()))
-
-
-def _rms_without_tilt(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """:func:`_rms` with each shift's linear trend along the slices removed too: the part that a tilt of the
-    heart's long axis would explain, which no stack can tell from motion."""
+def _rms(estimate: np.ndarray, truth: np.ndarray, *, tilt: bool = False) -> float:
+    """RMS of the shift error over the slices ``estimate`` holds (not NaN), common translation removed; with
+    ``tilt`` each shift's linear trend along the slices too (what a tilt of the long axis would explain, which
+    no stack can tell from motion)."""
     heart = ~np.isnan(estimate[:, 0])
     k = np.nonzero(heart)[0].astype(float)
-    design = np.stack([np.ones_like(k), k], 1)
+    design = np.stack([np.ones_like(k), k], 1) if tilt else np.ones((len(k), 1))
 
     def residual(x: np.ndarray) -> np.ndarray:
         return x[heart] - design @ np.linalg.lstsq(design, x[heart], rcond=None)[0]
@@ -138,7 +132,7 @@ def main() -> None:
                     str(len(stacks)),
                     f"{_rms(cycle.shifts_mm, shifts):.2f}",
                     f"{_rms(alone.shifts_mm, shifts):.2f}",
-                    " / ".join(f"{_rms_without_tilt(r.shifts_mm, shifts):.2f}" for r in (cycle, alone)),
+                    " / ".join(f"{_rms(r.shifts_mm, shifts, tilt=True):.2f}" for r in (cycle, alone)),
                     f"{np.mean(dice):.3f}",
                     f"{dice[ed]:.3f}",
                     f"{_dice(alone, hr[ed]):.3f}",

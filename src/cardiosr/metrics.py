@@ -11,11 +11,11 @@ size in mm where lengths matter:
 * :func:`plausibility`: connected components, holes, and whether the myocardium separates the LV blood
   pool from background and from the RV;
 * :func:`clinical_volumes`: LV and RV cavity volume (mL) and LV myocardial mass (g);
-* :func:`shape_measures`: LV length, wall thickness, RV/LV volume, how far the RV wraps round the septum,
-  RV/LV length and long-axis tilt of a canonical map (how phantoms are compared with real hearts);
 * :func:`evaluate`: all of the above in one flat dict (one row of a per-case CSV);
 * :func:`long_axis_dice`: a 3D result sliced along a long-axis view's plane against that view's labels
   (the paper's Table 3 protocol, where no 3D ground truth exists).
+* :func:`shape_measures`: LV length, wall thickness, RV/LV volume, how far the RV wraps round the septum,
+  RV/LV length and long-axis tilt of a canonical map (how phantoms are compared with real hearts);
 
 The distance and topology functions use :mod:`scipy.ndimage` (Euclidean distance transform with the
 voxel size as ``sampling``, connected-component labelling, hole filling). MONAI's implementations would
