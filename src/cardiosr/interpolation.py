@@ -131,22 +131,35 @@ def interpolated_signed_distances(
     affine: np.ndarray,
     absent_mm: float | None = None,
     missing: Sequence[int] = (),
+    flat: float = 0.0,
+    shifts_mm: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The signed distance maps of shape-based interpolation on a target grid: ``((3, *shape) mm, inside mask)``.
 
     Per structure (LV, MYO, RV) the slices' in-plane signed distances (:func:`signed_distance_slices`) are
     interpolated linearly between slice centres and in-plane at the target voxels; beyond the end slices
     the end slice's distance is used. Slices listed in ``missing`` (unsegmented slices inside the stack)
-    take the linear interpolation of the nearest labelled slices instead of "absent".
+    take the linear interpolation of the nearest labelled slices instead of "absent". Within ``flat`` slice
+    spacings of a slice's centre plane the slice's own distance is used (:func:`flatten_near_slices`); 0,
+    the default, is plain shape-based interpolation. ``shifts_mm``
+    (``(D, 2)`` mm along rows and columns) moves each slice's distance map in-plane first (linear
+    interpolation of the distances, so a boundary moves by a fraction of a pixel as the labels cannot).
     """
     coords, inside = _stack_coordinates(lr, shape, affine)
     n = np.asarray(lr.shape, float).reshape(3, 1, 1, 1)
     coords = np.clip(coords, 0.0, n - 1.0)  # within half a voxel of the ends: the end slice's distance
+    if flat > 0.0:
+        coords[0] = flatten_near_slices(coords[0], flat)
     present = [k for k in range(lr.shape[0]) if k not in set(missing)]
     out = np.empty((len(STRUCTURES), *shape), np.float32)
 
     def structure(i: int) -> None:
         sdf = signed_distance_slices(lr, STRUCTURES[i][0], absent_mm)
+        if shifts_mm is not None:
+            pixels = np.nan_to_num(np.asarray(shifts_mm, float)) / np.asarray(lr.spacing[1:], float)
+            for k in range(lr.shape[0]):
+                if np.any(pixels[k]):
+                    sdf[k] = ndimage.shift(sdf[k], pixels[k], order=1, mode="nearest")
         for k in missing:  # between labelled slices: interpolate their distances
             lo = max(j for j in present if j < k)
             hi = min(j for j in present if j > k)
@@ -157,6 +170,25 @@ def interpolated_signed_distances(
 
     thread_map(structure, range(len(STRUCTURES)))  # scipy releases the GIL: the structures at once
     return out, inside
+
+
+def flatten_near_slices(t: np.ndarray, flat: float) -> np.ndarray:
+    """Move slice coordinates within ``flat`` (slice spacings) of a slice centre onto it, stretching the rest.
+
+    ``t`` is a (fractional) slice index. Its distance ``f`` to the nearest slice centre (0 … 0.5) becomes
+    ``0.5 · max(0, f − flat) / (0.5 − flat)``: 0 within ``flat`` of the centre, unchanged midway, linear in
+    between. Interpolating at the new coordinates keeps each slice's value on a plateau around its centre.
+
+    Examples
+    --------
+    >>> flatten_near_slices(np.array([0.0, 0.1, 0.3, 0.5, 0.9, 1.0]), 0.1).round(3).tolist()
+    [0.0, 0.0, 0.25, 0.5, 1.0, 1.0]
+    """
+    flat = min(max(float(flat), 0.0), 0.499)
+    centre = np.rint(t)
+    f = t - centre
+    stretched = 0.5 * np.maximum(np.abs(f) - flat, 0.0) / (0.5 - flat)
+    return centre + np.sign(f) * stretched
 
 
 def labels_from_signed_distances(sdf: np.ndarray) -> np.ndarray:
