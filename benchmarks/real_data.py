@@ -87,6 +87,22 @@ def _lowest_consistency(result) -> float:
     return float(min(values)) if values else np.nan
 
 
+def score_on_hr(sr: LabelVolume, hr: LabelVolume) -> dict[str, float]:
+    """Protocol (a)'s score: Dice per structure against the HR map at the best common in-plane translation
+    within ±6 mm."""
+    on_hr = resample_labels(sr.array, sr.affine, hr.shape, hr.affine)
+    return shift_optimal_dice(on_hr, hr.array, hr.spacing, search_mm=6.0)[0]
+
+
+def score_on_dropped(sr: LabelVolume, full: LabelVolume) -> dict[str, float]:
+    """Protocol (b)'s score: Dice per structure on the dropped (odd) slices of ``full``, each at its own best
+    in-plane translation within ±5 mm."""
+    dropped = np.arange(1, full.shape[0], 2)
+    on_stack = resample_labels(sr.array, sr.affine, full.shape, full.affine)[dropped]
+    moved = slicewise_shift_optimal(on_stack, full.array[dropped], full.spacing, 5.0)
+    return dice(moved, full.array[dropped])
+
+
 def protocol_a(runs, draws: int, seed: int, only: list[str] | None = None):
     rows = defaultdict(list)
     for heart_name, hr in real_hearts(only):
@@ -97,8 +113,7 @@ def protocol_a(runs, draws: int, seed: int, only: list[str] | None = None):
                     t0 = time.perf_counter()
                     result = enhance(case.lr, **kwargs)
                     seconds = time.perf_counter() - t0
-                    sr = resample_labels(result.sr.array, result.sr.affine, hr.shape, hr.affine)
-                    scores, _ = shift_optimal_dice(sr, hr.array, hr.spacing, search_mm=6.0)
+                    scores = score_on_hr(result.sr, hr)
                     rms = consistency = np.nan
                     if kwargs["method"] == "lo":
                         est = np.nan_to_num(result.shifts_mm)
@@ -118,14 +133,11 @@ def protocol_b(runs, patients: int | None, subjects: list[str] | None = None):
     for path in [f for f in files if f.name.split("_")[0] in names]:
         full = load_labels(path, "acdc")
         sparse = drop_odd_slices(full)
-        dropped = np.arange(1, full.shape[0], 2)
         for title, kwargs in runs:
             t0 = time.perf_counter()
             result = enhance(sparse, **kwargs)
             seconds = time.perf_counter() - t0
-            on_stack = resample_labels(result.sr.array, result.sr.affine, full.shape, full.affine)[dropped]
-            moved = slicewise_shift_optimal(on_stack, full.array[dropped], full.spacing, 5.0)
-            scores = dice(moved, full.array[dropped])
+            scores = score_on_dropped(result.sr, full)
             consistency = _lowest_consistency(result) if kwargs["method"] == "lo" else np.nan
             rows[("ACDC, odd slices dropped", title)].append((scores, np.nan, seconds, consistency))
             print(path.name, title, {k: round(v, 3) for k, v in scores.items()}, round(seconds, 1), flush=True)

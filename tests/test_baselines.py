@@ -13,7 +13,7 @@ from tests_helpers import long_axis_view
 from cardiosr.cli import main
 from cardiosr.edsr import EDSR3D, EDSRTrainConfig, edsr_upsample, load_edsr, save_edsr, train_edsr
 from cardiosr.errors import InputError
-from cardiosr.interpolation import nearest_upsample, shape_based_interpolation
+from cardiosr.interpolation import interpolated_signed_distances, nearest_upsample, shape_based_interpolation
 from cardiosr.io import load_labels, save_labels
 from cardiosr.metrics import dice
 from cardiosr.phantom import cohort_member
@@ -45,6 +45,28 @@ def test_sbi_interpolates_the_radius_where_nn_jumps():
     assert 9.0 < radius < 11.0  # halfway between 6 and 14 voxels
     assert nn[1].sum() in (small.sum(), large.sum())  # NN takes one of the two
     assert (sbi[0] == small).all() and (sbi[2] == large).all()
+
+
+def test_interpolated_distances_move_each_slice_and_hold_it_on_its_plateau():
+    small, large = _disc(6), _disc(14)
+    lr = LabelVolume(np.stack([small, large]), np.diag([10.0, 1.0, 1.0, 1.0]))
+    hr = np.diag([0.5, 1.0, 1.0, 1.0])  # 0.5 mm slices from slice 0's centre to slice 1's
+    lv = 0  # the discs are LV (label 1): structure 0 of the distance maps
+    plain, _ = interpolated_signed_distances(lr, (21, 41, 41), hr)
+    flat, _ = interpolated_signed_distances(lr, (21, 41, 41), hr, flat=0.1)
+    # within 1 mm (0.1 slice spacings) of each slice its own distances, then linear, unchanged midway
+    assert np.array_equal(flat[lv, :3], np.repeat(plain[lv, :1], 3, 0))
+    assert np.array_equal(flat[lv, -3:], np.repeat(plain[lv, -1:], 3, 0))
+    assert np.allclose(flat[lv, 10], plain[lv, 10])
+    assert np.allclose(flat[lv, 6], plain[lv, 5])  # 3 mm: (0.3 - 0.1) / 0.4 · 0.5 = 0.25 of the way
+    # a slice's distances moved by whole pixels are its labels moved; a quarter pixel moves its edges by a quarter
+    moved, _ = interpolated_signed_distances(lr, (21, 41, 41), hr, shifts_mm=np.array([[0.0, 3.0], [0.0, 0.0]]))
+    assert np.array_equal(moved[lv, 0] < 0, np.roll(small, 3, axis=1) > 0)
+    quarter, _ = interpolated_signed_distances(lr, (21, 41, 41), hr, shifts_mm=np.array([[0.0, 0.25], [0.0, 0.0]]))
+    row = quarter[lv, 0, 20]
+    centre = np.nonzero(np.diff(np.sign(row)))[0]
+    crossings = centre + row[centre] / (row[centre] - row[centre + 1])  # zero crossings, linear between pixels
+    assert np.allclose(crossings, [13.75, 26.75], atol=0.05)  # the disc of radius 6 (edges at 13.5, 26.5) moved
 
 
 def test_sbi_keeps_nested_structures_and_blanks_outside_the_slab():

@@ -24,6 +24,7 @@ from cardiosr.optimise.problem import make_problem
 from cardiosr.optimise.run import Run, Snapshot
 from cardiosr.phantom import cohort_member
 from cardiosr.pipeline import enhance
+from cardiosr.pipeline.qc import consistency_dice
 from cardiosr.simulate import case_rng, simulate_case
 from cardiosr.volume import LabelVolume
 
@@ -97,12 +98,7 @@ def test_the_motion_prior_is_the_moment_matched_paper_model_and_shrinks_the_shif
 
 def _consistency(probs: np.ndarray, sa, frame, shifts: np.ndarray) -> dict[str, float]:
     """The QC's consistency: ``probs`` degraded by Eq. 1 (with ``shifts``) onto the stack, Dice per structure."""
-    problem = make_problem(sa, frame=frame)
-    with torch.no_grad():
-        logp = torch.log(torch.from_numpy(probs)[None].clamp_min(1e-6))
-        degraded = problem.sa_loss.degrade(logp, torch.from_numpy(np.nan_to_num(shifts)).float()[None])
-    target = problem.sa_loss.target.numpy()
-    return dice(degraded[0].argmax(0).numpy(), target, mask=problem.sa_loss.inside.numpy())
+    return consistency_dice(make_problem(sa, frame=frame), probs, shifts)
 
 
 def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_weight_0(default_prior):

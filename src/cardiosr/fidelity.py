@@ -9,8 +9,8 @@ moves by a fraction of a pixel, as moving the labels cannot), and the prior's re
 transforms (:func:`scipy.ndimage.distance_transform_edt`). They are blended with a weight ``w`` that depends on
 where a voxel lies along the stack:
 
-* ``w = 0`` within ``flat`` slice spacings (:data:`FLAT_FRACTION`) of an acquired slice's centre plane, where the stack's
-  distances are that slice's own: the result there is the data;
+* ``w = 0`` within ``flat`` slice spacings (:data:`FLAT_FRACTION`) of an acquired slice's centre plane,
+  where the stack's distances are that slice's own: the result there is the data;
 * ``w`` rises linearly to ``weight`` midway between two slices (and on an unsegmented slice): the prior
   shapes what was not acquired, by as much as ``weight`` says;
 * ``w = 1`` outside the stack's slab or field of view: only the prior extrapolates.

@@ -36,6 +36,21 @@ def describe_prior(meta: dict[str, Any]) -> str:
     return f"{meta.get('architecture', '?')} M={meta.get('latent_dim', '?')} ({source})"
 
 
+def consistency_dice(problem: Problem, probs: np.ndarray, shifts_mm: np.ndarray) -> dict[str, float]:
+    """Dice per structure between the stack and ``probs`` degraded back onto it by Eq. 1 (with ``shifts_mm``,
+    ``NaN`` read as 0), over the stack's pixels inside the canonical field of view: the QC's consistency.
+
+    ``probs`` are ``(4, D, H, W)`` class probabilities (or one-hot labels) on ``problem``'s canonical grid.
+    """
+    device = problem.sa_loss.target.device
+    with torch.no_grad():
+        p = torch.from_numpy(np.ascontiguousarray(probs, np.float32)).to(device)[None]
+        d = torch.from_numpy(np.nan_to_num(np.asarray(shifts_mm, float))).float().to(device)[None]
+        degraded = problem.sa_loss.degrade(torch.log(p.clamp_min(1e-6)), d)[0].argmax(0).cpu().numpy()
+    inside = problem.sa_loss.inside.cpu().numpy()
+    return dice(degraded, problem.sa_loss.target.cpu().numpy(), mask=inside)
+
+
 def finish_result(
     problem: Problem,
     opt: OptimisationResult,
@@ -57,14 +72,10 @@ def finish_result(
     heart = problem.sa_loss.heart_slices.cpu().numpy()
     shifts = np.where(heart[:, None], opt.shifts_mm, np.nan)
     axes = unit_columns(sa.affine)[:, 1:]
-    device = problem.sa_loss.target.device
+    consistency = consistency_dice(problem, opt.probs, shifts)
     with torch.no_grad():
-        probs = torch.from_numpy(opt.probs).to(device)[None]
-        d = torch.from_numpy(np.nan_to_num(shifts)).float().to(device)[None]
-        degraded = problem.sa_loss.degrade(torch.log(probs.clamp_min(1e-6)), d)[0].argmax(0).cpu().numpy()
+        probs = torch.from_numpy(opt.probs).to(problem.sa_loss.target.device)[None]
         sections = [term.slicer(probs)[0].argmax(0).cpu().numpy() for term in problem.la_losses]
-    inside = problem.sa_loss.inside.cpu().numpy()
-    consistency = dice(degraded, problem.sa_loss.target.cpu().numpy(), mask=inside)
     present = {name for value, name in STRUCTURES if (problem.sa_loss.target.cpu().numpy() == value).any()}
     reasons = []
     if opt.final["sa"] > QC_MAX_LOSS:
