@@ -70,7 +70,7 @@ def fusion_weight(
     frame: CanonicalFrame,
     weight: float,
     missing: list[int] | tuple[int, ...] = (),
-    flat: float = 0.0,
+    flat: float = FLAT_FRACTION,
 ) -> np.ndarray:
     """``(D, H, W)`` weight of the prior on the canonical grid (see the module docstring); 0 within ``flat``
     slice spacings of a slice's centre plane."""
@@ -96,7 +96,7 @@ def fuse_with_stack(
     shifts_mm: np.ndarray,
     *,
     weight: float,
-    flat: float | None = None,
+    flat: float = FLAT_FRACTION,
 ) -> np.ndarray:
     """Fuse the prior's result with the motion-corrected stack (module docstring): one-hot ``(4, D, H, W)``.
 
@@ -119,9 +119,9 @@ def fuse_with_stack(
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
         as a fraction of the slice spacing (default :data:`FLAT_FRACTION`).
     """
-    flat = FLAT_FRACTION if flat is None else float(flat)
     missing = sa.missing_slices()
-    corrected = shift_slices(sa, -np.nan_to_num(np.asarray(shifts_mm, float)))
+    minus = -np.nan_to_num(np.asarray(shifts_mm, float))
+    corrected = shift_slices(sa, minus)  # the labels moved back: only to find the box
     labels = probs.argmax(0).astype(np.uint8)
     fused = np.zeros(labels.shape, np.uint8)
     box = _fusion_box(labels, corrected, frame)
@@ -130,9 +130,7 @@ def fuse_with_stack(
         affine = frame.affine.copy()
         affine[:3, 3] = frame.affine[:3, :3] @ start + frame.affine[:3, 3]
         shape = tuple(b.stop - b.start for b in box)
-        data_sdf, _ = interpolated_signed_distances(
-            sa, shape, affine, missing=missing, flat=flat, shifts_mm=-np.nan_to_num(np.asarray(shifts_mm, float))
-        )
+        data_sdf, _ = interpolated_signed_distances(sa, shape, affine, missing=missing, flat=flat, shifts_mm=minus)
         prior_sdf = signed_distance_volume(labels[box])
         w = fusion_weight(sa, CanonicalFrame(affine=affine, shape=shape), weight, missing, flat)[None]
         fused[box] = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior_sdf)

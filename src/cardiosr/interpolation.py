@@ -141,9 +141,9 @@ def interpolated_signed_distances(
     the end slice's distance is used. Slices listed in ``missing`` (unsegmented slices inside the stack)
     take the linear interpolation of the nearest labelled slices instead of "absent". Within ``flat`` slice
     spacings of a slice's centre plane the slice's own distance is used (:func:`flatten_near_slices`); 0,
-    the default, is plain shape-based interpolation. ``shifts_mm``
-    (``(D, 2)`` mm along rows and columns) moves each slice's distance map in-plane first (linear
-    interpolation of the distances, so a boundary moves by a fraction of a pixel as the labels cannot).
+    the default, is plain shape-based interpolation. ``shifts_mm`` (``(D, 2)``, mm along rows and columns)
+    moves each slice's distance map in-plane first (linear interpolation of the distances, so a boundary
+    moves by a fraction of a pixel, as moving the labels cannot).
     """
     coords, inside = _stack_coordinates(lr, shape, affine)
     n = np.asarray(lr.shape, float).reshape(3, 1, 1, 1)
