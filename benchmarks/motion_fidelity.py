@@ -29,13 +29,12 @@ from collections import defaultdict
 
 import numpy as np
 from _report import SHARED, report
-from real_data import real_hearts
+from real_data import real_hearts, score_on_dropped, score_on_hr
 
 from cardiosr.degradation import drop_odd_slices
 from cardiosr.fidelity import fuse_with_stack
-from cardiosr.geometry import from_canonical, resample_labels
+from cardiosr.geometry import from_canonical
 from cardiosr.io import load_labels
-from cardiosr.metrics import dice, shift_optimal_dice, slicewise_shift_optimal
 from cardiosr.pipeline import enhance
 from cardiosr.prior import load_prior
 from cardiosr.simulate import simulate_case
@@ -51,25 +50,16 @@ def cases(draws: int, patients: int, seed: int):
         for pattern, scale in (("none", 0.0), ("normal", 1.0), ("severe", 4.0)):
             for draw in range(draws if scale else 1):
                 lr = simulate_case(heart, hr, scale, np.random.default_rng([seed, draw])).lr
-
-                def score(sr, hr=hr):
-                    pred = resample_labels(sr.array, sr.affine, hr.shape, hr.affine)
-                    scores = shift_optimal_dice(pred, hr.array, hr.spacing, search_mm=6.0)[0]
-                    return float(np.mean(list(scores.values())))
-
-                yield f"real {pattern}", lr, score
+                yield f"real {pattern}", lr, lambda sr, hr=hr: float(np.mean(list(score_on_hr(sr, hr).values())))
     files = sorted((SHARED / "acdc").glob("patient*_frame*_gt.nii.gz"))
     names = sorted({f.name.split("_")[0] for f in files})[:patients]
     for path in [f for f in files if f.name.split("_")[0] in names]:
         full = load_labels(path, "acdc")
-        dropped = np.arange(1, full.shape[0], 2)
-
-        def score(sr, full=full, dropped=dropped):
-            on = resample_labels(sr.array, sr.affine, full.shape, full.affine)[dropped]
-            moved = slicewise_shift_optimal(on, full.array[dropped], full.spacing, 5.0)
-            return float(np.mean(list(dice(moved, full.array[dropped]).values())))
-
-        yield "ACDC 20 mm", drop_odd_slices(full), score
+        yield (
+            "ACDC 20 mm",
+            drop_odd_slices(full),
+            lambda sr, f=full: float(np.mean(list(score_on_dropped(sr, f).values()))),
+        )
 
 
 def fused_scores(result, score) -> dict:
