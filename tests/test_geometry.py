@@ -123,6 +123,26 @@ def test_empty_segmentation_is_an_input_error():
         canonical_frame(LabelVolume(np.zeros((5, 10, 10), np.uint8), np.eye(4)))
 
 
+@pytest.mark.parametrize(("spacing_mm", "snapped"), [(10.0, True), (8.0, True), (9.0, False)])
+def test_snapped_frame_puts_the_slices_on_canonical_planes_within_a_millimetre(phantom, spacing_mm, snapped):
+    hr, _ = phantom
+    lr = hr.array[2::5]
+    affine = hr.affine.copy()
+    affine[:3, 0] *= spacing_mm / np.linalg.norm(affine[:3, 0])
+    affine[:3, 3] += 0.37 * affine[:3, 0] / np.linalg.norm(affine[:3, 0])  # the slices off the grid's planes
+    stack = LabelVolume(lr, affine)
+    plain, snap = canonical_frame(stack), canonical_frame(stack, snap_slices=True)
+    depth = voxel_coordinates(snap.affine, stack.affine, (stack.shape[0], 1, 1))[:, 0, 0, 0]  # canonical slice
+    moved = snap.affine[:3, 3] - plain.affine[:3, 3]
+    assert np.allclose(snap.affine[:3, :3], plain.affine[:3, :3])
+    if snapped:
+        assert np.allclose(depth, np.round(depth), atol=1e-6)
+        assert 0.0 < np.linalg.norm(moved) <= 1.0 + 1e-9  # at most half a 2 mm canonical slice, along e_d
+        assert np.allclose(np.cross(moved, snap.affine[:3, 0]), 0.0, atol=1e-9)
+    else:
+        assert np.allclose(moved, 0.0)
+
+
 def test_hr_grid_of_a_thick_stack_spans_the_stack():
     lr = LabelVolume(np.zeros((13, 100, 90), np.uint8), np.diag([10.0, 1.8, 1.8, 1.0]))
     shape, affine = hr_grid(lr, (2.0, 1.25, 1.25))

@@ -14,7 +14,7 @@ from tests_helpers import long_axis_view
 from cardiosr.cli import main
 from cardiosr.degradation import Degradation, Downsample
 from cardiosr.errors import InputError
-from cardiosr.geometry import resample_labels, resample_probabilities, unit_columns
+from cardiosr.geometry import canonical_frame, resample_labels, resample_probabilities, unit_columns
 from cardiosr.io import load_labels, save_labels
 from cardiosr.metrics import dice
 from cardiosr.optimise import (
@@ -73,6 +73,15 @@ def test_short_axis_loss_is_the_degradation_of_eq1_and_its_fast_path_is_exact():
     general = ShortAxisLoss(case.lr, problem.frame, planar=False)
     assert not general.planar
     assert torch.allclose(fast, general.degrade(logits, d), atol=1e-4)
+    # the frame put the 10 mm slices on canonical planes: ↓s reads one canonical slice per stack slice
+    assert sa.resample.on_planes and len(sa.resample.slice_index) == sa.n_slices
+    # a frame between planes reads the two around each slice, and still equals the general resampling
+    between = canonical_frame(case.lr, snap_slices=False)
+    two = ShortAxisLoss(case.lr, between)
+    assert not two.resample.on_planes and len(two.resample.slice_index) == 2 * two.n_slices
+    logits = torch.randn(1, 4, *between.shape, generator=torch.Generator().manual_seed(0))
+    general = ShortAxisLoss(case.lr, between, planar=False)
+    assert torch.allclose(two.degrade(logits, d), general.degrade(logits, d), atol=1e-4)
 
 
 def test_the_true_shifts_minimise_eq3_for_the_true_heart():

@@ -179,6 +179,10 @@ class Degradation(torch.nn.Module):
 #: M&Ms-2 stack: 0.0014 voxel, 3 µm, across the field of view) must not cost the planar path.
 PLANAR_TOLERANCE = 0.01
 
+#: How far (HR voxels) an LR slice may be from an HR slice plane for ↓s to read that plane alone (the blend
+#: with the next plane it skips is at most this fraction of it).
+ON_PLANE_TOLERANCE = 1e-4
+
 
 class ShiftedResampling(torch.nn.Module):
     """``F(S_HR) = M_d(↓s S_HR)`` as **one** resampling: the form the fitting loss (Eq. 3) uses.
@@ -236,17 +240,26 @@ class ShiftedResampling(torch.nn.Module):
             np.all(np.abs(jac[0]) < PLANAR_TOLERANCE / 10.0)
         )
         self.planar = can_be_planar if planar is None else bool(planar) and can_be_planar
+        self.on_planes = False
         if self.planar:
             k = np.clip(depth.mean((1, 2)), 0.0, size[0])
-            i0 = np.minimum(np.floor(k), size[0] - 1).astype(np.int64)
-            self.register_buffer("slice_index", torch.from_numpy(np.concatenate([i0, i0 + 1])))
-            self.register_buffer("alpha", torch.from_numpy(k - i0).float().view(1, 1, -1, 1, 1))
+            # every LR slice on an HR slice plane (the canonical frame snaps them there when the spacing
+            # allows): ↓s reads that one HR slice, half the decoding of the latent search
+            self.on_planes = bool(np.all(np.abs(k - np.round(k)) < ON_PLANE_TOLERANCE))
+            if self.on_planes:
+                index, alpha = np.round(k).astype(np.int64), np.zeros(len(k))
+            else:
+                i0 = np.minimum(np.floor(k), size[0] - 1).astype(np.int64)
+                index, alpha = np.concatenate([i0, i0 + 1]), k - i0
+            self.register_buffer("slice_index", torch.from_numpy(index))
+            self.register_buffer("alpha", torch.from_numpy(alpha).float().view(1, 1, -1, 1, 1))
             self.register_buffer("base", torch.from_numpy(coords[..., 1:].copy()).float())
         else:
             self.register_buffer("base", torch.from_numpy(coords.copy()).float())
 
     def select(self, logits: torch.Tensor) -> torch.Tensor:
-        """The HR slices the planar path reads: ``(B, C, 2D, H, W)`` (the two around each LR slice)."""
+        """The HR slices the planar path reads: ``(B, C, 2D, H, W)`` (the two around each LR slice), or
+        ``(B, C, D, H, W)`` when every LR slice lies on an HR slice plane (``on_planes``)."""
         return logits.index_select(2, self.slice_index)
 
     def forward_selected(self, selected: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -256,7 +269,7 @@ class ShiftedResampling(torch.nn.Module):
         size = torch.tensor(self.hr_shape, dtype=selected.dtype, device=selected.device) - 1.0
         # softmax commutes with picking slices: only the 2 HR slices around each LR slice are needed
         probs = torch.softmax(selected, 1)
-        slab = probs[:, :, :n] * (1.0 - self.alpha) + probs[:, :, n:] * self.alpha
+        slab = probs if self.on_planes else probs[:, :, :n] * (1.0 - self.alpha) + probs[:, :, n:] * self.alpha
         offset = d.to(selected.dtype) @ self.jacobian[1:].T.to(selected.dtype)  # (B, D, 2) HR (h, w)
         coords = self.base[None] + offset[:, :, None, None, :]  # (B, D, H, W, 2)
         grid = (2.0 * coords / size[1:] - 1.0).flip(-1).reshape(b * n, h, w, 2)

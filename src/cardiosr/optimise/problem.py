@@ -87,7 +87,7 @@ def make_problem(
         A canonical frame to use instead of the stack's own (the frames of a cine share their first one's).
     """
     if frame is None:
-        frame = canonical_frame(sa, centre_voxel=centre_voxel, centring=centring)
+        frame = canonical_frame(sa, centre_voxel=centre_voxel, centring=centring, snap_slices=True)
     if gamma is None:
         gamma = 1.0 if la else 0.0
     if gamma < 0 or not math.isfinite(gamma):
