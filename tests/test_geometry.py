@@ -257,3 +257,17 @@ def test_internal_and_disk_order_round_trip_array_and_affine():
         # every voxel keeps its world position
         idx = np.array([1, 2, 3, 1.0])
         assert np.allclose(internal_affine @ np.linalg.inv(axis_permutation(disk_axes)) @ idx, affine @ idx)
+
+
+def test_snap_slices_setting_moves_the_grid_onto_the_slices_and_keeps_the_world(phantom):
+    from cardiosr.degradation import downsample_slices
+    from cardiosr.pipeline import enhance
+
+    stack = downsample_slices(phantom[0])
+    plain, snapped = (enhance(stack, method="nn", snap_slices=snap, figure=False) for snap in (False, True))
+    a, b = plain.sr_canonical.affine, snapped.sr_canonical.affine
+    depth = voxel_coordinates(b, stack.affine, (stack.shape[0], 1, 1))[:, 0, 0, 0]
+    assert np.allclose(depth, np.round(depth), atol=1e-6)
+    assert np.allclose(a[:3, :3], b[:3, :3]) and np.linalg.norm(a[:3, 3] - b[:3, 3]) <= 1.0 + 1e-9
+    # the result in the input's world does not depend on where the canonical grid lies
+    assert dice(plain.sr.array, snapped.sr.array)["LV"] > 0.95

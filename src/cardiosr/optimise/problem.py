@@ -70,6 +70,7 @@ def make_problem(
     centring: str = "mass",
     gamma: float | None = None,
     frame: CanonicalFrame | None = None,
+    snap_slices: bool = False,
 ) -> Problem:
     """Set up Eq. 3–5 for one subject on its canonical grid.
 
@@ -85,9 +86,13 @@ def make_problem(
         γ of Eq. 5; by default 1 with long-axis views and 0 without (paper §2.3).
     frame:
         A canonical frame to use instead of the stack's own (the frames of a cine share their first one's).
+    snap_slices:
+        Move the stack's own frame by at most 1 mm along its slice axis so that the slices lie on canonical
+        planes when the spacing allows (:func:`~cardiosr.geometry.canonical_frame`): half the decoding of the
+        latent search.
     """
     if frame is None:
-        frame = canonical_frame(sa, centre_voxel=centre_voxel, centring=centring, snap_slices=True)
+        frame = canonical_frame(sa, centre_voxel=centre_voxel, centring=centring, snap_slices=snap_slices)
     if gamma is None:
         gamma = 1.0 if la else 0.0
     if gamma < 0 or not math.isfinite(gamma):

@@ -112,7 +112,13 @@ class Enhancer:
         volumes, la_volumes, eval_volumes, checks = self._read(sa, la, la_eval)
         start = time.perf_counter()
         problems = [
-            make_problem(v, views, gamma=self.settings.gamma, **canonical_placement(self.prior_metadata))
+            make_problem(
+                v,
+                views,
+                gamma=self.settings.gamma,
+                snap_slices=self.settings.snap_slices,
+                **canonical_placement(self.prior_metadata),
+            )
             for v, views in zip(volumes, la_volumes, strict=True)
         ]
         results = self._fit(problems, progress)
@@ -164,7 +170,7 @@ class Enhancer:
         s, opts = self.settings, self.settings.optimise
         placement = canonical_placement(self.prior_metadata)
         key = key_frame_of(volumes)
-        shared = make_problem(volumes[key], views[key], gamma=s.gamma, **placement).frame
+        shared = make_problem(volumes[key], views[key], gamma=s.gamma, snap_slices=s.snap_slices, **placement).frame
         problems = [make_problem(v, w, gamma=s.gamma, frame=shared) for v, w in zip(volumes, views, strict=True)]
         if s.method == "lo":
             fit = cycle_optimisation(
