@@ -52,7 +52,7 @@ def apply_gauge(d: torch.Tensor, heart_slices: torch.Tensor, zero_mean: bool) ->
     return d
 
 
-def centroid_shifts(sa: LabelVolume) -> np.ndarray:
+def centroid_shifts(sa: LabelVolume | Sequence[LabelVolume], *, trend_frame: int | None = None) -> np.ndarray:
     """A quick first guess of the slice shifts (mm) from the left ventricle's centroids (beyond the paper).
 
     The LV (blood pool and myocardium) centroid of each slice is compared with a straight line fitted
@@ -61,10 +61,18 @@ def centroid_shifts(sa: LabelVolume) -> np.ndarray:
     that line. Slices without LV labels use the whole heart; slices without heart labels get 0. The
     result is in the zero-mean gauge and is the starting point of ``d`` with ``init_shifts='centroid'``.
 
+    Given the frames of a cine (one geometry), the shifts are shared: every frame has its own line (the
+    LV axis moves through the cycle) and every slice one deviation from it in all frames, fitted together by
+    least squares weighted by the LV areas (alternating between the lines and the deviations until they
+    settle). A linear trend of the shifts along the slices is the same as a tilt of every line, so it is
+    removed, weighted by the slice's LV area summed over the frames, or in frame ``trend_frame`` alone (the
+    cine's ED frame: a cine and its ED stack alone then share this convention). For one frame this is the
+    fit above.
+
     Returns
     -------
     numpy.ndarray
-        ``(D, 2)`` shifts along the stack's rows and columns, mm (content moved by ``+d``).
+        ``(D, 2)`` shifts along the rows and columns, mm (content moved by ``+d``).
 
     Examples
     --------
@@ -73,29 +81,53 @@ def centroid_shifts(sa: LabelVolume) -> np.ndarray:
     ...     lab[k, 10:20, 10 + dx : 20 + dx] = 1
     >>> (centroid_shifts(LabelVolume(lab, np.diag([10.0, 1.5, 1.5, 1.0])))[:, 1].round(2) + 0.0).tolist()
     [0.0, 3.0, -3.0, -3.0, 3.0, 0.0]
+    >>> frames = [LabelVolume(np.roll(lab, t, axis=1), np.diag([10.0, 1.5, 1.5, 1.0])) for t in range(3)]
+    >>> (centroid_shifts(frames)[:, 1].round(2) + 0.0).tolist()   # the same jitter in every frame
+    [0.0, 3.0, -3.0, -3.0, 3.0, 0.0]
     """
-    labels = sa.array
-    spacing = sa.spacing[1:]
-    rows, centres, weights = [], [], []
-    for k in range(labels.shape[0]):
-        lv = np.isin(labels[k], (1, 2))
-        mask = lv if lv.sum() >= 4 else labels[k] > 0
-        if mask.sum() == 0:
-            continue
-        idx = np.argwhere(mask)
-        rows.append(k)
-        centres.append(idx.mean(0) * spacing)
-        weights.append(float(mask.sum()))
-    d = np.zeros((labels.shape[0], 2))
-    if len(rows) < 3:
+    frames = [sa] if isinstance(sa, LabelVolume) else list(sa)
+    n = frames[0].shape[0]
+    centres, weights = np.zeros((len(frames), n, 2)), np.zeros((len(frames), n))
+    for t, frame in enumerate(frames):
+        labels, spacing = frame.array, frame.spacing[1:]
+        for k in range(n):
+            lv = np.isin(labels[k], (1, 2))
+            mask = lv if lv.sum() >= 4 else labels[k] > 0
+            if mask.any():
+                centres[t, k] = np.argwhere(mask).mean(0) * spacing
+                weights[t, k] = float(mask.sum())
+    d = np.zeros((n, 2))
+    usable = (weights > 0).sum(1) >= 3  # a line needs three slices
+    if not usable.any():
         return d
-    k = np.asarray(rows, float)
-    c = np.asarray(centres)
-    w = np.sqrt(np.asarray(weights))
+    trend = weights[trend_frame] if trend_frame is not None and usable[trend_frame] else None
+    centres, weights = centres[usable], weights[usable]
+    k = np.arange(n, dtype=float)
     design = np.stack([np.ones_like(k), k], 1)
-    coef, *_ = np.linalg.lstsq(design * w[:, None], c * w[:, None], rcond=None)
-    d[rows] = c - design @ coef
-    heart = (labels > 0).any((1, 2))
+    total = weights.sum(0)
+    trend = total if trend is None else trend
+    rows = total > 0
+
+    def line(target: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The weighted least-squares line through ``target`` ``(D, 2)`` evaluated at every slice."""
+        coef, *_ = np.linalg.lstsq(
+            design[w > 0] * np.sqrt(w[w > 0])[:, None], target[w > 0] * np.sqrt(w[w > 0])[:, None], rcond=None
+        )
+        return design @ coef
+
+    for _ in range(100):
+        lines = np.stack([line(centres[t] - d, weights[t]) for t in range(len(centres))])
+        new = np.zeros_like(d)
+        new[rows] = ((centres - lines) * weights[..., None]).sum(0)[rows] / total[rows, None]
+        new[rows] -= line(new, trend)[rows]  # the gauge: no weighted trend (one frame: the residual of the line)
+        change = float(np.abs(new - d).max())
+        d = new
+        if change < 1e-6:
+            break
+    heart = np.zeros(n, bool)
+    for frame in frames:
+        heart |= (frame.array > 0).any((1, 2))
+    d[~heart] = 0.0
     d[heart] -= d[heart].mean(0)
     return d
 
