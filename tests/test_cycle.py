@@ -97,6 +97,46 @@ def test_the_alignment_of_a_cine_treats_frames_as_channels_of_one_objective(cine
     assert _rms(shared, shifts, heart) < 0.6 * _rms(np.zeros_like(shifts), shifts, heart)  # severe motion found
 
 
+def test_the_centroid_line_of_a_cine_has_one_line_per_frame_and_shared_deviations():
+    from cardiosr.optimise.init import centroid_shifts
+    from cardiosr.volume import LabelVolume
+
+    # a disc per slice on a different straight line in each frame (the axis moves through the cycle), a
+    # 20-slice stack whose frames hold the disc on different slices (the base descends), one jitter shared
+    rng = np.random.default_rng(3)
+    n, pixel = 20, 0.5
+    jitter = np.round(rng.normal(0.0, 4.0, (n, 2)) / pixel) * pixel  # whole pixels: exact centroids
+    affine = np.diag([10.0, pixel, pixel, 1.0])
+    yy, xx = np.mgrid[:160, :160] * pixel
+    frames = []
+    for t, (first, slope, sizes) in enumerate([(0, (0.8, -0.4), 14.0), (3, (-0.6, 0.9), 10.0), (1, (0.2, 0.2), 12.0)]):
+        labels = np.zeros((n, 160, 160), np.uint8)
+        for k in range(first, n):
+            centre = 40.0 + np.array(slope) * k + jitter[k] + 2.0 * t
+            labels[k][(yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 < (sizes - 0.3 * k) ** 2] = 1
+        frames.append(LabelVolume(labels, affine))
+    k = np.arange(n)
+
+    def without_trend(d, heart):
+        design = np.stack([np.ones(heart.sum()), k[heart]], 1)
+        return d[heart] - design @ np.linalg.lstsq(design, d[heart], rcond=None)[0]
+
+    heart = np.ones(n, bool)
+    joint = centroid_shifts(frames)
+    truth = without_trend(jitter, heart)
+    assert np.sqrt(((without_trend(joint, heart) - truth) ** 2).sum(1).mean()) < 0.15  # mm, up to a trend
+    # the average of each frame's own line fit is worse: a frame's line is pulled by the jitter on its slices
+    each = np.mean([centroid_shifts(f) for f in frames], axis=0)
+    assert np.sqrt(((without_trend(each, heart) - truth) ** 2).sum(1).mean()) > 0.3
+    # one frame alone is the single-stack fit; the ED frame's trend convention: no trend under its LV areas
+    assert np.allclose(centroid_shifts([frames[0]]), centroid_shifts(frames[0]))
+    ed = centroid_shifts(frames, trend_frame=0)
+    area = (frames[0].array == 1).sum((1, 2)).astype(float)
+    w = np.sqrt(area)[:, None]
+    slope = np.linalg.lstsq(np.stack([np.ones(n), k], 1) * w, ed * w, rcond=None)[0][1]
+    assert np.allclose(slope, 0.0, atol=1e-6) and np.allclose(ed.mean(0), 0.0, atol=1e-9)
+
+
 def test_frames_option_picks_ed_and_es():
     stacks = phantom_cycle(5, 6)
     assert select_frames("ED,ES", stacks) == [0, 3]
