@@ -28,6 +28,7 @@ input stack) and seconds per case. Writes the ``real-data`` section of ``docs/be
 from __future__ import annotations
 
 import argparse
+import ast
 import time
 import warnings
 from collections import defaultdict
@@ -160,6 +161,17 @@ def protocol_c(runs):
     return rows
 
 
+def _option(text: str, parser: argparse.ArgumentParser) -> tuple[str, object]:
+    """``NAME=VALUE`` of ``--set``: the value read as a Python literal (else kept as text)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        parser.error(f"--set: expected NAME=VALUE, got {text!r}")
+    try:
+        return name.strip(), ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return name.strip(), value.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=5, help="motion draws per pattern in protocol a (default 5)")
@@ -180,12 +192,23 @@ def main() -> None:
     parser.add_argument(
         "--snap-slices", action="store_true", help="every method with the grid snapped to the slices (--snap-slices)"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an enhance option for every LO run, e.g. --set window=5 (repeatable; values read as Python literals)",
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     only = set(args.methods.split(",")) if args.methods else None
     if only and not only <= set(METHOD_NAMES):
         parser.error(f"--methods: choose from {', '.join(METHOD_NAMES)}")
-    runs = [(title, {**kwargs, "snap_slices": args.snap_slices}) for title, kwargs in methods(args.candidate, only)]
+    chosen = dict(_option(text, parser) for text in args.set)
+    runs = [
+        (title, {**kwargs, "snap_slices": args.snap_slices, **(chosen if kwargs["method"] == "lo" else {})})
+        for title, kwargs in methods(args.candidate, only)
+    ]
     protocols = set(args.protocols.split(","))
     hearts = args.hearts.split(",") if args.hearts else None
     rows = protocol_a(runs, args.draws, args.seed, hearts) if "a" in protocols else {}
@@ -230,6 +253,8 @@ def main() -> None:
             else ""
         )
     )
+    if chosen:
+        intro += " LO with " + ", ".join(f"``{k}={v!r}``" for k, v in chosen.items()) + " (``--set``)."
     report(
         args.section,
         args.title,
