@@ -13,9 +13,9 @@ class StoppingRule:
 
     The relative change is measured between two consecutive windows of ``window`` iterations:
     ``(mean(L over the previous window) - mean(L over the last window)) / mean(L over the previous window)``,
-    so noise of single Adam steps does not stop (or prolong) the search. With the defaults (window 10,
-    5 %) the search stops once ten more iterations improved the loss by less than 5 %. It is checked only
-    after ``2 * window`` iterations.
+    so noise of single Adam steps does not stop (or prolong) the search. With the defaults of
+    :class:`~cardiosr.optimise.options.OptimiseOptions` (window 5, 5 %) the search stops once five more
+    iterations improved the loss by less than 5 %. It is checked only after ``2 * window`` iterations.
 
     Examples
     --------
@@ -24,7 +24,7 @@ class StoppingRule:
     [False, True]
     """
 
-    def __init__(self, window: int = 10, tolerance: float = 0.05) -> None:
+    def __init__(self, window: int, tolerance: float) -> None:
         if window < 1 or not tolerance > 0:
             raise InputError(f"the stopping window must be ≥ 1 and the tolerance > 0 (got {window}, {tolerance})")
         self.window = int(window)
