@@ -24,10 +24,7 @@ class OptimiseOptions:
     max_iterations:
         Iteration cap of the latent search.
     window, tolerance:
-        :class:`StoppingRule` (paper: 5 %). The window of 5 iterations (10 before) was chosen on real anatomy:
-        the same mean Dice on ACDC and M&Ms-2, none of the motion-free or normal-motion real stacks below
-        interpolation (one was before), in about two thirds of the time (``docs/benchmarks.md``, section
-        *real-data-window5* against *real-data*).
+        :class:`StoppingRule` (paper: 5 %).
     warm_start:
         Start ``z`` from the VAE encoder applied to the stack brought to the canonical grid, its slices
         moved back by the initial shifts (paper: ``z = 0``).
@@ -106,7 +103,7 @@ class OptimiseOptions:
     lr_z: float = 0.1
     lr_d: float = 0.5
     max_iterations: int = option(60, "iteration cap of the latent search (default {default})")
-    window: int = option(5, "iterations per window of the stopping rule (default {default})")
+    window: int = option(10, "iterations per window of the stopping rule (default {default})")
     tolerance: float = option(0.05, "stopping tolerance (default {default} = 5%%)")
     warm_start: bool = option(True, "start from z = 0 (paper) instead of the encoder")
     init_shifts: str = option(
