@@ -22,6 +22,7 @@ from collections import defaultdict
 
 import numpy as np
 from _report import report
+from real_data import parse_option
 
 from cardiosr.degradation import MOTION_PATTERNS
 from cardiosr.geometry import resample_labels
@@ -45,10 +46,16 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=12, help="phantoms per motion pattern (default 12)")
     parser.add_argument("--previous-prior", metavar="PRIOR", help="the prior shipped before (default: the shipped one)")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="an option of the current defaults' runs"
+    )
+    parser.add_argument("--section", default="defaults-on-phantoms", help="docs/benchmarks.md section to write")
+    parser.add_argument("--title", default="Real-anatomy defaults on phantoms (issue 15)")
     args = parser.parse_args()
+    chosen = dict(parse_option(text, parser) for text in args.set)
     warnings.simplefilter("ignore")
     prior = load_prior()[0]
-    variants = [("current defaults", prior, {})]
+    variants = [("current defaults" + "".join(f", {k}={v}" for k, v in chosen.items()), prior, chosen)]
     if args.previous_prior:
         previous = load_prior(args.previous_prior)[0]
         variants = [
@@ -77,8 +84,8 @@ def main() -> None:
         for (pattern, title), cases in rows.items()
     ]  # fmt: skip
     report(
-        "defaults-on-phantoms",
-        "Real-anatomy defaults on phantoms (issue 15)",
+        args.section,
+        args.title,
         ["motion", "LO", "mean Dice", "shift RMS error mm", "s"],
         table,
         __doc__.split("\n\n")[1].replace("\n", " ")

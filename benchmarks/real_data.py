@@ -161,7 +161,7 @@ def protocol_c(runs):
     return rows
 
 
-def _option(text: str, parser: argparse.ArgumentParser) -> tuple[str, object]:
+def parse_option(text: str, parser: argparse.ArgumentParser) -> tuple[str, object]:
     """``NAME=VALUE`` of ``--set``: the value read as a Python literal (else kept as text)."""
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -204,7 +204,7 @@ def main() -> None:
     only = set(args.methods.split(",")) if args.methods else None
     if only and not only <= set(METHOD_NAMES):
         parser.error(f"--methods: choose from {', '.join(METHOD_NAMES)}")
-    chosen = dict(_option(text, parser) for text in args.set)
+    chosen = dict(parse_option(text, parser) for text in args.set)
     runs = [
         (title, {**kwargs, "snap_slices": args.snap_slices, **(chosen if kwargs["method"] == "lo" else {})})
         for title, kwargs in methods(args.candidate, only)

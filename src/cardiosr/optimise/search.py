@@ -159,7 +159,7 @@ def _joint_search(
             snapshot(run, z, d, i, row, iteration - 1)
             if rule.converged([h["total"] for h in run.history]):
                 run.done = run.converged = True
-        if iteration == options.window:
+        if iteration == (options.decide_after or options.window):
             _stop_the_worse_estimate(runs, len(problems))
         if options.decide_after and iteration % options.decide_after == 0:
             _decide_early(runs, len(problems), options, iteration)
@@ -183,8 +183,9 @@ def _joint_search(
 
 
 def _stop_the_worse_estimate(runs: list[Run], n_problems: int) -> None:
-    """The two fixed shift estimates of a subject race for one stopping-rule window: the one with the higher
-    loss then stops (its state is kept), so the second estimate costs a window of decoding, not a whole fit.
+    """The two fixed shift estimates of a subject race until the early decision (``decide_after``; without it,
+    for one stopping-rule window): the one with the higher loss then stops (its state is kept), so the second
+    estimate costs that much decoding, not a whole fit.
     The motion test compares the kept states, so the stopped one is never preferred."""
     for index in range(n_problems):
         mine = [r for r in runs if r.problem == index and not (r.zero_motion or r.search)]
