@@ -69,7 +69,8 @@ class OptimiseOptions:
         fits reaches the lower loss (the slice alignment is the better start on real hearts under severe
         motion, the LV-centroid line on hearts with a straight LV axis; the loss tells them apart, measured
         in ``docs/benchmarks.md``, section *second-estimate*). The two race until the early decision
-        (``decide_after``; without it, for one stopping-rule window); then the one with the higher loss stops. ``None`` (or equal to ``init_shifts``): one estimate.
+        (``decide_after``; without it, for one stopping-rule window); then the one with the higher loss
+        stops. ``None`` (or equal to ``init_shifts``): one estimate.
     search_threshold:
         With the motion test and without ``shift_search``: also fit a third hypothesis in the batch, the
         estimated shifts refined by the joint search of ``z`` and ``d`` with the motion prior, and keep it
