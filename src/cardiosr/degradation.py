@@ -243,8 +243,8 @@ class ShiftedResampling(torch.nn.Module):
         self.on_planes = False
         if self.planar:
             k = np.clip(depth.mean((1, 2)), 0.0, size[0])
-            # every LR slice on an HR slice plane (the canonical frame snaps them there when the spacing
-            # allows): ↓s reads that one HR slice, half the decoding of the latent search
+            # every LR slice on an HR slice plane (a canonical frame made with snap_slices puts them there when
+            # the spacing allows): ↓s reads that one HR slice, half the decoding of the latent search
             self.on_planes = bool(np.all(np.abs(k - np.round(k)) < ON_PLANE_TOLERANCE))
             if self.on_planes:
                 index, alpha = np.round(k).astype(np.int64), np.zeros(len(k))
