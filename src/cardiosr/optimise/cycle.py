@@ -369,8 +369,7 @@ def _motion_test(
     # the estimate is chosen on the ED frame, where the prior fits best: the ES frame's loss prefers the
     # smoother slice alignment even where the LV-centroid line is 2-3 times closer to the truth (measured in
     # docs/benchmarks.md, section cardiac-cycle), and a sum of both is decided by ES's larger losses
-    ed = keys.index(key_frame_of([p.sa for p in problems], "ED"))
-    best = min(estimates, key=lambda h: per_frame[h][ed])
+    best = estimate_on_ed(per_frame, keys.index(key_frame_of([p.sa for p in problems], "ED")), list(estimates))
     loss_0, loss_d = losses["zero"], losses[best]
     # the relative gain of each key frame, averaged: a frame the prior fits less well (often ES) has larger
     # losses under every hypothesis and would otherwise dilute the gain of the others
@@ -418,6 +417,18 @@ def _motion_test(
         return searched.cpu().numpy().astype(float), motion
     motion.update(supported=True, hypothesis="estimated")
     return estimates[best], motion
+
+
+def estimate_on_ed(per_frame: dict[str, list[float]], ed: int, names: Sequence[str]) -> str:
+    """The shift estimate of ``names`` with the lowest loss on the ED key frame (position ``ed`` in each list
+    of ``per_frame``, hypothesis → loss per key frame), whatever the other key frames prefer.
+
+    Examples
+    --------
+    >>> estimate_on_ed({"align": [0.032, 0.043], "centroid": [0.031, 0.046]}, 0, ["align", "centroid"])
+    'centroid'
+    """
+    return min(names, key=lambda h: per_frame[h][ed])
 
 
 def _tensors(shifts: Sequence[np.ndarray], device: torch.device) -> list[torch.Tensor]:
