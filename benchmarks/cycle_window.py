@@ -4,12 +4,13 @@ The cines of ``benchmarks/cardiac_cycle.py`` (held-out phantoms animated through
 real biv-me patient's cycle, every ``--bivme-step``-th of its 25 frames; normal and severe motion, one breath-hold
 shift per slice shared by all frames) are enhanced with the shipped defaults and each ``--windows`` value of
 ``cycle_window``, the stopping-rule window of the per-frame shape fit and data-consistency stage (the motion
-test on the key frames keeps ``window``, 10). Per cine and window: shift RMS (mm, common translation removed),
+test on the key frames keeps ``window``). Per cine and window: shift RMS (mm, common translation removed),
 shift-optimal mean Dice per frame against the truth, LV EF error (points), the largest frame-to-frame jump of
 the LV volume curve beyond the truth's (mL), shape-fit and data-consistency iterations of a frame, and seconds
 per frame; the mean rows are over these cines. Then the first ``--acdc`` ACDC patients of ``../shared/data/acdc``
 (ED and ES as two files, as distributed, real anatomy without a high-resolution truth): the LV EF error against
-the EF counted on the input stacks (voxel volumes). Writes the ``cycle-window`` section of ``docs/benchmarks.md``.
+the EF counted on the input stacks (voxel volumes). Writes the ``cycle-window`` section of ``docs/benchmarks.md``
+(``--section``, ``--title``: another).
 
     python benchmarks/cycle_window.py --phantoms 2 --frames 10 --bivme-step 3 --windows 10,5 --acdc 10
 """
@@ -28,6 +29,8 @@ from cardiosr.frames import load_frames
 from cardiosr.metrics import clinical_volumes
 from cardiosr.pipeline import Enhancer
 
+#: Title of the ``cycle-window`` section.
+TITLE = "The stopping window of a cine's per-frame stages (issue 17)"
 HEADER = [
     "cine",
     "motion",
@@ -45,6 +48,8 @@ def main() -> None:
     parser = cine_arguments(__doc__.splitlines()[0])
     parser.add_argument("--windows", default="10,5", help="cycle_window values, comma-separated (default 10,5)")
     parser.add_argument("--acdc", type=int, default=10, help="ACDC patients, ED + ES files (default 10; 0: none)")
+    parser.add_argument("--section", default="cycle-window", help="docs/benchmarks.md section (default cycle-window)")
+    parser.add_argument("--title", default=TITLE, help="the section's title")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     windows = [int(w) for w in args.windows.split(",")]
@@ -99,8 +104,8 @@ def main() -> None:
             ef = f"{mean_abs:.1f} (mean absolute, vs input)"
             rows.append([f"mean, {len(patients)} ACDC patients", "", str(w), "–", "–", ef, "–", "", ""])
     report(
-        "cycle-window",
-        "The stopping window of a cine's per-frame stages (issue 17)",
+        args.section,
+        args.title,
         HEADER,
         rows,
         __doc__.split("\n\n")[1].replace("\n", " "),
