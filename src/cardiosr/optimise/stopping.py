@@ -14,7 +14,7 @@ class StoppingRule:
     The relative change is measured between two consecutive windows of ``window`` iterations:
     ``(mean(L over the previous window) - mean(L over the last window)) / mean(L over the previous window)``,
     so noise of single Adam steps does not stop (or prolong) the search. With the defaults of
-    :class:`~cardiosr.optimise.options.OptimiseOptions` (window 10, 5 %) the search stops once ten more
+    :class:`~cardiosr.optimise.options.OptimiseOptions` (window 5, 5 %) the search stops once five more
     iterations improved the loss by less than 5 %. It is checked only after ``2 * window`` iterations.
 
     Examples
