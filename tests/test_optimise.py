@@ -249,7 +249,7 @@ def test_options_are_checked():
     with pytest.raises(InputError, match="second_estimate"):
         OptimiseOptions(second_estimate="middle").check()
     with pytest.raises(InputError, match="decide_after"):
-        OptimiseOptions(decide_after=5).check()  # before the two estimates' race is over
+        OptimiseOptions(decide_after=OptimiseOptions().window - 1).check()  # within the first stopping window
     OptimiseOptions(search_threshold=None, second_estimate=None, decide_after=None).check()
 
 

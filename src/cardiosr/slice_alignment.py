@@ -34,6 +34,7 @@ import numpy as np
 from scipy import fft, ndimage
 
 from cardiosr.labels import LV, MYO, RV
+from cardiosr.threads import available_cores
 from cardiosr.volume import LabelVolume
 
 #: Smoothing of the one-hot slices before alignment (Gaussian σ, mm): wide enough that slices of different
@@ -121,14 +122,20 @@ def alignment_shifts(
     # (so no translation wraps around), summed over the channels before the one inverse transform.
     size = [fft.next_fast_len(int(n + r + 1), real=True) for n, r in zip(one_hot.shape[2:], radius, strict=True)]
     lags = np.ix_(*[np.arange(-r, r + 1) % n for r, n in zip(radius, size, strict=True)])
+    # a cine has three channels per frame: the transforms run on every core, and each slice's own spectrum is
+    # made once, not once per sweep (the same numbers; 12 MB per slice of a 50-frame cine)
+    workers = available_cores()
+    spectra: dict[int, np.ndarray] = {}
 
     def correlation_window(k: int) -> np.ndarray:
         target = np.zeros_like(one_hot[k])
         for j, weight in ((k - 1, 4.0), (k + 1, 4.0), (k - 2, -1.0), (k + 2, -1.0)):
             if 0 <= j < depth and heart[j]:
                 target += weight * _moved(one_hot[j], pixels[j])
-        spectrum = fft.rfft2(target, s=size) * np.conj(fft.rfft2(one_hot[k], s=size))
-        return fft.irfft2(spectrum.sum(0), s=size)[lags]
+        if k not in spectra:
+            spectra[k] = np.conj(fft.rfft2(one_hot[k], s=size, workers=workers))
+        spectrum = fft.rfft2(target, s=size, workers=workers) * spectra[k]
+        return fft.irfft2(spectrum.sum(0), s=size, workers=workers)[lags]
 
     for _ in range(max_sweeps):
         moved = 0
