@@ -251,6 +251,7 @@ def test_enhance_method_edsr_uses_the_shipped_normal_motion_model(tmp_path):
     assert np.mean(list(dice(back, hr.array).values())) > np.mean(list(dice(nn, hr.array).values()))
 
 
+@pytest.mark.slow
 def test_benchmark_from_a_folder_of_hr_label_maps(tmp_path, capsys):
     folder = tmp_path / "hr"
     for i in range(3):

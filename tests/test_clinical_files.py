@@ -351,6 +351,7 @@ def _marked_processes(mark: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_batch_workers_stop_with_their_parent_on_sigterm(case, tmp_path):
     folder = tmp_path / "in"
