@@ -252,7 +252,9 @@ class ShiftedResampling(torch.nn.Module):
                 i0 = np.minimum(np.floor(k), size[0] - 1).astype(np.int64)
                 index, alpha = np.concatenate([i0, i0 + 1]), k - i0
             self.register_buffer("slice_index", torch.from_numpy(index))
-            self.register_buffer("alpha", torch.from_numpy(alpha).float().view(1, 1, -1, 1, 1))
+            # the weights of the two HR slices around each LR slice, (1, 2, D, 1, 1, 1) (lower, upper)
+            blend = np.stack([1.0 - alpha, alpha]) if not self.on_planes else np.ones((1, len(k)))
+            self.register_buffer("blend", torch.from_numpy(blend).float().view(1, len(blend), -1, 1, 1, 1))
             self.register_buffer("base", torch.from_numpy(coords[..., 1:].copy()).float())
         else:
             self.register_buffer("base", torch.from_numpy(coords.copy()).float())
@@ -267,13 +269,17 @@ class ShiftedResampling(torch.nn.Module):
         b, c = selected.shape[:2]
         n, h, w = self.base.shape[:3]
         size = torch.tensor(self.hr_shape, dtype=selected.dtype, device=selected.device) - 1.0
+        # slices first, (B, 2D or D, C, H, W): the memory order of FrozenDecoder.slices, so no copy is made there;
         # softmax commutes with picking slices: only the 2 HR slices around each LR slice are needed
-        probs = torch.softmax(selected, 1)
-        slab = probs if self.on_planes else probs[:, :, :n] * (1.0 - self.alpha) + probs[:, :, n:] * self.alpha
+        probs = torch.softmax(selected.transpose(1, 2), 2)
+        if self.on_planes:
+            slab = probs
+        else:  # the blend of the two slices as one product and sum: no zero-filled gradient of each half
+            slab = (probs.unflatten(1, (2, n)) * self.blend).sum(1)
         offset = d.to(selected.dtype) @ self.jacobian[1:].T.to(selected.dtype)  # (B, D, 2) HR (h, w)
         coords = self.base[None] + offset[:, :, None, None, :]  # (B, D, H, W, 2)
         grid = (2.0 * coords / size[1:] - 1.0).flip(-1).reshape(b * n, h, w, 2)
-        slices = slab.permute(0, 2, 1, 3, 4).reshape(b * n, c, *self.hr_shape[1:])
+        slices = slab.reshape(b * n, c, *self.hr_shape[1:])
         out = F.grid_sample(slices, grid, mode="bilinear", padding_mode="border", align_corners=True)
         return out.reshape(b, n, c, h, w).permute(0, 2, 1, 3, 4)
 

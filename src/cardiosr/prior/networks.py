@@ -309,7 +309,8 @@ class FrozenDecoder(nn.Module):
         Returns
         -------
         torch.Tensor
-            ``(B, 4, n, H, W)`` logits (a view of memory ordered ``(B, n, 4, H, W)``).
+            ``(B, 4, n, H, W)`` logits (a view of memory ordered ``(B, n, 4, H, W)``, which
+            :meth:`~cardiosr.degradation.ShiftedResampling.forward_selected` reads without a copy).
 
         Examples
         --------
@@ -348,10 +349,31 @@ class FrozenDecoder(nn.Module):
                 stacked, weight, last.bias, stride=last.stride[1:], padding=last.padding[1:], dilation=last.dilation[1:]
             )
             order.append(chosen)
-            outputs.append(y.view(b, n, *y.shape[1:]))
-        out = torch.cat(outputs, 1) if len(outputs) > 1 else outputs[0]  # (B, n, C, H, W), parities apart
-        out = out.index_select(1, torch.argsort(torch.cat(order)))
+            outputs.append(y.contiguous().view(b, n, *y.shape[1:]))  # (B, n, C, H, W)
+        out = _Interleave.apply(order, *outputs) if len(outputs) > 1 else outputs[0]
         return out.permute(0, 2, 1, 3, 4)
+
+
+class _Interleave(torch.autograd.Function):
+    """Parts ``(B, n_i, ...)`` written into one ``(B, Σ n_i, ...)`` at the positions ``indices[i]`` along axis 1.
+
+    What ``torch.cat(parts, 1).index_select(1, argsort(cat(indices)))`` gives, in one write, and whose
+    backward reads each part's rows of the gradient (``index_select``'s backward would first fill a zero
+    tensor of the whole size, then add into it): the latent search runs this every iteration.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, indices: Sequence[torch.Tensor], *parts: torch.Tensor) -> torch.Tensor:
+        first = parts[0]
+        out = first.new_empty(first.shape[0], sum(len(i) for i in indices), *first.shape[2:])
+        for index, part in zip(indices, parts, strict=True):
+            out.index_copy_(1, index, part)
+        ctx.indices = indices
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        return (None, *(grad.index_select(1, index) for index in ctx.indices))
 
 
 def _fold_batchnorm(conv: nn.ConvTranspose3d, norm: nn.BatchNorm3d) -> None:
