@@ -40,7 +40,7 @@ def refine_consistency(
     """
     base = logits.detach()
     r = torch.zeros(1, base.shape[1], *options.refine_grid, device=base.device, requires_grad=True)
-    dd = d.detach().clone()[None].requires_grad_(True)
+    dd = d.detach().clone()[None].requires_grad_(not fix_shifts)
     groups = [{"params": [r], "lr": options.refine_lr}]
     if not fix_shifts:
         groups.append({"params": [dd], "lr": options.lr_d})
@@ -58,7 +58,8 @@ def refine_consistency(
     # the residual there alone (the same values as the full trilinear up-sampling, a fraction of the work).
     selected_only = sa.planar and not problem.la_losses
     if selected_only:
-        base_selected = resample.select(base)
+        # slices first, (1, 2D, C, H, W): the memory order forward_selected reads without a copy
+        base_selected = resample.select(base).transpose(1, 2).contiguous()
         position = resample.slice_index.to(base.dtype) * (r.shape[2] - 1) / (base.shape[2] - 1)
         k0 = position.floor().long().clamp(max=r.shape[2] - 2)
         weight = (position - k0).view(1, 1, -1, 1, 1)
@@ -67,10 +68,12 @@ def refine_consistency(
         if selected_only:
             # trilinear is separable: blend the control slices around each canonical slice, then bilinear in-plane
             along = r.index_select(2, k0) * (1.0 - weight) + r.index_select(2, k0 + 1) * weight
-            flat = F.interpolate(along.flatten(1, 2), size=base.shape[3:], mode="bilinear", align_corners=True)
-            residual = flat.view(1, r.shape[1], len(k0), *base.shape[3:])
+            planes = along.transpose(1, 2).flatten(1, 2)  # (1, 2D·C, h, w), slices first
+            flat = F.interpolate(planes, size=base.shape[3:], mode="bilinear", align_corners=True)
+            residual = flat.view(1, len(k0), r.shape[1], *base.shape[3:])
             dz = apply_gauge(dd, heart, zero_mean)
-            total = cross_entropy(resample.forward_selected(base_selected + residual, dz), sa.target, sa.inside)
+            logits = (base_selected + residual).transpose(1, 2)
+            total = cross_entropy(resample.forward_selected(logits, dz), sa.target, sa.inside)
             parts = {"sa": total}
         else:
             residual = F.interpolate(r, size=base.shape[2:], mode="trilinear", align_corners=True)
