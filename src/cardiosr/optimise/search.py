@@ -33,27 +33,32 @@ def run_losses(
     """Eq. 5 (plus each run's motion-prior term) of every run: ``z`` and ``d`` hold one row per run, in order.
 
     The runs of one subject are decoded together, only as much of ``G(z)`` as its loss reads
-    (:meth:`Problem.decode`). Gradients reach the shifts of the searching runs only (of all with ``every_d``)."""
-    logits: list[torch.Tensor | None] = [None] * len(runs)
+    (:meth:`Problem.decode`), and their loss is computed on that batch at once (a loss per run on a slice of
+    the batch would, backpropagated, fill a zero gradient of the whole batch for every run). Gradients reach
+    the shifts of the searching runs only (of all with ``every_d``)."""
+    totals: list[torch.Tensor | None] = [None] * len(runs)
+    rows: list[dict[str, float] | None] = [None] * len(runs)
     for index in sorted({run.problem for run in runs}):
-        rows_of = [i for i, run in enumerate(runs) if run.problem == index]
-        decoded = problems[index].decode(decode, z[rows_of])
-        for j, i in enumerate(rows_of):
-            logits[i] = decoded[j : j + 1]
-    totals, rows = [], []
-    for i, run in enumerate(runs):
-        p = problems[run.problem]
+        p = problems[index]
+        mine = [i for i, run in enumerate(runs) if run.problem == index]
         n = p.sa_loss.n_slices
-        row = d[i : i + 1, :n] if run.search or every_d else d[i : i + 1, :n].detach()
-        dd = apply_gauge(row, p.sa_loss.heart_slices, p.zero_mean_gauge)
-        if run.zero_motion:
-            dd = dd * 0.0
-        total, parts = multi_view_loss(logits[i], dd, p, selected=p.reads_slices)
-        if run.motion_prior:
-            parts["motion"] = run.motion_prior * motion_prior_term(dd, p.sa_loss.heart_slices)
-            total = total + parts["motion"]
-        totals.append(total[0])
-        rows.append({"total": total[0].item(), **{k: v[0].item() for k, v in parts.items()}})
+        shifts = []
+        for i in mine:
+            run = runs[i]
+            row = d[i : i + 1, :n] if run.search or every_d else d[i : i + 1, :n].detach()
+            dd = apply_gauge(row, p.sa_loss.heart_slices, p.zero_mean_gauge)
+            shifts.append(dd * 0.0 if run.zero_motion else dd)
+        dd = torch.cat(shifts)
+        total, parts = multi_view_loss(p.decode(decode, z[mine]), dd, p, selected=p.reads_slices)
+        for j, i in enumerate(mine):
+            run_total = total[j]
+            run_parts = {k: v[j].item() for k, v in parts.items()}
+            if runs[i].motion_prior:
+                motion = runs[i].motion_prior * motion_prior_term(dd[j : j + 1], p.sa_loss.heart_slices)[0]
+                run_parts["motion"] = motion.item()
+                run_total = run_total + motion
+            totals[i] = run_total
+            rows[i] = {"total": run_total.item(), **run_parts}
     return torch.stack(totals), rows
 
 
