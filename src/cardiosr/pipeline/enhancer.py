@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from cardiosr.allocator import keep_freed_memory
 from cardiosr.device import resolve_device
 from cardiosr.errors import InputError, InputWarning
 from cardiosr.frames import Cine, count_frames, load_frames
@@ -80,6 +81,7 @@ class Enhancer:
         elif keywords:
             raise InputError("give either an EnhanceSettings or keywords, not both")
         settings.check()
+        keep_freed_memory()  # the latent search's tensors reuse freed memory instead of fresh pages
         self.settings = settings
         self.prior, self.prior_metadata = _load_prior(settings.prior, settings.device)
         self.edsr = _load_edsr(settings.edsr) if settings.method == "edsr" else None
