@@ -4,7 +4,7 @@ Every iteration of the latent search makes and frees tensors of 5 to 30 MB. By d
 of that size with ``mmap`` and gives them back to the system when they are freed (or trims the heap), so the
 next iteration touches fresh pages again: one page fault, and a page zeroed by the kernel, per 4 kB —
 about 100,000 faults and 0.35 s of system time per subject. With the blocks served from the heap and the heap
-kept, they are reused instead: 7 % less wall time on a 50-frame cine (75.6 against 70.1 s side by side),
+kept, they are reused instead: 7 % less wall time on a 50-frame cine (70.1 against 75.6 s, two runs in a row),
 in exchange for a resident size that stays near its peak (1.49 against 1.33 GB there). ``torch`` has no
 setting for its CPU allocator, and its documentation recommends a replacement ``malloc`` (jemalloc, tcmalloc)
 for the same reason; these three ``mallopt`` settings get that behaviour without one. Nothing changes where
