@@ -252,7 +252,8 @@ class ShiftedResampling(torch.nn.Module):
                 i0 = np.minimum(np.floor(k), size[0] - 1).astype(np.int64)
                 index, alpha = np.concatenate([i0, i0 + 1]), k - i0
             self.register_buffer("slice_index", torch.from_numpy(index))
-            # the weights of the two HR slices around each LR slice, (1, 2, D, 1, 1, 1) (lower, upper)
+            # the weights of the two HR slices around each LR slice, (1, 2, D, 1, 1, 1) (lower, upper); on planes
+            # one slice of weight 1 (forward_selected then skips the blend)
             blend = np.stack([1.0 - alpha, alpha]) if not self.on_planes else np.ones((1, len(k)))
             self.register_buffer("blend", torch.from_numpy(blend).float().view(1, len(blend), -1, 1, 1, 1))
             self.register_buffer("base", torch.from_numpy(coords[..., 1:].copy()).float())
