@@ -95,3 +95,55 @@ def test_train_prior_without_training_data_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--meshes" in err[0]
     assert not (tmp_path / "p").exists()
+
+
+def _box_heart() -> np.ndarray:
+    """A 1 mm box heart: LV cavity in a MYO wall (the septum at columns 35-38), the RV beside the septum."""
+    heart = np.zeros((40, 60, 70), np.uint8)
+    heart[5:38, 15:39, 15:39] = MYO
+    heart[9:38, 21:33, 21:33] = LV
+    heart[9:36, 15:39, 39:55] = RV
+    return heart
+
+
+def test_rv_change_grows_into_background_and_shrinks_from_it_never_from_the_septum():
+    from cardiosr.mesh_hearts import _change_rv
+
+    spacing = np.ones(3)
+    grown, shrunk = _box_heart(), _box_heart()
+    _change_rv(grown, 2.0, spacing)
+    _change_rv(shrunk, -2.0, spacing)
+    base = _box_heart()
+    for out in (grown, shrunk):  # the LV and its wall are untouched
+        assert np.array_equal(out == LV, base == LV) and np.array_equal(out == MYO, base == MYO)
+    assert (grown == RV).sum() > 1.2 * (base == RV).sum() and (shrunk == RV).sum() < 0.8 * (base == RV).sum()
+    assert np.all(grown[base == RV] == RV)  # growing only adds
+    # RV voxels touching the septum stay RV: the cavity shrinks from the background side only
+    assert np.all(shrunk[12:33, 20:34, 39] == RV)
+    assert np.all(shrunk[12:33, 20:34, 53:55] == 0)
+
+
+def test_wall_growth_splits_between_cavity_and_outside_and_thinning_keeps_the_cavity():
+    from cardiosr.mesh_hearts import _change_wall
+
+    spacing = np.ones(3)
+    base = _box_heart()
+    out_only, half_in, thinned = _box_heart(), _box_heart(), _box_heart()
+    _change_wall(out_only, 2.0, 0.0, spacing)
+    _change_wall(half_in, 2.0, 0.5, spacing)
+    _change_wall(thinned, -2.0, 0.0, spacing)
+    assert np.array_equal(out_only == LV, base == LV) and np.array_equal(out_only == RV, base == RV)
+    assert (half_in == LV).sum() < (base == LV).sum()  # hypertrophy narrows the cavity
+    assert (half_in == RV).sum() < (base == RV).sum()  # and the septum grows into the RV
+    assert (half_in == MYO).sum() > (base == MYO).sum()
+    assert np.array_equal(thinned == LV, base == LV) and (thinned == MYO).sum() < (base == MYO).sum()
+
+
+def test_clean_augmented_shapes_have_one_piece_per_structure():
+    from cardiosr.volume import LabelVolume
+
+    heart = _box_heart()
+    heart[2, 2, 2] = RV  # an island, as voxelised meshes leave
+    volume = LabelVolume(heart, np.diag([1.0, 1.0, 1.0, 1.0]))
+    shape = augmented_shape(volume, np.random.default_rng(0), rv_change_mm=(-2.0, 2.0), clean=True)
+    assert all(v["components"] == 1 and v["holes"] == 0 for v in topology_report(shape).values())
