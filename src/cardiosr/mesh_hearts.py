@@ -36,7 +36,6 @@ from tqdm.auto import tqdm
 from cardiosr.errors import InputError
 from cardiosr.geometry import APEX_DIRECTION_RAS, CANONICAL_SHAPE, GeometryWarning, canonical_frame
 from cardiosr.labels import LV, MYO, RV
-from cardiosr.topology import clean_topology
 from cardiosr.volume import LabelVolume
 from cardiosr.voxelise import cap_openings, fill_surface
 
@@ -222,9 +221,6 @@ def augmented_shape(
     max_scaling: float = 0.12,
     deformation_mm: float = 3.0,
     wall_change_mm: tuple[float, float] = (-1.5, 2.5),
-    wall_inward: tuple[float, float] = (0.0, 0.0),
-    rv_change_mm: tuple[float, float] = (0.0, 0.0),
-    clean: bool = False,
 ) -> np.ndarray:
     """One canonical training shape (uint8, 64×128×128) made from a real heart.
 
@@ -242,26 +238,8 @@ def augmented_shape(
     deformation_mm:
         Amplitude (standard deviation, mm) of a smooth random displacement (a 4×6×6 lattice upsampled cubically).
     wall_change_mm:
-        The LV myocardium grows (positive) or thins from outside (negative) by a distance uniform in this
-        range (mm).
-    wall_inward:
-        Of a growth, the fraction (uniform in this range) that goes into the LV cavity, as hypertrophy narrows
-        it; the rest grows outwards into the background and the RV cavity (a thicker septum). ``(0, 0)``: all
-        outwards, into the background only.
-    rv_change_mm:
-        The RV cavity grows into the background (positive) or shrinks from it (negative; never from the
-        septum) by a distance uniform in this range (mm): RV size and length independent of the LV's.
-    clean:
-        Keep each structure's largest piece and fill enclosed holes (:func:`cardiosr.topology.clean_topology`):
-        the voxelised meshes and the nearest-neighbour warp leave islands of a few voxels.
-
-    Examples
-    --------
-    >>> heart = np.zeros((40, 60, 60), np.uint8)
-    >>> heart[5:35, 15:35, 15:35] = 2; heart[8:35, 19:31, 19:31] = 1; heart[8:33, 15:35, 36:50] = 3
-    >>> shape = augmented_shape(LabelVolume(heart, np.diag([2.0, 2.0, 2.0, 1.0])), np.random.default_rng(0))
-    >>> shape.shape, sorted(np.unique(shape).tolist())
-    ((64, 128, 128), [0, 1, 2, 3])
+        The LV myocardium grows outwards (positive) or thins from outside (negative) by a distance uniform in
+        this range (mm).
     """
     tilt = _random_rotation(rng, heart.affine[:3, 0] / np.linalg.norm(heart.affine[:3, 0]), max_tilt_deg)
     coarse_affine, coarse_shape = _tilted_grid(heart, tilt)
@@ -280,36 +258,16 @@ def augmented_shape(
     local += np.stack([ndimage.zoom(c, zoom, order=3, mode="nearest") for c in lattice])
     source = np.tensordot(rot, local, 1) + frame.centre.reshape(3, 1, 1, 1)
     labels = _sample(heart.array, heart.affine, source).astype(np.uint8)
+    change = rng.uniform(*wall_change_mm)
     spacing = np.linalg.norm(frame.affine[:3, :3], axis=0)
-    _change_wall(labels, rng.uniform(*wall_change_mm), rng.uniform(*wall_inward), spacing)
-    _change_rv(labels, rng.uniform(*rv_change_mm), spacing)
-    return _recentred(clean_topology(labels) if clean else labels)
-
-
-def _change_wall(labels: np.ndarray, change: float, inward: float, spacing: np.ndarray) -> None:
-    """Grow the LV wall by ``change`` mm (``inward`` of it into the LV cavity), or thin it from outside."""
     lv_or_wall = (labels == LV) | (labels == MYO)
     if change > 0:
-        outside = change * (1.0 - inward)
-        grown = ndimage.distance_transform_edt(~lv_or_wall, sampling=spacing) <= outside
-        into = (labels == 0) | (labels == RV) if inward > 0 else labels == 0
-        if inward > 0:
-            narrowed = ndimage.distance_transform_edt(labels != MYO, sampling=spacing) <= change * inward
-            labels[narrowed & (labels == LV)] = MYO
-        labels[grown & into] = MYO
+        grown = ndimage.distance_transform_edt(~lv_or_wall, sampling=spacing) <= change
+        labels[grown & (labels == 0)] = MYO
     elif change < 0:
         thinned = ndimage.distance_transform_edt(lv_or_wall, sampling=spacing) <= -change
         labels[thinned & (labels == MYO)] = 0
-
-
-def _change_rv(labels: np.ndarray, change: float, spacing: np.ndarray) -> None:
-    """Grow the RV cavity into the background by ``change`` mm, or shrink it from the background side."""
-    if change > 0:
-        grown = ndimage.distance_transform_edt(labels != RV, sampling=spacing) <= change
-        labels[grown & (labels == 0)] = RV
-    elif change < 0:
-        near_background = ndimage.distance_transform_edt(labels != 0, sampling=spacing) <= -change
-        labels[near_background & (labels == RV)] = 0
+    return _recentred(labels)
 
 
 def _recentred(labels: np.ndarray) -> np.ndarray:
@@ -320,26 +278,6 @@ def _recentred(labels: np.ndarray) -> np.ndarray:
 
 
 _HEARTS: list[LabelVolume] = []
-#: Every ``RODERO_EVERY``-th training shape comes from the Rodero heart, the others from the biv-me frames in
-#: turn; ``None``: every heart (the Rodero heart and each of the 25 biv-me frames) in turn.
-RODERO_EVERY: int | None = None
-
-
-def heart_of_shape(index: int, n_hearts: int, rodero_every: int | None = None) -> int:
-    """Which heart of :func:`mesh_hearts` (0: Rodero, then the biv-me frames) makes training shape ``index``.
-
-    Examples
-    --------
-    >>> [heart_of_shape(i, 26) for i in (0, 1, 26, 27)]
-    [0, 1, 0, 1]
-    >>> [heart_of_shape(i, 26, rodero_every=4) for i in range(9)]
-    [0, 1, 2, 3, 0, 4, 5, 6, 0]
-    """
-    if rodero_every is None:
-        return index % n_hearts
-    if index % rodero_every == 0:
-        return 0
-    return 1 + (index - index // rodero_every - 1) % (n_hearts - 1)
 
 
 def _init_worker(data_dir: str) -> None:
@@ -350,7 +288,7 @@ def _make_shape(seed: int, index: int) -> np.ndarray:
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
     with warnings.catch_warnings():  # a tilted base slice can leave the apex undecided; the affine is right
         warnings.simplefilter("ignore", GeometryWarning)
-        return augmented_shape(_HEARTS[heart_of_shape(index, len(_HEARTS), RODERO_EVERY)], rng)
+        return augmented_shape(_HEARTS[index % len(_HEARTS)], rng)
 
 
 def mesh_training_data(
