@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from cardiosr.allocator import keep_freed_memory
 from cardiosr.degradation import drop_odd_slices
 from cardiosr.device import resolve_device
 from cardiosr.errors import InputError
@@ -293,6 +294,7 @@ def train_prior_on_stacks(
     (2, 1)
     """
     config = config or StackTrainConfig()
+    keep_freed_memory(large_blocks=True)  # the decoder's training steps free large blocks: reuse them
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
