@@ -406,3 +406,21 @@ def test_a_loaded_published_prior_keeps_its_centring_when_passed_on():
     by_object = enhance(case.lr, prior=prior, max_iterations=1, refine=False)
     by_name = enhance(case.lr, prior=f"srheart:{SRHEART}", max_iterations=1, refine=False)
     assert np.allclose(by_object.frame.affine, by_name.frame.affine)
+
+
+@pytest.mark.parametrize(("fixed_loss", "stopped"), [(0.95, True), (0.8, False)])
+def test_while_the_searched_shifts_lead_a_fixed_estimate_far_below_tau_stops(fixed_loss, stopped):
+    from cardiosr.optimise.run import Run, Snapshot
+    from cardiosr.optimise.search import DISTANT_ESTIMATE_FRACTION, _decide_early
+
+    options = OptimiseOptions()  # τ 0.25, τs 0.05
+    losses = {"still": 1.0, "fixed": fixed_loss, "searched": 0.7}
+    runs = [Run(0, 0), Run(0, 0, zero_motion=True), Run(0, 0, search=True)]
+    for run, key in zip(runs, ("fixed", "still", "searched"), strict=True):
+        run.best = Snapshot(torch.zeros(4), torch.zeros(3, 2), 9, {"total": losses[key]})
+    gain = 1.0 - fixed_loss
+    assert (gain < DISTANT_ESTIMATE_FRACTION * options.motion_threshold) == stopped
+    _decide_early(runs, 1, options, 10)
+    fixed, still, searched = runs
+    assert fixed.done == stopped  # the searched leads (gain 0.3 > τs, the estimate's ≤ τ): the test goes on
+    assert not still.done and not searched.done and still.decided_at is None
