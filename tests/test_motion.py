@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cardiosr.fidelity import FLAT_FRACTION, fuse_with_stack, fusion_weight, signed_distance_volume
-from cardiosr.geometry import resample_labels, to_canonical
+from cardiosr.geometry import resample_labels, to_canonical, voxel_coordinates
 from cardiosr.interpolation import (
     interpolated_signed_distances,
     labels_from_signed_distances,
@@ -151,6 +151,30 @@ def test_fusion_reproduces_a_slice_whose_neighbour_holds_one_far_pixel_of_its_st
     assert _consistency(fuse_with_stack(probs, frame, sa, zero, weight=0.5, flat=0.0), sa, frame, zero)["RV"] < 0.95
     fused = fuse_with_stack(probs, frame, sa, zero, weight=0.5)
     assert min(_consistency(fused, sa, frame, zero).values()) >= 0.99
+
+
+def test_the_fusion_s_absent_distance_lets_a_structure_run_on_towards_the_slice_without_it():
+    """A disc on two slices and not on the third (20 mm apart): at weight 0 the fusion is shape-based
+    interpolation with the absent distance asked for; with 0 the disc keeps its section up to the third slice,
+    with 1 (plain SBI) it ends before the midway plane."""
+    yy, xx = np.mgrid[:60, :60] * 1.5
+    stack = np.zeros((4, 60, 60), np.uint8)
+    stack[:2][:, np.hypot(yy - 45, xx - 45) <= 15] = 1
+    stack[:3][:, (np.hypot(yy - 45, xx - 45) > 15) & (np.hypot(yy - 45, xx - 45) <= 21)] = 2
+    sa = LabelVolume(stack, np.diag([20.0, 1.5, 1.5, 1.0]))
+    frame = make_problem(sa).frame
+    probs = np.zeros((4, *frame.shape), np.float32)
+    probs[0] = 1.0  # a prior without any heart: at weight 0 it must not matter
+    zero = np.zeros((4, 2))
+    t = voxel_coordinates(sa.affine, frame.affine, frame.shape)[..., 0]
+    lv_planes = {}
+    for absent in (0.0, 1.0):
+        fused = fuse_with_stack(probs, frame, sa, zero, weight=0.0, absent=absent, flat=0.0).argmax(0)
+        sbi = shape_based_interpolation(sa, frame.shape, frame.affine, absent_mm=absent * 20.0)
+        assert np.array_equal(fused, sbi)
+        lv_planes[absent] = np.unique(np.round(t[fused == 1] * 4) / 4)  # slice positions holding LV
+    assert lv_planes[1.0].max() < 1.5  # plain SBI: the LV ends before the midway plane
+    assert lv_planes[0.0].max() >= 1.75  # absent 0: it runs on towards slice 2
 
 
 @pytest.mark.skipif(not DEMO_HR.is_file(), reason="../shared/data (reference data) is absent")

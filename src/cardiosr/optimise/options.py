@@ -100,6 +100,11 @@ class OptimiseOptions:
         stack inside its slab, 1 the prior midway; the acquired slices are always kept. ``None``: no fusion.
         The default 0.5 and ``motion_threshold`` 0.25 were chosen on real anatomy
         (``benchmarks/motion_fidelity.py``).
+    absent_distance:
+        In the fusion: the signed distance given to an acquired slice without a structure, as a fraction of
+        the slice spacing (:func:`cardiosr.interpolation.signed_distance_slices`). With 1 (plain shape-based
+        interpolation) a structure ends well before the midway plane after its last slice; with 0 it keeps its
+        last slice's section up to the next slice, and the prior's weight decides where it ends in between.
     """
 
     lr_z: float = 0.1
@@ -174,6 +179,11 @@ class OptimiseOptions:
         off="--no-fidelity",
         off_help="output the prior's result without the fusion",
     )
+    absent_distance: float = option(
+        1.0,
+        "in the fusion, the distance of a slice without a structure, in slice spacings (default {default})",
+        metavar="A",
+    )
 
     def check(self) -> None:
         """Raise :class:`InputError` on values that cannot work."""
@@ -196,6 +206,8 @@ class OptimiseOptions:
             raise InputError(f"temporal_weight must be non-negative, got {self.temporal_weight}")
         if self.fidelity is not None and not 0.0 <= self.fidelity <= 1.0:
             raise InputError(f"fidelity must be in [0, 1], got {self.fidelity}")
+        if not 0.0 <= self.absent_distance <= 1.0:
+            raise InputError(f"absent_distance must be in [0, 1], got {self.absent_distance}")
         for name in ("lr_z", "lr_d", "refine_lr"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be positive, got {getattr(self, name)}")

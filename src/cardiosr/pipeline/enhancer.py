@@ -193,7 +193,9 @@ class Enhancer:
                 from cardiosr.fidelity import fuse_with_stack
 
                 p = problems[t]
-                r.probs = fuse_with_stack(r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity)
+                r.probs = fuse_with_stack(
+                    r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity, absent=opts.absent_distance
+                )
             result = finish_result(problems[t], r, opts, self.prior_metadata, r.seconds, views[t])
             r.release_maps()  # the frame is finished: memory must not grow by every frame's maps
             result.method = s.method
@@ -281,7 +283,9 @@ class Enhancer:
                 from cardiosr.fidelity import fuse_with_stack
 
                 for p, r in zip(problems, results, strict=True):
-                    r.probs = fuse_with_stack(r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity)
+                    r.probs = fuse_with_stack(
+                        r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity, absent=opts.absent_distance
+                    )
             return results
         results = []
         for p in problems:
