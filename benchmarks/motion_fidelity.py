@@ -35,6 +35,7 @@ from cardiosr.degradation import drop_odd_slices
 from cardiosr.fidelity import fuse_with_stack
 from cardiosr.geometry import from_canonical
 from cardiosr.io import load_labels
+from cardiosr.optimise import OptimiseOptions
 from cardiosr.pipeline import enhance
 from cardiosr.prior import load_prior
 from cardiosr.simulate import simulate_case
@@ -65,8 +66,11 @@ def cases(draws: int, patients: int, seed: int):
 def fused_scores(result, score) -> dict:
     """Score of ``result`` with every fidelity weight (``'none'``: as it is)."""
     out = {"none": score(result.sr)}
+    absent = OptimiseOptions().absent_distance
     for w in WEIGHTS[:-1]:
-        probs = fuse_with_stack(result.optimisation.probs, result.frame, result.sa, result.shifts_mm, weight=w)
+        probs = fuse_with_stack(
+            result.optimisation.probs, result.frame, result.sa, result.shifts_mm, weight=w, absent=absent
+        )
         out[w] = score(from_canonical(probs, result.frame, result.sa))
     return out
 

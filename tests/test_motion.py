@@ -28,6 +28,8 @@ from cardiosr.pipeline.qc import consistency_dice
 from cardiosr.simulate import case_rng, simulate_case
 from cardiosr.volume import LabelVolume
 
+#: The shipped default of the fusion's distance for a slice without a structure (slice spacings).
+ABSENT = OptimiseOptions().absent_distance
 DEMO_HR = Path(__file__).resolve().parents[2] / "shared" / "data" / "srheart-demo" / "demo_HR.nii.gz"
 
 
@@ -110,11 +112,11 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
     corrected = shift_slices(sa, -np.nan_to_num(shifts))
     # without the plateau and without shifts, weight 0 is exactly shape-based interpolation of the stack
     sbi = shape_based_interpolation(sa, frame.shape, frame.affine)
-    fused0 = fuse_with_stack(probs, frame, sa, 0 * shifts, weight=0.0, flat=0.0).argmax(0)
+    fused0 = fuse_with_stack(probs, frame, sa, 0 * shifts, weight=0.0, absent=1.0, flat=0.0).argmax(0)
     assert np.array_equal(fused0, sbi)
     # with the shifts, it is SBI of the corrected stack (distances moved rather than labels: nearly the same)
     sbi = shape_based_interpolation(corrected, frame.shape, frame.affine)
-    fused0 = fuse_with_stack(probs, frame, sa, shifts, weight=0.0, flat=0.0).argmax(0)
+    fused0 = fuse_with_stack(probs, frame, sa, shifts, weight=0.0, absent=1.0, flat=0.0).argmax(0)
     assert min(dice(fused0, sbi).values()) > 0.97
     # the prior's distances are computed around the heart only; the fused labels equal those from the whole grid
     minus = -np.nan_to_num(shifts)
@@ -124,7 +126,7 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
     prior_sdf = signed_distance_volume(probs.argmax(0).astype(np.uint8))
     w = fusion_weight(sa, frame, 0.5, sa.missing_slices(), FLAT_FRACTION)[None]
     whole_grid = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior_sdf)
-    fused = fuse_with_stack(probs, frame, sa, shifts, weight=0.5).argmax(0)
+    fused = fuse_with_stack(probs, frame, sa, shifts, weight=0.5, absent=1.0).argmax(0)
     assert np.array_equal(fused, whole_grid)
 
 
@@ -148,8 +150,9 @@ def test_fusion_reproduces_a_slice_whose_neighbour_holds_one_far_pixel_of_its_st
     probs = (np.arange(4).reshape(-1, 1, 1, 1) == sbi[None]).astype(np.float32)  # a prior that agrees with SBI
     zero = np.zeros((6, 2))
     assert _consistency(probs, sa, frame, zero)["RV"] < 0.95
-    assert _consistency(fuse_with_stack(probs, frame, sa, zero, weight=0.5, flat=0.0), sa, frame, zero)["RV"] < 0.95
-    fused = fuse_with_stack(probs, frame, sa, zero, weight=0.5)
+    no_plateau = fuse_with_stack(probs, frame, sa, zero, weight=0.5, absent=ABSENT, flat=0.0)
+    assert _consistency(no_plateau, sa, frame, zero)["RV"] < 0.95
+    fused = fuse_with_stack(probs, frame, sa, zero, weight=0.5, absent=ABSENT)
     assert min(_consistency(fused, sa, frame, zero).values()) >= 0.99
 
 

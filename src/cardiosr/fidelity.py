@@ -96,7 +96,7 @@ def fuse_with_stack(
     shifts_mm: np.ndarray,
     *,
     weight: float,
-    absent: float = 1.0,
+    absent: float,
     flat: float = FLAT_FRACTION,
 ) -> np.ndarray:
     """Fuse the prior's result with the motion-corrected stack (module docstring): one-hot ``(4, D, H, W)``.
@@ -118,7 +118,8 @@ def fuse_with_stack(
         Weight of the prior midway between slices, in [0, 1].
     absent:
         Signed distance of a slice without a structure, in slice spacings (1: plain shape-based
-        interpolation; 0: the structure keeps its last slice's section up to that slice).
+        interpolation; 0: the structure keeps its last slice's section up to that slice; ``enhance`` uses
+        :attr:`cardiosr.optimise.OptimiseOptions.absent_distance`).
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
         as a fraction of the slice spacing (default :data:`FLAT_FRACTION`).
