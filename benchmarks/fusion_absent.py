@@ -3,10 +3,10 @@
 Shape-based interpolation gives an acquired slice that lacks a structure a signed distance of one slice
 spacing, so the structure ends well before the midway plane after its last slice: on ACDC's 20 mm gaps the
 dropped slices next to an input slice without the RV hold about a quarter of the true RV, and every method
-gave almost none of it. The fusion's ``absent_distance`` (slice spacings; ``--absent-distance``) sets that
+gave almost none of it. The fusion's ``absent_mm`` (``--absent-mm``, at most the slice spacing) sets that
 distance. Every case of ``benchmarks/real_data.py`` protocols (a) and (b) (as in
 ``benchmarks/fusion_plateau.py``) is fitted once with the shipped defaults but without the fusion, then fused
-with the motion-corrected stack with each value of ``--values`` (a fraction of the slice spacing, or ``N mm``,
+with the motion-corrected stack with each value of ``--values`` (a fraction of the slice spacing, or ``Nmm``,
 a fixed distance), put back on the input's world grid with clean topology as ``enhance`` does, and scored as
 in ``real_data.py``. Per group and value: mean Dice, the cases below the better of NN and SBI on the same case
 (and the lowest margin), and the lowest per-structure consistency Dice. Writes the ``fusion-absent`` section
@@ -35,18 +35,21 @@ from cardiosr.pipeline.qc import consistency_dice
 from cardiosr.topology import clean_topology
 
 
-def absent_fraction(value: str, spacing_mm: float) -> float:
-    """A ``--values`` item as a fraction of the slice spacing: ``'0.5'`` as it is, ``'5mm'`` as 5 mm / spacing
-    (at most 1)."""
+def absent_mm(value: str, spacing_mm: float) -> float:
+    """A ``--values`` item in mm: ``'5mm'`` as it is, ``'0.5'`` as that fraction of the slice spacing.
+
+    Examples
+    --------
+    >>> absent_mm("5mm", 20.0), absent_mm("0.25", 20.0)
+    (5.0, 5.0)
+    """
     text = value.strip()
-    if text.endswith("mm"):
-        return min(float(text[:-2]) / spacing_mm, 1.0)
-    return float(text)
+    return float(text[:-2]) if text.endswith("mm") else float(text) * spacing_mm
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--values", default="1,0.5,0.25,0,5mm", help="distances: slice spacings, or N mm")
+    parser.add_argument("--values", default="1,0.75,0.5,0.25,0,5mm", help="distances: slice spacings, or N mm")
     parser.add_argument("--protocols", default="a,b")
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--acdc-patients", type=int)
@@ -63,9 +66,9 @@ def main() -> None:
         result = unfused.run(sa)
         opt, problem = result.optimisation, make_problem(result.sa, frame=result.frame)
         for value in values:
-            absent = absent_fraction(value, float(result.sa.spacing[0]))
+            absent = absent_mm(value, float(result.sa.spacing[0]))
             probs = fuse_with_stack(
-                opt.probs, result.frame, result.sa, opt.shifts_mm, weight=default.fidelity, absent=absent
+                opt.probs, result.frame, result.sa, opt.shifts_mm, weight=default.fidelity, absent_mm=absent
             )
             sr = from_canonical(probs, result.frame, result.sa)
             mean = float(np.mean(list(score(sr.with_array(clean_topology(sr.array), sr.affine)).values())))
@@ -76,7 +79,7 @@ def main() -> None:
     table = []
     for (group, value), cases in rows.items():
         means, margins, lowest = (np.array(c) for c in zip(*cases, strict=True))
-        is_default = not value.endswith("mm") and float(value) == default.absent_distance
+        is_default = value == f"{default.absent_mm:g}mm"
         table.append(
             [group, value + (" (default)" if is_default else ""), str(len(cases))]
             + [f"{means.mean():.4f}", f"{(margins < 0).sum()} ({margins.min():+.4f})", f"{lowest.min():.3f}"]

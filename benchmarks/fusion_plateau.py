@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     flats = [float(f) for f in args.flats.split(",")]
-    weight, absent = OptimiseOptions().fidelity, OptimiseOptions().absent_distance
+    weight, absent = OptimiseOptions().fidelity, OptimiseOptions().absent_mm
     unfused, nn, sbi = Enhancer(device="cpu", fidelity=None), Enhancer(method="nn"), Enhancer(method="sbi")
     rows = defaultdict(list)  # (group, flat) -> (mean Dice, margin, lowest consistency)
     for group, sa, score in _cases(set(args.protocols.split(",")), args.draws, args.seed, args.acdc_patients):
@@ -72,7 +72,7 @@ def main() -> None:
         opt, problem = result.optimisation, make_problem(result.sa, frame=result.frame)
         for flat in flats:
             probs = fuse_with_stack(
-                opt.probs, result.frame, result.sa, opt.shifts_mm, weight=weight, absent=absent, flat=flat
+                opt.probs, result.frame, result.sa, opt.shifts_mm, weight=weight, absent_mm=absent, flat=flat
             )
             sr = from_canonical(probs, result.frame, result.sa)
             mean = float(np.mean(list(score(sr.with_array(clean_topology(sr.array), sr.affine)).values())))

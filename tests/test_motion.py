@@ -28,8 +28,8 @@ from cardiosr.pipeline.qc import consistency_dice
 from cardiosr.simulate import case_rng, simulate_case
 from cardiosr.volume import LabelVolume
 
-#: The shipped default of the fusion's distance for a slice without a structure (slice spacings).
-ABSENT = OptimiseOptions().absent_distance
+#: The shipped default of the fusion's distance for a slice without a structure (mm).
+ABSENT = OptimiseOptions().absent_mm
 DEMO_HR = Path(__file__).resolve().parents[2] / "shared" / "data" / "srheart-demo" / "demo_HR.nii.gz"
 
 
@@ -112,21 +112,27 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
     corrected = shift_slices(sa, -np.nan_to_num(shifts))
     # without the plateau and without shifts, weight 0 is exactly shape-based interpolation of the stack
     sbi = shape_based_interpolation(sa, frame.shape, frame.affine)
-    fused0 = fuse_with_stack(probs, frame, sa, 0 * shifts, weight=0.0, absent=1.0, flat=0.0).argmax(0)
+    fused0 = fuse_with_stack(probs, frame, sa, 0 * shifts, weight=0.0, absent_mm=sa.spacing[0], flat=0.0).argmax(0)
     assert np.array_equal(fused0, sbi)
     # with the shifts, it is SBI of the corrected stack (distances moved rather than labels: nearly the same)
     sbi = shape_based_interpolation(corrected, frame.shape, frame.affine)
-    fused0 = fuse_with_stack(probs, frame, sa, shifts, weight=0.0, absent=1.0, flat=0.0).argmax(0)
+    fused0 = fuse_with_stack(probs, frame, sa, shifts, weight=0.0, absent_mm=sa.spacing[0], flat=0.0).argmax(0)
     assert min(dice(fused0, sbi).values()) > 0.97
     # the prior's distances are computed around the heart only; the fused labels equal those from the whole grid
     minus = -np.nan_to_num(shifts)
     data_sdf, _ = interpolated_signed_distances(
-        sa, frame.shape, frame.affine, missing=sa.missing_slices(), flat=FLAT_FRACTION, shifts_mm=minus
+        sa,
+        frame.shape,
+        frame.affine,
+        min(ABSENT, sa.spacing[0]),
+        missing=sa.missing_slices(),
+        flat=FLAT_FRACTION,
+        shifts_mm=minus,
     )
     prior_sdf = signed_distance_volume(probs.argmax(0).astype(np.uint8))
     w = fusion_weight(sa, frame, 0.5, sa.missing_slices(), FLAT_FRACTION)[None]
     whole_grid = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior_sdf)
-    fused = fuse_with_stack(probs, frame, sa, shifts, weight=0.5, absent=1.0).argmax(0)
+    fused = fuse_with_stack(probs, frame, sa, shifts, weight=0.5, absent_mm=ABSENT).argmax(0)
     assert np.array_equal(fused, whole_grid)
 
 
@@ -150,16 +156,16 @@ def test_fusion_reproduces_a_slice_whose_neighbour_holds_one_far_pixel_of_its_st
     probs = (np.arange(4).reshape(-1, 1, 1, 1) == sbi[None]).astype(np.float32)  # a prior that agrees with SBI
     zero = np.zeros((6, 2))
     assert _consistency(probs, sa, frame, zero)["RV"] < 0.95
-    no_plateau = fuse_with_stack(probs, frame, sa, zero, weight=0.5, absent=ABSENT, flat=0.0)
+    no_plateau = fuse_with_stack(probs, frame, sa, zero, weight=0.5, absent_mm=ABSENT, flat=0.0)
     assert _consistency(no_plateau, sa, frame, zero)["RV"] < 0.95
-    fused = fuse_with_stack(probs, frame, sa, zero, weight=0.5, absent=ABSENT)
+    fused = fuse_with_stack(probs, frame, sa, zero, weight=0.5, absent_mm=ABSENT)
     assert min(_consistency(fused, sa, frame, zero).values()) >= 0.99
 
 
 def test_the_fusion_s_absent_distance_lets_a_structure_run_on_towards_the_slice_without_it():
     """A disc on two slices and not on the third (20 mm apart): at weight 0 the fusion is shape-based
-    interpolation with the absent distance asked for; with 0 the disc keeps its section up to the third slice,
-    with 1 (plain SBI) it ends before the midway plane."""
+    interpolation with the absent distance asked for (at most the slice spacing); with 0 mm the disc keeps its
+    section up to the third slice, with the slice spacing (plain SBI) it ends before the midway plane."""
     yy, xx = np.mgrid[:60, :60] * 1.5
     stack = np.zeros((4, 60, 60), np.uint8)
     stack[:2][:, np.hypot(yy - 45, xx - 45) <= 15] = 1
@@ -171,13 +177,14 @@ def test_the_fusion_s_absent_distance_lets_a_structure_run_on_towards_the_slice_
     zero = np.zeros((4, 2))
     t = voxel_coordinates(sa.affine, frame.affine, frame.shape)[..., 0]
     lv_planes = {}
-    for absent in (0.0, 1.0):
-        fused = fuse_with_stack(probs, frame, sa, zero, weight=0.0, absent=absent, flat=0.0).argmax(0)
-        sbi = shape_based_interpolation(sa, frame.shape, frame.affine, absent_mm=absent * 20.0)
+    for absent_mm, as_sbi in ((0.0, 0.0), (ABSENT, ABSENT), (20.0, 20.0), (50.0, 20.0)):
+        fused = fuse_with_stack(probs, frame, sa, zero, weight=0.0, absent_mm=absent_mm, flat=0.0).argmax(0)
+        sbi = shape_based_interpolation(sa, frame.shape, frame.affine, absent_mm=as_sbi)
         assert np.array_equal(fused, sbi)
-        lv_planes[absent] = np.unique(np.round(t[fused == 1] * 4) / 4)  # slice positions holding LV
-    assert lv_planes[1.0].max() < 1.5  # plain SBI: the LV ends before the midway plane
-    assert lv_planes[0.0].max() >= 1.75  # absent 0: it runs on towards slice 2
+        lv_planes[absent_mm] = np.unique(np.round(t[fused == 1] * 4) / 4).max()  # last slice position with LV
+    assert lv_planes[20.0] < 1.5  # plain SBI: the LV ends before the midway plane
+    assert lv_planes[0.0] >= 1.75  # 0 mm: it runs on towards slice 2
+    assert lv_planes[20.0] < lv_planes[ABSENT] < lv_planes[0.0]
 
 
 @pytest.mark.skipif(not DEMO_HR.is_file(), reason="../shared/data (reference data) is absent")

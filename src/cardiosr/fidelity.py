@@ -96,7 +96,7 @@ def fuse_with_stack(
     shifts_mm: np.ndarray,
     *,
     weight: float,
-    absent: float,
+    absent_mm: float,
     flat: float = FLAT_FRACTION,
 ) -> np.ndarray:
     """Fuse the prior's result with the motion-corrected stack (module docstring): one-hot ``(4, D, H, W)``.
@@ -116,10 +116,10 @@ def fuse_with_stack(
         ``(D_sa, 2)`` estimated shifts in mm (content moved by ``+d``); ``NaN`` is read as 0.
     weight:
         Weight of the prior midway between slices, in [0, 1].
-    absent:
-        Signed distance of a slice without a structure, in slice spacings (1: plain shape-based
-        interpolation; 0: the structure keeps its last slice's section up to that slice; ``enhance`` uses
-        :attr:`cardiosr.optimise.OptimiseOptions.absent_distance`).
+    absent_mm:
+        Signed distance (mm) of a slice without a structure, at most the slice spacing (which is plain
+        shape-based interpolation; 0: the structure keeps its last slice's section up to that slice;
+        ``enhance`` uses :attr:`cardiosr.optimise.OptimiseOptions.absent_mm`).
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
         as a fraction of the slice spacing (default :data:`FLAT_FRACTION`).
@@ -136,7 +136,7 @@ def fuse_with_stack(
         affine[:3, 3] = frame.affine[:3, :3] @ start + frame.affine[:3, 3]
         shape = tuple(b.stop - b.start for b in box)
         data_sdf, _ = interpolated_signed_distances(
-            sa, shape, affine, absent * float(sa.spacing[0]), missing=missing, flat=flat, shifts_mm=minus
+            sa, shape, affine, min(absent_mm, float(sa.spacing[0])), missing=missing, flat=flat, shifts_mm=minus
         )
         prior_sdf = signed_distance_volume(labels[box])
         w = fusion_weight(sa, CanonicalFrame(affine=affine, shape=shape), weight, missing, flat)[None]

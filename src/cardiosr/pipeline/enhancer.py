@@ -194,7 +194,7 @@ class Enhancer:
 
                 p = problems[t]
                 r.probs = fuse_with_stack(
-                    r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity, absent=opts.absent_distance
+                    r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity, absent_mm=opts.absent_mm
                 )
             result = finish_result(problems[t], r, opts, self.prior_metadata, r.seconds, views[t])
             r.release_maps()  # the frame is finished: memory must not grow by every frame's maps
@@ -284,7 +284,7 @@ class Enhancer:
 
                 for p, r in zip(problems, results, strict=True):
                     r.probs = fuse_with_stack(
-                        r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity, absent=opts.absent_distance
+                        r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity, absent_mm=opts.absent_mm
                     )
             return results
         results = []
