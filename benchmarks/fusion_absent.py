@@ -18,21 +18,14 @@ of ``docs/benchmarks.md``.
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from collections import defaultdict
 
 import numpy as np
 from _report import report
-from fusion_plateau import _cases
+from fusion_plateau import case_arguments, fitted_cases, score_fused
 
-from cardiosr.fidelity import fuse_with_stack
-from cardiosr.geometry import from_canonical
 from cardiosr.optimise import OptimiseOptions
-from cardiosr.optimise.problem import make_problem
-from cardiosr.pipeline import Enhancer
-from cardiosr.pipeline.qc import consistency_dice
-from cardiosr.topology import clean_topology
 
 
 def absent_mm(value: str, spacing_mm: float) -> float:
@@ -48,32 +41,17 @@ def absent_mm(value: str, spacing_mm: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = case_arguments(__doc__.splitlines()[0])
     parser.add_argument("--values", default="1,0.75,0.5,0.25,0,5mm", help="distances: slice spacings, or N mm")
-    parser.add_argument("--protocols", default="a,b")
-    parser.add_argument("--draws", type=int, default=5)
-    parser.add_argument("--acdc-patients", type=int)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     values = args.values.split(",")
     default = OptimiseOptions()
-    unfused, nn, sbi = Enhancer(device="cpu", fidelity=None), Enhancer(method="nn"), Enhancer(method="sbi")
     rows = defaultdict(list)  # (group, value) -> (mean Dice, margin, lowest consistency)
-    for group, sa, score in _cases(set(args.protocols.split(",")), args.draws, args.seed, args.acdc_patients):
-        best = max(np.mean(list(score(e.run(sa).sr).values())) for e in (nn, sbi))
-        result = unfused.run(sa)
-        opt, problem = result.optimisation, make_problem(result.sa, frame=result.frame)
+    for group, best, result, problem, score in fitted_cases(args):
         for value in values:
             absent = absent_mm(value, float(result.sa.spacing[0]))
-            probs = fuse_with_stack(
-                opt.probs, result.frame, result.sa, opt.shifts_mm, weight=default.fidelity, absent_mm=absent
-            )
-            sr = from_canonical(probs, result.frame, result.sa)
-            mean = float(np.mean(list(score(sr.with_array(clean_topology(sr.array), sr.affine)).values())))
-            consistency = consistency_dice(problem, probs, opt.shifts_mm)
-            lowest = min(v for v in consistency.values() if not np.isnan(v))
+            mean, lowest = score_fused(result, problem, score, weight=default.fidelity, absent_mm=absent)
             rows[(group, value)].append((mean, mean - best, lowest))
             print(group, value, round(mean, 4), round(mean - best, 4), round(lowest, 3), flush=True)
     table = []

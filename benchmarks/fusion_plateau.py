@@ -52,32 +52,50 @@ def _cases(protocols: set[str], draws: int, seed: int, patients: int | None):
             yield "ACDC, odd slices dropped", drop_odd_slices(full), lambda sr, full=full: score_on_dropped(sr, full)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--flats", default=f"0,{FLAT_FRACTION},0.05", help="plateau half-widths (slice spacings)")
+def score_fused(result, problem, score, **fusion) -> tuple[float, float]:
+    """``result`` (fitted without the fusion) fused with its corrected stack (``fusion``: keywords of
+    :func:`cardiosr.fidelity.fuse_with_stack` besides the maps), put back on the input's grid with clean
+    topology as ``enhance`` does: (mean Dice by ``score``, lowest per-structure consistency Dice)."""
+    opt = result.optimisation
+    probs = fuse_with_stack(opt.probs, result.frame, result.sa, opt.shifts_mm, **fusion)
+    sr = from_canonical(probs, result.frame, result.sa)
+    mean = float(np.mean(list(score(sr.with_array(clean_topology(sr.array), sr.affine)).values())))
+    consistency = consistency_dice(problem, probs, opt.shifts_mm)
+    return mean, min(v for v in consistency.values() if not np.isnan(v))
+
+
+def case_arguments(description: str) -> argparse.ArgumentParser:
+    """A parser with the options that choose the cases of :func:`fitted_cases` (and ``--no-write``)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--protocols", default="a,b")
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--acdc-patients", type=int)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-write", action="store_true")
+    return parser
+
+
+def fitted_cases(args: argparse.Namespace):
+    """(group, better of NN and SBI's mean Dice, result fitted without the fusion, its problem, scorer) of
+    every case chosen by :func:`case_arguments`' options."""
+    unfused, nn, sbi = Enhancer(device="cpu", fidelity=None), Enhancer(method="nn"), Enhancer(method="sbi")
+    for group, sa, score in _cases(set(args.protocols.split(",")), args.draws, args.seed, args.acdc_patients):
+        best = max(np.mean(list(score(e.run(sa).sr).values())) for e in (nn, sbi))
+        result = unfused.run(sa)
+        yield group, best, result, make_problem(result.sa, frame=result.frame), score
+
+
+def main() -> None:
+    parser = case_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--flats", default=f"0,{FLAT_FRACTION},0.05", help="plateau half-widths (slice spacings)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     flats = [float(f) for f in args.flats.split(",")]
     weight, absent = OptimiseOptions().fidelity, OptimiseOptions().absent_mm
-    unfused, nn, sbi = Enhancer(device="cpu", fidelity=None), Enhancer(method="nn"), Enhancer(method="sbi")
     rows = defaultdict(list)  # (group, flat) -> (mean Dice, margin, lowest consistency)
-    for group, sa, score in _cases(set(args.protocols.split(",")), args.draws, args.seed, args.acdc_patients):
-        best = max(np.mean(list(score(e.run(sa).sr).values())) for e in (nn, sbi))
-        result = unfused.run(sa)
-        opt, problem = result.optimisation, make_problem(result.sa, frame=result.frame)
+    for group, best, result, problem, score in fitted_cases(args):
         for flat in flats:
-            probs = fuse_with_stack(
-                opt.probs, result.frame, result.sa, opt.shifts_mm, weight=weight, absent_mm=absent, flat=flat
-            )
-            sr = from_canonical(probs, result.frame, result.sa)
-            mean = float(np.mean(list(score(sr.with_array(clean_topology(sr.array), sr.affine)).values())))
-            consistency = consistency_dice(problem, probs, opt.shifts_mm)
-            lowest = min(v for v in consistency.values() if not np.isnan(v))
+            mean, lowest = score_fused(result, problem, score, weight=weight, absent_mm=absent, flat=flat)
             rows[(group, flat)].append((mean, mean - best, lowest))
             print(group, flat, round(mean, 4), round(mean - best, 4), round(lowest, 3), flush=True)
     table = []
