@@ -109,9 +109,9 @@ class OptimiseOptions:
         (``benchmarks/fusion_absent.py``, section *fusion-absent*): ACDC's 20 mm gaps 0.817 against 0.797 with
         the slice spacing (15 against 17 of 100 files below interpolation); on the 10 mm stacks of protocol (a)
         (where it is half the spacing) demo_HR +0.004–0.005, the other hearts within 0.001, none below
-        interpolation. A fraction of the spacing did worse: a
-        quarter scored as well on ACDC but put 10 mm stacks below interpolation, a half gained less on ACDC,
-        and 0 broke the consistency with the acquired slices.
+        interpolation. A fraction of the spacing did worse: a quarter scored as well on ACDC but put 10 mm
+        stacks below interpolation, a half gained less on ACDC, and 0 broke the consistency with the acquired
+        slices.
     """
 
     lr_z: float = 0.1
