@@ -15,7 +15,6 @@ from cardiosr.mesh_hearts import (
     RODERO_FILE,
     augmented_shape,
     bivme_heart,
-    cut_base,
     rodero_heart,
     upsampled_cubic,
 )
@@ -104,43 +103,6 @@ def test_biv_me_end_diastole_is_larger_than_end_systole_and_shapes_are_clean():
     assert np.all(np.abs(centre - np.array([31.5, 63.5, 63.5])) <= 1.0)
     assert {LV, MYO, RV} <= set(np.unique(shape).tolist())
     assert topology_report(shape)["LV"]["components"] == 1
-
-
-def _tapered_heart() -> np.ndarray:
-    """Concentric LV and RV discs whose radii shrink over the last basal planes (index 0 is the apex)."""
-    yy, xx = np.mgrid[:48, :48]
-    labels = np.zeros((20, 48, 48), np.uint8)
-    for k, r in enumerate([6] * 14 + [5.5, 5, 4, 3, 2, 1]):
-        labels[k][np.hypot(yy - 24, xx - 30) < r * 1.5] = RV
-        labels[k][np.hypot(yy - 24, xx - 20) < r + 2] = MYO
-        labels[k][np.hypot(yy - 24, xx - 20) < r] = LV
-    return labels
-
-
-def test_the_base_cut_keeps_each_ventricle_to_its_last_nearly_full_section():
-    heart = _tapered_heart()
-    cut = cut_base(heart, 0.6, 0.9)
-    lv, rv = ((cut == s).sum(axis=(1, 2)) for s in (LV, RV))
-    full_lv, full_rv = ((heart == s).sum(axis=(1, 2)) for s in (LV, RV))
-    kept_lv, kept_rv = np.nonzero(lv)[0][-1], np.nonzero(rv)[0][-1]
-    assert lv[kept_lv] >= 0.6 * full_lv.max() and full_lv[kept_lv + 1] < 0.6 * full_lv.max()
-    assert rv[kept_rv] >= 0.9 * full_rv.max() and full_rv[kept_rv + 1] < 0.9 * full_rv.max()
-    assert kept_rv <= kept_lv < 19  # the RV ends no more basally than the LV; the taper is gone
-    assert not np.isin(cut[kept_lv + 1 :], (LV, MYO)).any()  # myocardium goes with its cavity
-    assert np.array_equal(cut[: kept_rv + 1], heart[: kept_rv + 1])  # nothing apical of the cuts changes
-
-
-@needs_meshes
-def test_real_heart_shapes_cut_at_the_base_end_on_a_nearly_full_section():
-    es = bivme_heart(SHARED / BIVME_FOLDER, 10)
-    for seed in range(2):
-        shape = augmented_shape(es, np.random.default_rng(seed), base_cut_probability=1.0)
-        tapered = augmented_shape(es, np.random.default_rng(seed), base_cut_probability=0.0)
-        for label, fraction in ((LV, 0.6), (RV, 0.75)):
-            areas = (shape == label).sum(axis=(1, 2))
-            last = np.nonzero(areas)[0][-1]
-            assert areas[last] >= fraction * areas.max()
-            assert areas.sum() < (tapered == label).sum()  # the same shape, less its base
 
 
 def test_train_prior_without_training_data_is_one_line_exit_2(tmp_path, capsys):

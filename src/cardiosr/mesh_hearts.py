@@ -244,7 +244,6 @@ def augmented_shape(
     max_scaling: float = 0.12,
     deformation_mm: float = 3.0,
     wall_change_mm: tuple[float, float] = (-1.5, 2.5),
-    base_cut_probability: float = 0.5,
 ) -> np.ndarray:
     """One canonical training shape (uint8, 64×128×128) made from a real heart.
 
@@ -264,9 +263,6 @@ def augmented_shape(
     wall_change_mm:
         The LV myocardium grows outwards (positive) or thins from outside (negative) by a distance uniform in
         this range (mm).
-    base_cut_probability:
-        Probability that the shape is cut at the base as short-axis annotators cut it (:func:`cut_base`); the
-        other shapes keep the meshes' tapered base.
     """
     tilt = _random_rotation(rng, heart.affine[:3, 0] / np.linalg.norm(heart.affine[:3, 0]), max_tilt_deg)
     coarse_affine, coarse_shape = _tilted_grid(heart, tilt)
@@ -293,56 +289,7 @@ def augmented_shape(
     elif change < 0:
         thinned = ndimage.distance_transform_edt(lv_or_wall, sampling=spacing) <= -change
         labels[thinned & (labels == MYO)] = 0
-    if rng.uniform() < base_cut_probability:
-        labels = cut_base(labels, rng.uniform(*BASE_CUT_LV), rng.uniform(*BASE_CUT_RV))
     return _recentred(labels)
-
-
-#: Where :func:`cut_base` cuts, drawn uniformly: the fraction of the largest section of the LV cavity and of
-#: the RV that the last kept short-axis section still has. Measured on ACDC's annotations (first slice of a
-#: stack: LV 0.65–0.9 of its largest, the RV's last slice 0.75–1 of its largest, often one slice below the LV's).
-BASE_CUT_LV = (0.6, 0.9)
-BASE_CUT_RV = (0.75, 1.0)
-
-
-def cut_base(labels: np.ndarray, lv_fraction: float, rv_fraction: float) -> np.ndarray:
-    """The canonical shape cut at the base on short-axis planes, as short-axis cines are annotated.
-
-    Meshes close the ventricles with the valves, so their sections taper over the last 1–3 cm towards the
-    base; annotators of short-axis slices (ACDC, UK Biobank, M&Ms) label a ventricle up to its last slice
-    below the valves, where it is still nearly its full size, and nothing above. Basal to the last canonical
-    plane (``D`` runs apex→base) whose LV cavity section is at least ``lv_fraction`` of its largest, LV and
-    myocardium become background; basal to the last plane whose RV section is at least ``rv_fraction`` of its
-    largest (and no more basal than the LV's cut), the RV does.
-
-    Examples
-    --------
-    >>> a = np.zeros((6, 4, 4), np.uint8)
-    >>> a[:, 1:3, 1:3] = [[[1]], [[1]], [[1]], [[1]], [[1]], [[1]]]
-    >>> a[4, 1, 1] = a[5, 1:3, 1] = 0  # a taper: sections 4, 4, 4, 4, 3, 2
-    >>> [int((cut_base(a, 0.8, 1.0)[k] == 1).sum()) for k in range(6)]
-    [4, 4, 4, 4, 0, 0]
-    """
-    out = labels.copy()
-    lv = (labels == LV).sum(axis=(1, 2))
-    rv = (labels == RV).sum(axis=(1, 2))
-    lv_end = _last_section_at_least(lv, lv_fraction)
-    if lv_end is not None:
-        out[lv_end + 1 :][np.isin(out[lv_end + 1 :], (LV, MYO))] = 0
-    rv_end = _last_section_at_least(rv, rv_fraction)
-    if rv_end is not None:
-        rv_end = rv_end if lv_end is None else min(rv_end, lv_end)
-        out[rv_end + 1 :][out[rv_end + 1 :] == RV] = 0
-    return out
-
-
-def _last_section_at_least(areas: np.ndarray, fraction: float) -> int | None:
-    """The last index (basal side of the largest section) whose area is at least ``fraction`` of the largest."""
-    if not areas.any():
-        return None
-    largest = int(np.argmax(areas))
-    above = np.nonzero(areas[largest:] >= fraction * areas[largest])[0]
-    return largest + int(above[-1])
 
 
 def _recentred(labels: np.ndarray) -> np.ndarray:
