@@ -91,11 +91,14 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     flats = [float(f) for f in args.flats.split(",")]
-    weight, absent = OptimiseOptions().fidelity, OptimiseOptions().absent_mm
+    default = OptimiseOptions()
+    weight, absent = default.fidelity, default.absent_mm
     rows = defaultdict(list)  # (group, flat) -> (mean Dice, margin, lowest consistency)
     for group, best, result, problem, score in fitted_cases(args):
         for flat in flats:
-            mean, lowest = score_fused(result, problem, score, weight=weight, absent_mm=absent, flat=flat)
+            mean, lowest = score_fused(
+                result, problem, score, weight=weight, absent_mm=absent, basal_mm=default.basal_absent_mm, flat=flat
+            )
             rows[(group, flat)].append((mean, mean - best, lowest))
             print(group, flat, round(mean, 4), round(mean - best, 4), round(lowest, 3), flush=True)
     table = []

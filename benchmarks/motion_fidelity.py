@@ -66,10 +66,16 @@ def cases(draws: int, patients: int, seed: int):
 def fused_scores(result, score) -> dict:
     """Score of ``result`` with every fidelity weight (``'none'``: as it is)."""
     out = {"none": score(result.sr)}
-    absent = OptimiseOptions().absent_mm
+    default = OptimiseOptions()
     for w in WEIGHTS[:-1]:
         probs = fuse_with_stack(
-            result.optimisation.probs, result.frame, result.sa, result.shifts_mm, weight=w, absent_mm=absent
+            result.optimisation.probs,
+            result.frame,
+            result.sa,
+            result.shifts_mm,
+            weight=w,
+            absent_mm=default.absent_mm,
+            basal_mm=default.basal_absent_mm,
         )
         out[w] = score(from_canonical(probs, result.frame, result.sa))
     return out

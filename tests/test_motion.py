@@ -3,6 +3,7 @@ fusion with the motion-corrected stack. Real anatomy from ../shared/data when pr
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from cardiosr.fidelity import FLAT_FRACTION, fuse_with_stack, fusion_weight, signed_distance_volume
 from cardiosr.geometry import resample_labels, to_canonical, voxel_coordinates
 from cardiosr.interpolation import (
+    BLUNT_FRACTION,
     interpolated_signed_distances,
     labels_from_signed_distances,
     shape_based_interpolation,
@@ -30,6 +32,8 @@ from cardiosr.volume import LabelVolume
 
 #: The shipped default of the fusion's distance for a slice without a structure (mm).
 ABSENT = OptimiseOptions().absent_mm
+#: ... and for a slice beyond a structure's blunt basal end (mm).
+BASAL = OptimiseOptions().basal_absent_mm
 DEMO_HR = Path(__file__).resolve().parents[2] / "shared" / "data" / "srheart-demo" / "demo_HR.nii.gz"
 
 
@@ -112,11 +116,12 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
     corrected = shift_slices(sa, -np.nan_to_num(shifts))
     # without the plateau and without shifts, weight 0 is exactly shape-based interpolation of the stack
     sbi = shape_based_interpolation(sa, frame.shape, frame.affine)
-    fused0 = fuse_with_stack(probs, frame, sa, 0 * shifts, weight=0.0, absent_mm=sa.spacing[0], flat=0.0).argmax(0)
+    as_sbi = {"weight": 0.0, "absent_mm": sa.spacing[0], "basal_mm": None, "flat": 0.0}
+    fused0 = fuse_with_stack(probs, frame, sa, 0 * shifts, **as_sbi).argmax(0)
     assert np.array_equal(fused0, sbi)
     # with the shifts, it is SBI of the corrected stack (distances moved rather than labels: nearly the same)
     sbi = shape_based_interpolation(corrected, frame.shape, frame.affine)
-    fused0 = fuse_with_stack(probs, frame, sa, shifts, weight=0.0, absent_mm=sa.spacing[0], flat=0.0).argmax(0)
+    fused0 = fuse_with_stack(probs, frame, sa, shifts, **as_sbi).argmax(0)
     assert min(dice(fused0, sbi).values()) > 0.97
     # the prior's distances are computed around the heart only; the fused labels equal those from the whole grid
     minus = -np.nan_to_num(shifts)
@@ -128,11 +133,13 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
         missing=sa.missing_slices(),
         flat=FLAT_FRACTION,
         shifts_mm=minus,
+        basal_mm=min(BASAL, sa.spacing[0]),
+        base_last=not frame.flipped,
     )
     prior_sdf = signed_distance_volume(probs.argmax(0).astype(np.uint8))
     w = fusion_weight(sa, frame, 0.5, sa.missing_slices(), FLAT_FRACTION)[None]
     whole_grid = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior_sdf)
-    fused = fuse_with_stack(probs, frame, sa, shifts, weight=0.5, absent_mm=ABSENT).argmax(0)
+    fused = fuse_with_stack(probs, frame, sa, shifts, weight=0.5, absent_mm=ABSENT, basal_mm=BASAL).argmax(0)
     assert np.array_equal(fused, whole_grid)
 
 
@@ -156,9 +163,9 @@ def test_fusion_reproduces_a_slice_whose_neighbour_holds_one_far_pixel_of_its_st
     probs = (np.arange(4).reshape(-1, 1, 1, 1) == sbi[None]).astype(np.float32)  # a prior that agrees with SBI
     zero = np.zeros((6, 2))
     assert _consistency(probs, sa, frame, zero)["RV"] < 0.95
-    no_plateau = fuse_with_stack(probs, frame, sa, zero, weight=0.5, absent_mm=ABSENT, flat=0.0)
+    no_plateau = fuse_with_stack(probs, frame, sa, zero, weight=0.5, absent_mm=ABSENT, basal_mm=BASAL, flat=0.0)
     assert _consistency(no_plateau, sa, frame, zero)["RV"] < 0.95
-    fused = fuse_with_stack(probs, frame, sa, zero, weight=0.5, absent_mm=ABSENT)
+    fused = fuse_with_stack(probs, frame, sa, zero, weight=0.5, absent_mm=ABSENT, basal_mm=BASAL)
     assert min(_consistency(fused, sa, frame, zero).values()) >= 0.99
 
 
@@ -178,13 +185,49 @@ def test_the_fusion_s_absent_distance_lets_a_structure_run_on_towards_the_slice_
     t = voxel_coordinates(sa.affine, frame.affine, frame.shape)[..., 0]
     lv_planes = {}
     for absent_mm, as_sbi in ((0.0, 0.0), (ABSENT, ABSENT), (20.0, 20.0), (50.0, 20.0)):
-        fused = fuse_with_stack(probs, frame, sa, zero, weight=0.0, absent_mm=absent_mm, flat=0.0).argmax(0)
+        plain = {"weight": 0.0, "absent_mm": absent_mm, "basal_mm": None, "flat": 0.0}
+        fused = fuse_with_stack(probs, frame, sa, zero, **plain).argmax(0)
         sbi = shape_based_interpolation(sa, frame.shape, frame.affine, absent_mm=as_sbi)
         assert np.array_equal(fused, sbi)
         lv_planes[absent_mm] = np.unique(np.round(t[fused == 1] * 4) / 4).max()  # last slice position with LV
     assert lv_planes[20.0] < 1.5  # plain SBI: the LV ends before the midway plane
     assert lv_planes[0.0] >= 1.75  # 0 mm: it runs on towards slice 2
     assert lv_planes[20.0] < lv_planes[ABSENT] < lv_planes[0.0]
+
+
+def test_a_blunt_basal_end_runs_on_towards_the_slice_without_it_and_a_tapering_one_does_not():
+    """A disc on the middle three of five slices (20 mm apart): with ``basal_mm`` 1 mm it runs on further
+    beyond its basal end than beyond its apical end, on whichever side the frame puts the base; a basal
+    section below :data:`BLUNT_FRACTION` of the largest (a tapering end) keeps the plain absent distance."""
+    yy, xx = np.mgrid[:60, :60] * 1.5
+    r = np.hypot(yy - 45, xx - 45)
+    stack = np.zeros((5, 60, 60), np.uint8)
+    stack[1:4][:, r <= 15] = 1
+    sa = LabelVolume(stack, np.diag([20.0, 1.5, 1.5, 1.0]))
+    frame = make_problem(sa).frame
+    probs = np.zeros((4, *frame.shape), np.float32)
+    probs[0] = 1.0  # weight 0: the stack alone
+    zero = np.zeros((5, 2))
+    t = voxel_coordinates(sa.affine, frame.affine, frame.shape)[..., 0]
+
+    def beyond(volume: LabelVolume, flipped: bool, basal_mm: float | None) -> tuple[float, float]:
+        """How far (slices) the LV runs on beyond slice 1 (towards 0) and beyond slice 3 (towards 4)."""
+        f = dataclasses.replace(frame, flipped=flipped)
+        fused = fuse_with_stack(probs, f, volume, zero, weight=0.0, absent_mm=ABSENT, basal_mm=basal_mm, flat=0.0)
+        planes = t[fused.argmax(0) == 1]
+        return 1.0 - planes.min(), planes.max() - 3.0
+
+    low, high = beyond(sa, False, 1.0)  # base last
+    assert high > low + 0.15
+    low, high = beyond(sa, True, 1.0)  # base first
+    assert low > high + 0.15
+    plain_low, plain_high = beyond(sa, False, None)
+    assert plain_high == pytest.approx(plain_low, abs=0.15)  # without it both ends alike
+    tapering = stack.copy()
+    tapering[3] = (r <= 6).astype(np.uint8)  # basal section 16 % of the largest
+    tapered = sa.with_array(tapering, sa.affine)
+    assert 6.0**2 / 15.0**2 < BLUNT_FRACTION
+    assert beyond(tapered, False, 1.0) == beyond(tapered, False, None)
 
 
 @pytest.mark.skipif(not DEMO_HR.is_file(), reason="../shared/data (reference data) is absent")

@@ -97,6 +97,7 @@ def fuse_with_stack(
     *,
     weight: float,
     absent_mm: float,
+    basal_mm: float | None,
     flat: float = FLAT_FRACTION,
 ) -> np.ndarray:
     """Fuse the prior's result with the motion-corrected stack (module docstring): one-hot ``(4, D, H, W)``.
@@ -120,6 +121,11 @@ def fuse_with_stack(
         Signed distance (mm) of a slice without a structure, at most the slice spacing (which is plain
         shape-based interpolation; 0: the structure keeps its last slice's section up to that slice;
         ``enhance`` uses :attr:`cardiosr.optimise.OptimiseOptions.absent_mm`).
+    basal_mm:
+        The same for the slices beyond a structure's blunt basal end (``None``: ``absent_mm``, the base like
+        any other end; see
+        :func:`cardiosr.interpolation.signed_distance_slices`; the base is where ``frame`` says it is;
+        ``enhance`` uses :attr:`cardiosr.optimise.OptimiseOptions.basal_absent_mm`).
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
         as a fraction of the slice spacing (default :data:`FLAT_FRACTION`).
@@ -135,8 +141,17 @@ def fuse_with_stack(
         affine = frame.affine.copy()
         affine[:3, 3] = frame.affine[:3, :3] @ start + frame.affine[:3, 3]
         shape = tuple(b.stop - b.start for b in box)
+        spacing = float(sa.spacing[0])
         data_sdf, _ = interpolated_signed_distances(
-            sa, shape, affine, min(absent_mm, float(sa.spacing[0])), missing=missing, flat=flat, shifts_mm=minus
+            sa,
+            shape,
+            affine,
+            min(absent_mm, spacing),
+            missing=missing,
+            flat=flat,
+            shifts_mm=minus,
+            basal_mm=None if basal_mm is None else min(basal_mm, spacing),
+            base_last=not frame.flipped,
         )
         prior_sdf = signed_distance_volume(labels[box])
         w = fusion_weight(sa, CanonicalFrame(affine=affine, shape=shape), weight, missing, flat)[None]

@@ -64,20 +64,55 @@ def nearest_upsample(lr: LabelVolume, shape: tuple[int, int, int], affine: np.nd
     return np.where(inside, out, 0).astype(np.uint8)
 
 
-def signed_distance_slices(lr: LabelVolume, value: int, absent_mm: float | None = None) -> np.ndarray:
+#: A structure whose basal-most section in a stack holds at least this fraction of its largest section ends
+#: bluntly there (an annotator stopped it at the valve plane): see :func:`signed_distance_slices`' ``basal_mm``.
+BLUNT_FRACTION = 0.85
+
+
+def signed_distance_slices(
+    lr: LabelVolume,
+    value: int,
+    absent_mm: float | None = None,
+    *,
+    basal_mm: float | None = None,
+    base_last: bool = True,
+) -> np.ndarray:
     """In-plane signed distance (mm) to the boundary of one structure, slice by slice.
 
     Negative inside, positive outside (distances from :func:`scipy.ndimage.distance_transform_edt` with the
     in-plane voxel size). A slice without the structure gets ``+absent_mm`` everywhere (default: the
     slice spacing), so the structure ends within one slice spacing of its last slice.
+
+    ``basal_mm`` (default: ``absent_mm``) is given instead to the slices beyond the structure's basal end
+    (the slices after its last slice when ``base_last``, else before its first) when its basal-most section
+    holds at least :data:`BLUNT_FRACTION` of its largest: short-axis annotators stop a ventricle at the valve
+    plane on a nearly full section, so it ends bluntly, near the slice without it, where a tapering end (the
+    apex, a heart cut at a tapered base) keeps ``absent_mm``.
+
+    Examples
+    --------
+    >>> a = np.zeros((3, 5, 5), np.uint8); a[:2, 1:4, 1:4] = 1      # base last: slice 2 is beyond the base
+    >>> lr = LabelVolume(a, np.diag([10.0, 1, 1, 1]))
+    >>> plain, blunt = signed_distance_slices(lr, 1, 5.0), signed_distance_slices(lr, 1, 5.0, basal_mm=1.0)
+    >>> float(plain[2, 0, 0]), float(blunt[2, 0, 0])
+    (5.0, 1.0)
     """
     spacing = lr.spacing
     absent = float(spacing[0]) if absent_mm is None else float(absent_mm)
+    basal = absent if basal_mm is None else float(basal_mm)
+    areas = (lr.array == value).sum((1, 2))
+    present = np.nonzero(areas)[0]
+    beyond_base: set[int] = set()
+    if len(present) and basal != absent:
+        end = present[-1] if base_last else present[0]
+        if areas[end] >= BLUNT_FRACTION * areas.max():
+            beyond = range(end + 1, lr.shape[0]) if base_last else range(end)
+            beyond_base = set(beyond)
     out = np.empty(lr.shape, np.float32)
     for k in range(lr.shape[0]):
         mask = lr.array[k] == value
         if not mask.any():
-            out[k] = absent
+            out[k] = basal if k in beyond_base else absent
             continue
         inside = ndimage.distance_transform_edt(mask, sampling=spacing[1:])
         outside = ndimage.distance_transform_edt(~mask, sampling=spacing[1:])
@@ -133,6 +168,9 @@ def interpolated_signed_distances(
     missing: Sequence[int] = (),
     flat: float = 0.0,
     shifts_mm: np.ndarray | None = None,
+    *,
+    basal_mm: float | None = None,
+    base_last: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The signed distance maps of shape-based interpolation on a target grid: ``((3, *shape) mm, inside mask)``.
 
@@ -143,7 +181,8 @@ def interpolated_signed_distances(
     spacings of a slice's centre plane the slice's own distance is used (:func:`flatten_near_slices`); 0,
     the default, is plain shape-based interpolation. ``shifts_mm`` (``(D, 2)``, mm along rows and columns)
     moves each slice's distance map in-plane first (linear interpolation of the distances, so a boundary
-    moves by a fraction of a pixel, as moving the labels cannot).
+    moves by a fraction of a pixel, as moving the labels cannot). ``basal_mm`` and ``base_last``: the distance
+    of a slice beyond a structure's blunt basal end, and where the base is (:func:`signed_distance_slices`).
     """
     coords, inside = _stack_coordinates(lr, shape, affine)
     n = np.asarray(lr.shape, float).reshape(3, 1, 1, 1)
@@ -154,7 +193,7 @@ def interpolated_signed_distances(
     out = np.empty((len(STRUCTURES), *shape), np.float32)
 
     def structure(i: int) -> None:
-        sdf = signed_distance_slices(lr, STRUCTURES[i][0], absent_mm)
+        sdf = signed_distance_slices(lr, STRUCTURES[i][0], absent_mm, basal_mm=basal_mm, base_last=base_last)
         if shifts_mm is not None:
             pixels = np.nan_to_num(np.asarray(shifts_mm, float)) / np.asarray(lr.spacing[1:], float)
             for k in range(lr.shape[0]):

@@ -15,6 +15,7 @@ from cardiosr.errors import InputError, InputWarning
 from cardiosr.frames import Cine, count_frames, load_frames
 from cardiosr.metrics import clinical_volumes
 from cardiosr.optimise.cycle import cycle_optimisation, key_frame_of, select_frames
+from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.problem import Problem, make_problem
 from cardiosr.optimise.result import OptimisationResult
 from cardiosr.optimise.search import latent_optimisation
@@ -190,12 +191,7 @@ class Enhancer:
         def finish(item: tuple[int, OptimisationResult]) -> Result:
             t, r = item
             if s.method == "lo" and opts.fidelity is not None:
-                from cardiosr.fidelity import fuse_with_stack
-
-                p = problems[t]
-                r.probs = fuse_with_stack(
-                    r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity, absent_mm=opts.absent_mm
-                )
+                _fuse(r, problems[t], opts)
             result = finish_result(problems[t], r, opts, self.prior_metadata, r.seconds, views[t])
             r.release_maps()  # the frame is finished: memory must not grow by every frame's maps
             result.method = s.method
@@ -280,12 +276,8 @@ class Enhancer:
         if method == "lo":
             results = latent_optimisation(self.prior, problems, opts, progress=progress)
             if opts.fidelity is not None:
-                from cardiosr.fidelity import fuse_with_stack
-
                 for p, r in zip(problems, results, strict=True):
-                    r.probs = fuse_with_stack(
-                        r.probs, p.frame, p.sa, r.shifts_mm, weight=opts.fidelity, absent_mm=opts.absent_mm
-                    )
+                    _fuse(r, p, opts)
             return results
         results = []
         for p in problems:
@@ -359,3 +351,18 @@ def enhance(
         Unreadable or inconsistent inputs, unknown options (one line, naming the file).
     """
     return Enhancer(settings, **keywords).run(sa, la, la_eval=la_eval, progress=progress)
+
+
+def _fuse(result: OptimisationResult, problem: Problem, opts: OptimiseOptions) -> None:
+    """Replace ``result.probs`` by their fusion with the motion-corrected stack (:mod:`cardiosr.fidelity`)."""
+    from cardiosr.fidelity import fuse_with_stack
+
+    result.probs = fuse_with_stack(
+        result.probs,
+        problem.frame,
+        problem.sa,
+        result.shifts_mm,
+        weight=opts.fidelity,
+        absent_mm=opts.absent_mm,
+        basal_mm=opts.basal_absent_mm,
+    )
