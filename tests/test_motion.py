@@ -72,6 +72,22 @@ def test_a_motion_free_phantom_stack_keeps_zero_shifts(default_prior):
     assert summary["motion"]["relative_gain"] <= summary["motion"]["threshold"]
 
 
+def test_enhance_runs_a_blunt_basal_end_on_only_when_asked(default_prior):
+    """A phantom's ventricles end bluntly at a basal plane: with ``basal_absent_mm`` the result holds more of
+    them beyond the basal-most labelled slice, and nothing changes on the apical side; the option is recorded."""
+    hr = cohort_member(1, 8)[0]
+    case = simulate_case("c", hr, 0.0, case_rng(1, 8))
+    plain = enhance(case.lr, prior=default_prior[0])
+    blunt = enhance(case.lr, prior=default_prior[0], basal_absent_mm=0.5)
+    assert OptimiseOptions().basal_absent_mm is None
+    assert blunt.summary()["options"]["basal_absent_mm"] == 0.5
+    a, b = plain.sr_canonical.array, blunt.sr_canonical.array  # slices along D, apex first
+    heart = np.nonzero((a > 0).any((1, 2)))[0]
+    middle = (heart[0] + heart[-1]) // 2
+    assert np.array_equal(a[:middle], b[:middle])  # the apical half is untouched
+    assert (b[middle:] > 0).sum() > (a[middle:] > 0).sum()
+
+
 def test_severe_motion_is_still_detected_and_recovered_on_phantoms(default_prior):
     hr = cohort_member(1, 9)[0]
     case = simulate_case("c", hr, 4.0, case_rng(1, 9))

@@ -250,6 +250,9 @@ def test_options_are_checked():
         OptimiseOptions(second_estimate="middle").check()
     with pytest.raises(InputError, match="decide_after"):
         OptimiseOptions(decide_after=OptimiseOptions().window - 1).check()  # within the first stopping window
+    with pytest.raises(InputError, match="basal_absent_mm"):
+        OptimiseOptions(basal_absent_mm=-1.0).check()
+    OptimiseOptions(basal_absent_mm=0.5).check()
     OptimiseOptions(search_threshold=None, second_estimate=None, decide_after=None).check()
 
 
