@@ -149,7 +149,7 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
         missing=sa.missing_slices(),
         flat=FLAT_FRACTION,
         shifts_mm=minus,
-        basal_mm=min(BASAL, sa.spacing[0]),
+        basal_mm=None if BASAL is None else min(BASAL, sa.spacing[0]),
         base_last=not frame.flipped,
     )
     prior_sdf = signed_distance_volume(probs.argmax(0).astype(np.uint8))
