@@ -122,10 +122,10 @@ def fuse_with_stack(
         shape-based interpolation; 0: the structure keeps its last slice's section up to that slice;
         ``enhance`` uses :attr:`cardiosr.optimise.OptimiseOptions.absent_mm`).
     basal_mm:
-        The same for the slices beyond a structure's blunt basal end (``None``: ``absent_mm``, the base like
-        any other end; see
-        :func:`cardiosr.interpolation.signed_distance_slices`; the base is where ``frame`` says it is;
-        ``enhance`` uses :attr:`cardiosr.optimise.OptimiseOptions.basal_absent_mm`).
+        The same for the slices beyond a structure's blunt basal end, at most the slice spacing (``None``:
+        ``absent_mm``, the base like any other end; :func:`cardiosr.interpolation.signed_distance_slices`).
+        The base is the end ``frame`` puts last; ``enhance`` uses
+        :attr:`cardiosr.optimise.OptimiseOptions.basal_absent_mm`.
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
         as a fraction of the slice spacing (default :data:`FLAT_FRACTION`).
