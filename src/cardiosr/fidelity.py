@@ -124,7 +124,7 @@ def fuse_with_stack(
     basal_mm:
         The same for the slices beyond a structure's blunt basal end, at most the slice spacing (``None``:
         ``absent_mm``, the base like any other end; :func:`cardiosr.interpolation.signed_distance_slices`).
-        The base is the end ``frame`` puts last; ``enhance`` uses
+        ``frame.flipped`` says which end of the stack is the base; ``enhance`` uses
         :attr:`cardiosr.optimise.OptimiseOptions.basal_absent_mm`.
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
