@@ -52,7 +52,13 @@ def main() -> None:
         for value in values:
             absent = absent_mm(value, float(result.sa.spacing[0]))
             mean, lowest = score_fused(
-                result, problem, score, weight=default.fidelity, absent_mm=absent, basal_mm=default.basal_absent_mm
+                result,
+                problem,
+                score,
+                weight=default.fidelity,
+                absent_mm=absent,
+                basal_mm=default.basal_absent_mm,
+                rv_weight=default.rv_fidelity,
             )
             rows[(group, value)].append((mean, mean - best, lowest))
             print(group, value, round(mean, 4), round(mean - best, 4), round(lowest, 3), flush=True)

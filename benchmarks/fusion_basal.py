@@ -52,7 +52,13 @@ def main() -> None:
             # the fraction is a module constant of the shipped code (one definition): set it for this fusion
             cardiosr.interpolation.BLUNT_FRACTION = shipped if setting is None else setting[1]
             mean, lowest = score_fused(
-                result, problem, score, weight=default.fidelity, absent_mm=default.absent_mm, basal_mm=basal
+                result,
+                problem,
+                score,
+                weight=default.fidelity,
+                absent_mm=default.absent_mm,
+                basal_mm=basal,
+                rv_weight=default.rv_fidelity,
             )
             rows[(group, name)].append((mean, mean - best, lowest))
             print(group, name, round(mean, 4), round(mean - best, 4), round(lowest, 3), flush=True)

@@ -97,7 +97,14 @@ def main() -> None:
     for group, best, result, problem, score in fitted_cases(args):
         for flat in flats:
             mean, lowest = score_fused(
-                result, problem, score, weight=weight, absent_mm=absent, basal_mm=default.basal_absent_mm, flat=flat
+                result,
+                problem,
+                score,
+                weight=weight,
+                absent_mm=absent,
+                basal_mm=default.basal_absent_mm,
+                rv_weight=default.rv_fidelity,
+                flat=flat,
             )
             rows[(group, flat)].append((mean, mean - best, lowest))
             print(group, flat, round(mean, 4), round(mean - best, 4), round(lowest, 3), flush=True)

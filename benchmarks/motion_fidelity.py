@@ -76,6 +76,7 @@ def fused_scores(result, score) -> dict:
             weight=w,
             absent_mm=default.absent_mm,
             basal_mm=default.basal_absent_mm,
+            rv_weight=default.rv_fidelity,
         )
         out[w] = score(from_canonical(probs, result.frame, result.sa))
     return out

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from cardiosr.fidelity import FLAT_FRACTION, fuse_with_stack, fusion_weight, signed_distance_volume
+from cardiosr.fidelity import (
+    FLAT_FRACTION,
+    fuse_with_stack,
+    signed_distance_volume,
+    structure_weights,
+)
 from cardiosr.geometry import resample_labels, to_canonical, voxel_coordinates
 from cardiosr.interpolation import (
     BLUNT_FRACTION,
@@ -34,6 +39,8 @@ from cardiosr.volume import LabelVolume
 ABSENT = OptimiseOptions().absent_mm
 #: ... and for a slice beyond a structure's blunt basal end (mm).
 BASAL = OptimiseOptions().basal_absent_mm
+#: ... and the prior's weight on the RV between two slices that hold it.
+RV_WEIGHT = OptimiseOptions().rv_fidelity
 DEMO_HR = Path(__file__).resolve().parents[2] / "shared" / "data" / "srheart-demo" / "demo_HR.nii.gz"
 
 
@@ -132,7 +139,7 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
     corrected = shift_slices(sa, -np.nan_to_num(shifts))
     # without the plateau and without shifts, weight 0 is exactly shape-based interpolation of the stack
     sbi = shape_based_interpolation(sa, frame.shape, frame.affine)
-    as_sbi = {"weight": 0.0, "absent_mm": sa.spacing[0], "basal_mm": None, "flat": 0.0}
+    as_sbi = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": sa.spacing[0], "basal_mm": None, "flat": 0.0}
     fused0 = fuse_with_stack(probs, frame, sa, 0 * shifts, **as_sbi).argmax(0)
     assert np.array_equal(fused0, sbi)
     # with the shifts, it is SBI of the corrected stack (distances moved rather than labels: nearly the same)
@@ -153,9 +160,11 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
         base_last=not frame.flipped,
     )
     prior_sdf = signed_distance_volume(probs.argmax(0).astype(np.uint8))
-    w = fusion_weight(sa, frame, 0.5, sa.missing_slices(), FLAT_FRACTION)[None]
+    w = structure_weights(sa, frame, 0.5, RV_WEIGHT, sa.missing_slices(), FLAT_FRACTION)
     whole_grid = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior_sdf)
-    fused = fuse_with_stack(probs, frame, sa, shifts, weight=0.5, absent_mm=ABSENT, basal_mm=BASAL).argmax(0)
+    fused = fuse_with_stack(
+        probs, frame, sa, shifts, weight=0.5, rv_weight=RV_WEIGHT, absent_mm=ABSENT, basal_mm=BASAL
+    ).argmax(0)
     assert np.array_equal(fused, whole_grid)
 
 
@@ -179,9 +188,10 @@ def test_fusion_reproduces_a_slice_whose_neighbour_holds_one_far_pixel_of_its_st
     probs = (np.arange(4).reshape(-1, 1, 1, 1) == sbi[None]).astype(np.float32)  # a prior that agrees with SBI
     zero = np.zeros((6, 2))
     assert _consistency(probs, sa, frame, zero)["RV"] < 0.95
-    no_plateau = fuse_with_stack(probs, frame, sa, zero, weight=0.5, absent_mm=ABSENT, basal_mm=BASAL, flat=0.0)
+    shipped = {"weight": 0.5, "rv_weight": RV_WEIGHT, "absent_mm": ABSENT, "basal_mm": BASAL}
+    no_plateau = fuse_with_stack(probs, frame, sa, zero, **shipped, flat=0.0)
     assert _consistency(no_plateau, sa, frame, zero)["RV"] < 0.95
-    fused = fuse_with_stack(probs, frame, sa, zero, weight=0.5, absent_mm=ABSENT, basal_mm=BASAL)
+    fused = fuse_with_stack(probs, frame, sa, zero, **shipped)
     assert min(_consistency(fused, sa, frame, zero).values()) >= 0.99
 
 
@@ -201,7 +211,7 @@ def test_the_fusion_s_absent_distance_lets_a_structure_run_on_towards_the_slice_
     t = voxel_coordinates(sa.affine, frame.affine, frame.shape)[..., 0]
     lv_planes = {}
     for absent_mm, as_sbi in ((0.0, 0.0), (ABSENT, ABSENT), (20.0, 20.0), (50.0, 20.0)):
-        plain = {"weight": 0.0, "absent_mm": absent_mm, "basal_mm": None, "flat": 0.0}
+        plain = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": absent_mm, "basal_mm": None, "flat": 0.0}
         fused = fuse_with_stack(probs, frame, sa, zero, **plain).argmax(0)
         sbi = shape_based_interpolation(sa, frame.shape, frame.affine, absent_mm=as_sbi)
         assert np.array_equal(fused, sbi)
@@ -229,7 +239,8 @@ def test_a_blunt_basal_end_runs_on_towards_the_slice_without_it_and_a_tapering_o
     def beyond(volume: LabelVolume, flipped: bool, basal_mm: float | None) -> tuple[float, float]:
         """How far (slices) the LV runs on beyond slice 1 (towards 0) and beyond slice 3 (towards 4)."""
         f = dataclasses.replace(frame, flipped=flipped)
-        fused = fuse_with_stack(probs, f, volume, zero, weight=0.0, absent_mm=ABSENT, basal_mm=basal_mm, flat=0.0)
+        stack_only = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": ABSENT, "flat": 0.0}
+        fused = fuse_with_stack(probs, f, volume, zero, basal_mm=basal_mm, **stack_only)
         planes = t[fused.argmax(0) == 1]
         return 1.0 - planes.min(), planes.max() - 3.0
 
@@ -244,6 +255,38 @@ def test_a_blunt_basal_end_runs_on_towards_the_slice_without_it_and_a_tapering_o
     tapered = sa.with_array(tapering, sa.affine)
     assert 6.0**2 / 15.0**2 < BLUNT_FRACTION
     assert beyond(tapered, False, 1.0) == beyond(tapered, False, None)
+
+
+def test_the_rv_takes_its_own_weight_only_between_two_slices_that_hold_it():
+    """An RV disc on slices 0-2 of four (20 mm apart) and a prior without any RV: with ``rv_weight`` 0 the
+    RV between slices 0 and 2 is the stack's shape-based interpolation whatever the prior says, with the
+    prior's full weight it vanishes midway; beyond its last section (towards slice 3) and for the LV the
+    shared weight applies either way."""
+    yy, xx = np.mgrid[:60, :60] * 1.5
+    stack = np.zeros((4, 60, 60), np.uint8)
+    stack[:3][:, np.hypot(yy - 45, xx - 30) <= 12] = 3
+    stack[:, np.hypot(yy - 45, xx - 60) <= 12] = 1
+    sa = LabelVolume(stack, np.diag([20.0, 1.5, 1.5, 1.0]))
+    frame = make_problem(sa).frame
+    t = voxel_coordinates(sa.affine, frame.affine, frame.shape)[..., 0]
+    weights = structure_weights(sa, frame, 1.0, 0.0)
+    inside = weights[0] < 1.0
+    between, beyond = inside & (t <= 2.0), inside & (t > 2.0)
+    assert weights[2][between].max() == 0.0 and weights[2][beyond].max() > 0.9
+    assert np.array_equal(weights[0], weights[1]) and weights[0][between].max() > 0.9
+    assert np.array_equal(structure_weights(sa, frame, 0.5, None), structure_weights(sa, frame, 0.5, 0.5))
+    probs = np.zeros((4, *frame.shape), np.float32)
+    probs[0] = 1.0  # a prior without any heart
+    zero = np.zeros((4, 2))
+    common = {"absent_mm": ABSENT, "basal_mm": None, "flat": 0.0}
+    own = fuse_with_stack(probs, frame, sa, zero, weight=1.0, rv_weight=0.0, **common).argmax(0)
+    shared = fuse_with_stack(probs, frame, sa, zero, weight=1.0, rv_weight=1.0, **common).argmax(0)
+    sbi = shape_based_interpolation(sa, frame.shape, frame.affine, absent_mm=ABSENT)
+    midway = np.abs(t - 0.5) < 0.05
+    assert np.array_equal((own == 3)[between], (sbi == 3)[between]) and (own == 3)[midway].sum() > 100
+    assert (shared == 3)[midway].sum() == 0
+    assert (own == 3)[beyond].sum() == (shared == 3)[beyond].sum()  # beyond the RV's end: the shared weight
+    assert (own == 1)[midway].sum() == 0  # the LV keeps the prior's full weight
 
 
 @pytest.mark.skipif(not DEMO_HR.is_file(), reason="../shared/data (reference data) is absent")

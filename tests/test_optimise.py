@@ -253,6 +253,10 @@ def test_options_are_checked():
     with pytest.raises(InputError, match="basal_absent_mm"):
         OptimiseOptions(basal_absent_mm=-1.0).check()
     OptimiseOptions(basal_absent_mm=0.5).check()
+    for bad in (-0.1, 1.5):
+        with pytest.raises(InputError, match="rv_fidelity"):
+            OptimiseOptions(rv_fidelity=bad).check()
+    OptimiseOptions(rv_fidelity=1.0).check()
     OptimiseOptions(search_threshold=None, second_estimate=None, decide_after=None).check()
 
 

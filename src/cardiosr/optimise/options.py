@@ -100,6 +100,12 @@ class OptimiseOptions:
         stack inside its slab, 1 the prior midway; the acquired slices are always kept. ``None``: no fusion.
         The default 0.5 and ``motion_threshold`` 0.25 were chosen on real anatomy
         (``benchmarks/motion_fidelity.py``).
+    rv_fidelity:
+        The prior's weight on the RV blood pool, in place of ``fidelity``, between two acquired slices that
+        both hold it (:func:`cardiosr.fidelity.structure_weights`); beyond its last section ``fidelity``
+        still applies. The prior's RV, learned from two real hearts and phantoms, is its least exact
+        structure: the default 0 (the corrected stack's shape-based interpolation there) was chosen on real
+        anatomy (``benchmarks/fusion_rv.py``, section *fusion-rv*).
     absent_mm:
         In the fusion: the signed distance (mm) given to an acquired slice without a structure, at most the
         slice spacing (:func:`cardiosr.interpolation.signed_distance_slices`). Plain shape-based interpolation
@@ -196,6 +202,11 @@ class OptimiseOptions:
         off="--no-fidelity",
         off_help="output the prior's result without the fusion",
     )
+    rv_fidelity: float = option(
+        0.0,
+        "prior weight W in [0, 1] of the RV midway between two slices that both hold it (default {default})",
+        metavar="W",
+    )
     absent_mm: float = option(
         5.0,
         "in the fusion, the distance (mm) of a slice without a structure, at most the slice spacing "
@@ -231,6 +242,8 @@ class OptimiseOptions:
             raise InputError(f"temporal_weight must be non-negative, got {self.temporal_weight}")
         if self.fidelity is not None and not 0.0 <= self.fidelity <= 1.0:
             raise InputError(f"fidelity must be in [0, 1], got {self.fidelity}")
+        if not 0.0 <= self.rv_fidelity <= 1.0:
+            raise InputError(f"rv_fidelity must be in [0, 1], got {self.rv_fidelity}")
         if not self.absent_mm >= 0:
             raise InputError(f"absent_mm must be non-negative, got {self.absent_mm}")
         if self.basal_absent_mm is not None and not self.basal_absent_mm >= 0:

@@ -363,6 +363,7 @@ def _fuse(result: OptimisationResult, problem: Problem, opts: OptimiseOptions) -
         problem.sa,
         result.shifts_mm,
         weight=opts.fidelity,
+        rv_weight=opts.rv_fidelity,
         absent_mm=opts.absent_mm,
         basal_mm=opts.basal_absent_mm,
     )
