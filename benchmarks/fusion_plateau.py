@@ -28,6 +28,7 @@ from cardiosr.degradation import drop_odd_slices
 from cardiosr.fidelity import FLAT_FRACTION, fuse_with_stack
 from cardiosr.geometry import from_canonical
 from cardiosr.io import load_labels
+from cardiosr.metrics import long_axis_dice
 from cardiosr.optimise import OptimiseOptions
 from cardiosr.optimise.problem import make_problem
 from cardiosr.pipeline import Enhancer
@@ -50,6 +51,11 @@ def _cases(protocols: set[str], draws: int, seed: int, patients: int | None):
         for path in [f for f in files if f.name.split("_")[0] in names]:
             full = load_labels(path, "acdc")
             yield "ACDC, odd slices dropped", drop_odd_slices(full), lambda sr, full=full: score_on_dropped(sr, full)
+    if "c" in protocols:  # the paper's Table 3 protocol: scored on the four-chamber view's plane
+        for phase in ("ED", "ES"):
+            folder = SHARED / "mnms2-case001"
+            sa, la = (load_labels(folder / f"001_{v}_{phase}_gt.nii.gz", "mnms") for v in ("SA", "LA"))
+            yield "M&Ms-2 001, 4-chamber view", sa, lambda sr, la=la: long_axis_dice(sr, la)
 
 
 def score_fused(result, problem, score, **fusion) -> tuple[float, float]:
@@ -67,7 +73,7 @@ def score_fused(result, problem, score, **fusion) -> tuple[float, float]:
 def case_arguments(description: str) -> argparse.ArgumentParser:
     """A parser with the options that choose the cases of :func:`fitted_cases` (and ``--no-write``)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--protocols", default="a,b")
+    parser.add_argument("--protocols", default="a,b", help="of benchmarks/real_data.py: a, b and c (default a,b)")
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--acdc-patients", type=int)
     parser.add_argument("--seed", type=int, default=1)
