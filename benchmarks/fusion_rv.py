@@ -1,9 +1,8 @@
-"""The prior's weight on the RV between two slices that hold it, chosen on real anatomy (issue 15).
+"""The prior's weight on the RV in the fusion, chosen on real anatomy (issue 15).
 
 The shipped prior learned its RV from two real hearts and phantoms; it is its least exact structure. The
-fusion (:func:`cardiosr.fidelity.fuse_with_stack`) may give the RV its own prior weight (``rv_weight``,
-``--rv-fidelity``) between two acquired slices that both hold it, where the stack brackets it; beyond its
-last section the shared weight (``fidelity``) still applies. Every case of ``benchmarks/real_data.py``
+fusion (:func:`cardiosr.fidelity.fuse_with_stack`) gives the RV its own prior weight (``rv_weight``,
+``--rv-fidelity``) in place of the shared one (``fidelity``). Every case of ``benchmarks/real_data.py``
 protocols (a), (b) and (c) (as in ``benchmarks/fusion_plateau.py``; (c) is scored on the four-chamber
 view's plane) is fitted once with the shipped defaults but without the fusion, then fused with each RV
 weight of ``--weights`` (``shared``: the shared weight, as before), put back on the input's world grid with
@@ -84,7 +83,7 @@ def main() -> None:
         )
     report(
         "fusion-rv",
-        "The prior's weight on the RV between two slices that hold it, on real anatomy (issue 15)",
+        "The prior's weight on the RV in the fusion, on real anatomy (issue 15)",
         ["group", "RV weight", "cases", "mean Dice", "RV Dice", "cases below interpolation (lowest)"]
         + ["cases losing > 0.01 against shared (largest loss)", "min consistency"],
         table,

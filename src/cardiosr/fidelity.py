@@ -15,10 +15,8 @@ where a voxel lies along the stack:
   shapes what was not acquired, by as much as ``weight`` says;
 * ``w = 1`` outside the stack's slab or field of view: only the prior extrapolates.
 
-The RV blood pool may take its own weight (``rv_weight``) between two acquired slices that both hold it:
-the prior's RV, learned from two real hearts and phantoms, is its least exact structure, and there the stack
-brackets it; where the stack does not (beyond its last section, towards the base or the apex) the RV keeps
-``weight``, since shape-based interpolation alone would end it within a slice.
+The RV blood pool takes its own weight (``rv_weight``; :func:`structure_weights`): the prior's RV, learned
+from two real hearts and phantoms, is its least exact structure.
 
 Each voxel then takes the structure of lowest blended distance (background where all are positive).
 ``weight = 0`` is shape-based interpolation of the motion-corrected stack inside the slab.
@@ -104,35 +102,25 @@ def structure_weights(
 ) -> np.ndarray:
     """``(3, D, H, W)`` weight of the prior per structure (LV, MYO, RV) on the canonical grid.
 
-    :func:`fusion_weight` with ``weight`` for every structure, except the RV between two acquired
-    (segmented) slices that both hold it, where ``rv_weight`` takes its place (``None``: ``weight``).
+    :func:`fusion_weight` with ``weight`` for the LV and the myocardium and with ``rv_weight`` for the RV
+    (``None``: ``weight``); 1 for every structure outside the stack's slab or field of view.
 
     Examples
     --------
-    >>> from cardiosr.geometry import canonical_frame
-    >>> a = np.zeros((3, 8, 8), np.uint8); a[:2, 2:6, 2:6] = 3                # RV on slices 0 and 1 only
+    >>> a = np.zeros((3, 8, 8), np.uint8); a[:, 2:6, 2:6] = 3
     >>> sa = LabelVolume(a, np.diag([10.0, 1, 1, 1]))
     >>> frame = CanonicalFrame(affine=np.diag([2.5, 1, 1, 1]), shape=(9, 8, 8))  # a quarter slice apart
     >>> w = structure_weights(sa, frame, 0.5, 0.0).astype(float)
     >>> w[0, :, 4, 4].round(2).tolist()                          # LV: 0 on a slice, 0.5 midway
     [0.0, 0.24, 0.5, 0.24, 0.0, 0.24, 0.5, 0.24, 0.0]
-    >>> w[2, :, 4, 4].round(2).tolist()                          # RV: 0 between slices 0 and 1 only
-    [0.0, 0.0, 0.0, 0.0, 0.0, 0.24, 0.5, 0.24, 0.0]
+    >>> w[2, :, 4, 4].round(2).tolist()                          # RV: the stack alone
+    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     """
-    from cardiosr.geometry import voxel_coordinates
-
     w = fusion_weight(sa, frame, weight, missing, flat)
     out = np.repeat(w[None], len(STRUCTURES), 0)
-    if rv_weight is None or rv_weight == weight:
-        return out
-    t = voxel_coordinates(sa.affine, frame.affine, frame.shape)[..., 0]  # stack index of canonical voxels
-    n = sa.shape[0]
-    lower, upper = (np.clip(f(t).astype(int), 0, n - 1) for f in (np.floor, np.ceil))
-    holds = (sa.array == RV).any((1, 2))
-    holds[list(missing)] = False
-    between = holds[lower] & holds[upper] & (w < 1.0)  # inside the slab, bracketed by two RV sections
-    rv = [i for i, (value, _) in enumerate(STRUCTURES) if value == RV][0]
-    out[rv] = np.where(between, fusion_weight(sa, frame, rv_weight, missing, flat), w)
+    if rv_weight is not None and rv_weight != weight:
+        rv = [i for i, (value, _) in enumerate(STRUCTURES) if value == RV][0]
+        out[rv] = fusion_weight(sa, frame, rv_weight, missing, flat)
     return out
 
 
@@ -175,9 +163,8 @@ def fuse_with_stack(
         ``frame.flipped`` says which end of the stack is the base; ``enhance`` uses
         :attr:`cardiosr.optimise.OptimiseOptions.basal_absent_mm`.
     rv_weight:
-        Weight of the prior on the RV between two acquired slices that both hold it, in [0, 1] (``None``:
-        ``weight``; :func:`structure_weights`; ``enhance`` uses
-        :attr:`cardiosr.optimise.OptimiseOptions.rv_fidelity`).
+        The same for the RV blood pool, in [0, 1] (``None``: ``weight``; :func:`structure_weights`;
+        ``enhance`` uses :attr:`cardiosr.optimise.OptimiseOptions.rv_fidelity`).
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
         as a fraction of the slice spacing (default :data:`FLAT_FRACTION`).

@@ -101,11 +101,10 @@ class OptimiseOptions:
         The default 0.5 and ``motion_threshold`` 0.25 were chosen on real anatomy
         (``benchmarks/motion_fidelity.py``).
     rv_fidelity:
-        The prior's weight on the RV blood pool, in place of ``fidelity``, between two acquired slices that
-        both hold it (:func:`cardiosr.fidelity.structure_weights`); beyond its last section ``fidelity``
-        still applies. The prior's RV, learned from two real hearts and phantoms, is its least exact
-        structure: the default 0 (the corrected stack's shape-based interpolation there) was chosen on real
-        anatomy (``benchmarks/fusion_rv.py``, section *fusion-rv*).
+        ``fidelity`` for the RV blood pool (:func:`cardiosr.fidelity.structure_weights`). The prior's RV,
+        learned from two real hearts and phantoms, is its least exact structure: the default 0 (inside the
+        stack's slab the RV is the corrected stack's shape-based interpolation; outside it the prior's) was
+        chosen on real anatomy (``benchmarks/fusion_rv.py``, section *fusion-rv*).
     absent_mm:
         In the fusion: the signed distance (mm) given to an acquired slice without a structure, at most the
         slice spacing (:func:`cardiosr.interpolation.signed_distance_slices`). Plain shape-based interpolation
@@ -204,7 +203,7 @@ class OptimiseOptions:
     )
     rv_fidelity: float = option(
         0.0,
-        "prior weight W in [0, 1] of the RV midway between two slices that both hold it (default {default})",
+        "in the fusion, the prior weight W in [0, 1] of the RV midway between slices (default {default})",
         metavar="W",
     )
     absent_mm: float = option(
