@@ -58,16 +58,22 @@ def _cases(protocols: set[str], draws: int, seed: int, patients: int | None):
             yield "M&Ms-2 001, 4-chamber view", sa, lambda sr, la=la: long_axis_dice(sr, la)
 
 
-def score_fused(result, problem, score, **fusion) -> tuple[float, float]:
+def fused_scores(result, problem, score, **fusion) -> tuple[dict[str, float], float]:
     """``result`` (fitted without the fusion) fused with its corrected stack (``fusion``: keywords of
     :func:`cardiosr.fidelity.fuse_with_stack` besides the maps), put back on the input's grid with clean
-    topology as ``enhance`` does: (mean Dice by ``score``, lowest per-structure consistency Dice)."""
+    topology as ``enhance`` does: (Dice per structure by ``score``, lowest per-structure consistency Dice)."""
     opt = result.optimisation
     probs = fuse_with_stack(opt.probs, result.frame, result.sa, opt.shifts_mm, **fusion)
     sr = from_canonical(probs, result.frame, result.sa)
-    mean = float(np.mean(list(score(sr.with_array(clean_topology(sr.array), sr.affine)).values())))
+    scores = score(sr.with_array(clean_topology(sr.array), sr.affine))
     consistency = consistency_dice(problem, probs, opt.shifts_mm)
-    return mean, min(v for v in consistency.values() if not np.isnan(v))
+    return scores, min(v for v in consistency.values() if not np.isnan(v))
+
+
+def score_fused(result, problem, score, **fusion) -> tuple[float, float]:
+    """:func:`fused_scores` with the mean Dice over the structures."""
+    scores, lowest = fused_scores(result, problem, score, **fusion)
+    return float(np.mean(list(scores.values()))), lowest
 
 
 def case_arguments(description: str) -> argparse.ArgumentParser:

@@ -22,33 +22,9 @@ from collections import defaultdict
 
 import numpy as np
 from _report import report
-from fusion_plateau import case_arguments, fitted_cases
+from fusion_plateau import case_arguments, fitted_cases, fused_scores
 
-from cardiosr.fidelity import fuse_with_stack
-from cardiosr.geometry import from_canonical
 from cardiosr.optimise import OptimiseOptions
-from cardiosr.pipeline.qc import consistency_dice
-from cardiosr.topology import clean_topology
-
-
-def _fused_scores(result, problem, score, rv_weight: float) -> tuple[dict[str, float], float]:
-    """Dice per structure of ``result`` fused with the shipped settings but ``rv_weight``, and its lowest
-    per-structure consistency Dice."""
-    default, opt = OptimiseOptions(), result.optimisation
-    probs = fuse_with_stack(
-        opt.probs,
-        result.frame,
-        result.sa,
-        opt.shifts_mm,
-        weight=default.fidelity,
-        rv_weight=rv_weight,
-        absent_mm=default.absent_mm,
-        basal_mm=default.basal_absent_mm,
-    )
-    sr = from_canonical(probs, result.frame, result.sa)
-    scores = score(sr.with_array(clean_topology(sr.array), sr.affine))
-    consistency = consistency_dice(problem, probs, opt.shifts_mm)
-    return scores, min(v for v in consistency.values() if not np.isnan(v))
 
 
 def main() -> None:
@@ -64,7 +40,15 @@ def main() -> None:
     for group, best, result, problem, score in fitted_cases(args):
         means = {}
         for name, w in weights.items():
-            scores, lowest = _fused_scores(result, problem, score, w)
+            scores, lowest = fused_scores(
+                result,
+                problem,
+                score,
+                weight=default.fidelity,
+                rv_weight=w,
+                absent_mm=default.absent_mm,
+                basal_mm=default.basal_absent_mm,
+            )
             means[name] = float(np.mean(list(scores.values())))
             rows[(group, name)].append([means[name], scores["RV"], means[name] - best, 0.0, lowest])
             print(group, name, round(means[name], 4), round(scores["RV"], 4), round(means[name] - best, 4), flush=True)
