@@ -59,6 +59,7 @@ def main() -> None:
                 absent_mm=absent,
                 basal_mm=default.basal_absent_mm,
                 rv_weight=default.rv_fidelity,
+                area_matched=default.area_matching,
             )
             rows[(group, value)].append((mean, mean - best, lowest))
             print(group, value, round(mean, 4), round(mean - best, 4), round(lowest, 3), flush=True)

@@ -59,6 +59,7 @@ def main() -> None:
                 absent_mm=default.absent_mm,
                 basal_mm=basal,
                 rv_weight=default.rv_fidelity,
+                area_matched=default.area_matching,
             )
             rows[(group, name)].append((mean, mean - best, lowest))
             print(group, name, round(mean, 4), round(mean - best, 4), round(lowest, 3), flush=True)

@@ -116,6 +116,7 @@ def main() -> None:
                 absent_mm=absent,
                 basal_mm=default.basal_absent_mm,
                 rv_weight=default.rv_fidelity,
+                area_matched=default.area_matching,
                 flat=flat,
             )
             rows[(group, flat)].append((mean, mean - best, lowest))

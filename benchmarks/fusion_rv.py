@@ -46,6 +46,7 @@ def main() -> None:
                 score,
                 weight=default.fidelity,
                 rv_weight=w,
+                area_matched=default.area_matching,
                 absent_mm=default.absent_mm,
                 basal_mm=default.basal_absent_mm,
             )

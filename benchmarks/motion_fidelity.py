@@ -77,6 +77,7 @@ def fused_scores(result, score) -> dict:
             absent_mm=default.absent_mm,
             basal_mm=default.basal_absent_mm,
             rv_weight=default.rv_fidelity,
+            area_matched=default.area_matching,
         )
         out[w] = score(from_canonical(probs, result.frame, result.sa))
     return out

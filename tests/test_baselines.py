@@ -69,6 +69,21 @@ def test_interpolated_distances_move_each_slice_and_hold_it_on_its_plateau():
     assert np.allclose(crossings, [13.75, 26.75], atol=0.05)  # the disc of radius 6 (edges at 13.5, 26.5) moved
 
 
+def test_matched_areas_keep_an_offset_section_between_slices_and_leave_the_ends_alone():
+    disc = _disc(8)
+    moved = np.roll(disc, 10, axis=1)  # the same section 10 pixels over: plain SBI pinches it midway
+    lr = LabelVolume(np.stack([disc, moved, np.zeros_like(disc)]), np.diag([10.0, 1.0, 1.0, 1.0]))
+    hr = np.diag([5.0, 1.0, 1.0, 1.0])  # slices at 0, 5, ..., 20 mm: 1 and 3 midway
+    lv = 0
+    plain, _ = interpolated_signed_distances(lr, (5, 41, 41), hr)
+    matched, _ = interpolated_signed_distances(lr, (5, 41, 41), hr, area_matched=True)
+    area = disc.sum()
+    assert (plain[lv, 1] < 0).sum() < 0.85 * area  # shape-based interpolation shrinks the offset section
+    assert abs((matched[lv, 1] < 0).sum() - area) <= 0.03 * area  # the areas on both sides are kept midway
+    assert np.array_equal(matched[lv, [0, 2]] < 0, plain[lv, [0, 2]] < 0)  # the acquired slices are unchanged
+    assert np.array_equal(matched[lv, 3], plain[lv, 3])  # past the last section: an end, left as it was
+
+
 def test_sbi_keeps_nested_structures_and_blanks_outside_the_slab():
     ring = _disc(10) * 2
     ring[_disc(6) > 0] = 1

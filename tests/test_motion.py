@@ -41,6 +41,7 @@ ABSENT = OptimiseOptions().absent_mm
 BASAL = OptimiseOptions().basal_absent_mm
 #: ... and the prior's weight on the RV.
 RV_WEIGHT = OptimiseOptions().rv_fidelity
+AREAS = OptimiseOptions().area_matching
 DEMO_HR = Path(__file__).resolve().parents[2] / "shared" / "data" / "srheart-demo" / "demo_HR.nii.gz"
 
 
@@ -140,6 +141,7 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
     # without the plateau and without shifts, weight 0 is exactly shape-based interpolation of the stack
     sbi = shape_based_interpolation(sa, frame.shape, frame.affine)
     as_sbi = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": sa.spacing[0], "basal_mm": None, "flat": 0.0}
+    as_sbi["area_matched"] = False
     fused0 = fuse_with_stack(probs, frame, sa, 0 * shifts, **as_sbi).argmax(0)
     assert np.array_equal(fused0, sbi)
     # with the shifts, it is SBI of the corrected stack (distances moved rather than labels: nearly the same)
@@ -158,12 +160,13 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
         shifts_mm=minus,
         basal_mm=None if BASAL is None else min(BASAL, sa.spacing[0]),
         base_last=not frame.flipped,
+        area_matched=AREAS,
     )
     prior_sdf = signed_distance_volume(probs.argmax(0).astype(np.uint8))
     w = structure_weights(sa, frame, 0.5, RV_WEIGHT, sa.missing_slices(), FLAT_FRACTION)
     whole_grid = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior_sdf)
     fused = fuse_with_stack(
-        probs, frame, sa, shifts, weight=0.5, rv_weight=RV_WEIGHT, absent_mm=ABSENT, basal_mm=BASAL
+        probs, frame, sa, shifts, weight=0.5, rv_weight=RV_WEIGHT, absent_mm=ABSENT, basal_mm=BASAL, area_matched=AREAS
     ).argmax(0)
     assert np.array_equal(fused, whole_grid)
 
@@ -188,8 +191,9 @@ def test_fusion_reproduces_a_slice_whose_neighbour_holds_one_far_pixel_of_its_st
     probs = (np.arange(4).reshape(-1, 1, 1, 1) == sbi[None]).astype(np.float32)  # a prior that agrees with SBI
     zero = np.zeros((6, 2))
     assert _consistency(probs, sa, frame, zero)["RV"] < 0.95
-    shipped = {"weight": 0.5, "rv_weight": RV_WEIGHT, "absent_mm": ABSENT, "basal_mm": BASAL}
-    no_plateau = fuse_with_stack(probs, frame, sa, zero, **shipped, flat=0.0)
+    shipped = {"weight": 0.5, "rv_weight": RV_WEIGHT, "absent_mm": ABSENT, "basal_mm": BASAL, "area_matched": AREAS}
+    # (matched areas also restore the section here; the plateau keeps the slice's own shape)
+    no_plateau = fuse_with_stack(probs, frame, sa, zero, **{**shipped, "area_matched": False}, flat=0.0)
     assert _consistency(no_plateau, sa, frame, zero)["RV"] < 0.95
     fused = fuse_with_stack(probs, frame, sa, zero, **shipped)
     assert min(_consistency(fused, sa, frame, zero).values()) >= 0.99
@@ -212,6 +216,7 @@ def test_the_fusion_s_absent_distance_lets_a_structure_run_on_towards_the_slice_
     lv_planes = {}
     for absent_mm, as_sbi in ((0.0, 0.0), (ABSENT, ABSENT), (20.0, 20.0), (50.0, 20.0)):
         plain = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": absent_mm, "basal_mm": None, "flat": 0.0}
+        plain["area_matched"] = False
         fused = fuse_with_stack(probs, frame, sa, zero, **plain).argmax(0)
         sbi = shape_based_interpolation(sa, frame.shape, frame.affine, absent_mm=as_sbi)
         assert np.array_equal(fused, sbi)
@@ -239,7 +244,7 @@ def test_a_blunt_basal_end_runs_on_towards_the_slice_without_it_and_a_tapering_o
     def beyond(volume: LabelVolume, flipped: bool, basal_mm: float | None) -> tuple[float, float]:
         """How far (slices) the LV runs on beyond slice 1 (towards 0) and beyond slice 3 (towards 4)."""
         f = dataclasses.replace(frame, flipped=flipped)
-        stack_only = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": ABSENT, "flat": 0.0}
+        stack_only = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": ABSENT, "flat": 0.0, "area_matched": False}
         fused = fuse_with_stack(probs, f, volume, zero, basal_mm=basal_mm, **stack_only)
         planes = t[fused.argmax(0) == 1]
         return 1.0 - planes.min(), planes.max() - 3.0
@@ -277,7 +282,7 @@ def test_the_rv_takes_its_own_prior_weight_in_the_fusion():
     probs = np.zeros((4, *frame.shape), np.float32)
     probs[0] = 1.0  # a prior without any heart
     zero = np.zeros((4, 2))
-    common = {"weight": 1.0, "absent_mm": ABSENT, "basal_mm": None, "flat": 0.0}
+    common = {"weight": 1.0, "absent_mm": ABSENT, "basal_mm": None, "flat": 0.0, "area_matched": False}
     own = fuse_with_stack(probs, frame, sa, zero, rv_weight=0.0, **common).argmax(0)
     shared = fuse_with_stack(probs, frame, sa, zero, rv_weight=1.0, **common).argmax(0)
     sbi = shape_based_interpolation(sa, frame.shape, frame.affine, absent_mm=ABSENT)

@@ -5,7 +5,10 @@ After the optimisation has estimated the shifts ``d``, both the stack and the pr
 signed distance maps (mm, negative inside) per structure on the canonical grid: the stack by shape-based
 interpolation (:func:`cardiosr.interpolation.interpolated_signed_distances`) of its slices' distance maps,
 each moved back by ``-d`` (motion-corrected: the distances are moved with linear interpolation, so a boundary
-moves by a fraction of a pixel, as moving the labels cannot), and the prior's result by Euclidean distance
+moves by a fraction of a pixel, as moving the labels cannot) and, between two slices that both hold a
+structure, offset so that its section's area is the linear interpolation of theirs (``area_matched``;
+:func:`cardiosr.interpolation.match_areas`: plain shape-based interpolation shrinks sections whose
+neighbours are offset or differ in shape), and the prior's result by Euclidean distance
 transforms (:func:`scipy.ndimage.distance_transform_edt`). They are blended with a weight ``w`` that depends on
 where a voxel lies along the stack:
 
@@ -19,7 +22,8 @@ The RV blood pool takes its own weight (``rv_weight``; :func:`structure_weights`
 from two real hearts and phantoms, is its least exact structure.
 
 Each voxel then takes the structure of lowest blended distance (background where all are positive).
-``weight = 0`` is shape-based interpolation of the motion-corrected stack inside the slab.
+``weight = 0`` without ``area_matched`` is shape-based interpolation of the motion-corrected stack inside the
+slab.
 """
 
 from __future__ import annotations
@@ -134,6 +138,7 @@ def fuse_with_stack(
     absent_mm: float,
     basal_mm: float | None,
     rv_weight: float | None,
+    area_matched: bool,
     flat: float = FLAT_FRACTION,
 ) -> np.ndarray:
     """Fuse the prior's result with the motion-corrected stack (module docstring): one-hot ``(4, D, H, W)``.
@@ -165,6 +170,10 @@ def fuse_with_stack(
     rv_weight:
         The same for the RV blood pool, in [0, 1] (``None``: ``weight``; :func:`structure_weights`;
         ``enhance`` uses :attr:`cardiosr.optimise.OptimiseOptions.rv_fidelity`).
+    area_matched:
+        Between two slices that both hold a structure, match the stack's interpolated section to the linear
+        interpolation of their areas (:func:`cardiosr.interpolation.match_areas`; ``enhance`` uses
+        :attr:`cardiosr.optimise.OptimiseOptions.area_matching`).
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
         as a fraction of the slice spacing (default :data:`FLAT_FRACTION`).
@@ -191,6 +200,7 @@ def fuse_with_stack(
             shifts_mm=minus,
             basal_mm=None if basal_mm is None else min(basal_mm, spacing),
             base_last=not frame.flipped,
+            area_matched=area_matched,
         )
         prior_sdf = signed_distance_volume(labels[box])
         w = structure_weights(sa, CanonicalFrame(affine=affine, shape=shape), weight, rv_weight, missing, flat)

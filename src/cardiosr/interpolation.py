@@ -171,6 +171,7 @@ def interpolated_signed_distances(
     *,
     basal_mm: float | None = None,
     base_last: bool = True,
+    area_matched: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The signed distance maps of shape-based interpolation on a target grid: ``((3, *shape) mm, inside mask)``.
 
@@ -183,6 +184,8 @@ def interpolated_signed_distances(
     moves each slice's distance map in-plane first (linear interpolation of the distances, so a boundary
     moves by a fraction of a pixel, as moving the labels cannot). ``basal_mm`` and ``base_last``: the distance
     of a slice beyond a structure's blunt basal end, and where the base is (:func:`signed_distance_slices`).
+    ``area_matched``: between two segmented slices that both hold a structure, each target slice's distances
+    are offset so that the section's area is the linear interpolation of theirs (:func:`match_areas`).
     """
     coords, inside = _stack_coordinates(lr, shape, affine)
     n = np.asarray(lr.shape, float).reshape(3, 1, 1, 1)
@@ -191,6 +194,7 @@ def interpolated_signed_distances(
         coords[0] = flatten_near_slices(coords[0], flat)
     present = [k for k in range(lr.shape[0]) if k not in set(missing)]
     out = np.empty((len(STRUCTURES), *shape), np.float32)
+    target_pixel_mm2 = float(np.prod(np.linalg.norm(np.asarray(affine)[:3, 1:3], axis=0)))
 
     def structure(i: int) -> None:
         sdf = signed_distance_slices(lr, STRUCTURES[i][0], absent_mm, basal_mm=basal_mm, base_last=base_last)
@@ -206,9 +210,74 @@ def interpolated_signed_distances(
             sdf[k] = (1.0 - t) * sdf[lo] + t * sdf[hi]
         # linear along the slice axis, linear in-plane: order-1 spline interpolation at the target voxels
         out[i] = ndimage.map_coordinates(sdf, coords, order=1, mode="nearest")
+        if area_matched:
+            areas = (lr.array == STRUCTURES[i][0]).sum((1, 2)) * float(np.prod(lr.spacing[1:]))
+            match_areas(out[i], coords[0], inside, areas, present, target_pixel_mm2)
 
     thread_map(structure, range(len(STRUCTURES)))  # scipy releases the GIL: the structures at once
     return out, inside
+
+
+def match_areas(
+    sdf: np.ndarray,
+    t: np.ndarray,
+    inside: np.ndarray,
+    areas: np.ndarray,
+    present: Sequence[int],
+    pixel_mm2: float,
+) -> None:
+    """Offset each target slice's interpolated distances so that the section's area is the linear
+    interpolation of the areas of the two stack slices around it (in place).
+
+    Shape-based interpolation shrinks a section between two slices whose sections are offset or differ in
+    shape (the mean of two distance maps is negative only where both are nearly so); a structure's area
+    varies smoothly along a heart. Only target slices between two segmented slices that both hold the
+    structure are changed: a structure's ends keep shape-based interpolation.
+
+    Parameters
+    ----------
+    sdf:
+        ``(D, H, W)`` interpolated signed distances of one structure on the target grid, mm.
+    t:
+        ``(D, H, W)`` the stack's (fractional) slice index of every target voxel.
+    inside:
+        ``(D, H, W)`` target voxels inside the stack's field of view.
+    areas:
+        The structure's area in every stack slice, mm².
+    present:
+        The segmented stack slices.
+    pixel_mm2:
+        The target grid's in-plane pixel area, mm².
+
+    Examples
+    --------
+    Two squares of 36 pixels offset by 4 pixels: plain interpolation gives a smaller section midway; matched
+    areas give nearly 36 pixels again (pixels at equal distances go in or out together).
+
+    >>> a = np.zeros((2, 20, 20)); a[0, 5:11, 5:11] = 1; a[1, 5:11, 9:15] = 1
+    >>> from scipy import ndimage
+    >>> d = np.stack([ndimage.distance_transform_edt(1 - x) - ndimage.distance_transform_edt(x) for x in a])
+    >>> mid = (0.5 * (d[0] + d[1]))[None]
+    >>> int((mid < 0).sum())
+    24
+    >>> match_areas(mid, np.full(mid.shape, 0.5), np.ones(mid.shape, bool), np.array([36.0, 36.0]), [0, 1], 1.0)
+    >>> int((mid < 0).sum())
+    32
+    """
+    segmented = set(int(k) for k in present)
+    for j in range(sdf.shape[0]):
+        if not inside[j].any():
+            continue
+        position = float(np.mean(t[j][inside[j]]))
+        k = int(np.floor(position))
+        if k + 1 >= len(areas) or k < 0 or not {k, k + 1} <= segmented or areas[k] == 0 or areas[k + 1] == 0:
+            continue
+        f = position - k
+        wanted = int(round(((1.0 - f) * areas[k] + f * areas[k + 1]) / pixel_mm2))
+        values = np.sort(sdf[j][inside[j]], axis=None)
+        if not 0 < wanted < len(values):
+            continue
+        sdf[j] -= 0.5 * (values[wanted - 1] + values[wanted])
 
 
 def flatten_near_slices(t: np.ndarray, flat: float) -> np.ndarray:

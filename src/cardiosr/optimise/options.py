@@ -117,6 +117,12 @@ class OptimiseOptions:
         interpolation. A fraction of the spacing did worse: a quarter scored as well on ACDC but put 10 mm
         stacks below interpolation, a half gained less on ACDC, and 0 broke the consistency with the acquired
         slices.
+    area_matching:
+        In the fusion: between two slices that both hold a structure, the stack's interpolated section of
+        it takes the linear interpolation of their areas (:func:`cardiosr.interpolation.match_areas`); plain
+        shape-based interpolation shrinks a section whose neighbours are offset or differ in shape. Chosen on
+        real anatomy (``benchmarks/fusion_areas.py``, section *fusion-areas*). ``False``: the stack's plain
+        shape-based interpolation.
     basal_absent_mm:
         In the fusion: the distance (mm) given instead of ``absent_mm`` to the slices beyond a structure's
         basal end when its basal-most section holds at least
@@ -211,6 +217,9 @@ class OptimiseOptions:
         "in the fusion, the distance (mm) of a slice without a structure, at most the slice spacing "
         "(default {default})",
         metavar="MM",
+    )
+    area_matching: bool = option(
+        True, "in the fusion, plain shape-based interpolation of the stack between its slices (no area matching)"
     )
     basal_absent_mm: float | None = option(
         None,

@@ -364,6 +364,7 @@ def _fuse(result: OptimisationResult, problem: Problem, opts: OptimiseOptions) -
         result.shifts_mm,
         weight=opts.fidelity,
         rv_weight=opts.rv_fidelity,
+        area_matched=opts.area_matching,
         absent_mm=opts.absent_mm,
         basal_mm=opts.basal_absent_mm,
     )

@@ -1,0 +1,78 @@
+"""Matched areas between the slices in the fusion, chosen on real anatomy (issue 15).
+
+Shape-based interpolation shrinks a section between two slices whose sections are offset or differ in shape
+(the mean of two signed distance maps is negative only where both nearly are). With area matching
+(:func:`cardiosr.interpolation.match_areas`, ``--no-area-matching`` turns it off) the stack's interpolated
+section of a structure between two slices that both hold it takes the linear interpolation of their areas.
+Every case of ``benchmarks/real_data.py`` protocols (a), (b) and (c) (as in ``benchmarks/fusion_plateau.py``;
+(c) is scored on the four-chamber view's plane) is fitted once with the shipped defaults but without the
+fusion, then fused with the shipped settings with area matching off and on, put back on the input's world
+grid with clean topology as ``enhance`` does, and scored as in ``real_data.py``. Per group: mean Dice and
+Dice per structure, the cases below the better of NN and SBI on the same case (and the lowest margin), the
+cases that lose more than 0.01 against area matching off (and the largest loss), and the lowest
+per-structure consistency Dice. Writes the ``fusion-areas`` section of ``docs/benchmarks.md``.
+
+    python benchmarks/fusion_areas.py --draws 1
+    python benchmarks/fusion_areas.py --protocols b --acdc-patients 10 --no-write
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+
+import numpy as np
+from _report import report
+from fusion_plateau import case_arguments, fitted_cases, fused_scores
+
+from cardiosr.optimise import OptimiseOptions
+
+VARIANTS = {"off": False, "on": True}
+
+
+def main() -> None:
+    parser = case_arguments(__doc__.splitlines()[0])
+    parser.set_defaults(protocols="a,b,c")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    default = OptimiseOptions()
+    shipped = {
+        "weight": default.fidelity,
+        "rv_weight": default.rv_fidelity,
+        "absent_mm": default.absent_mm,
+        "basal_mm": default.basal_absent_mm,
+    }
+    rows = defaultdict(list)  # (group, variant) -> [mean, LV, MYO, RV, margin, change against off, consistency]
+    for group, best, result, problem, score in fitted_cases(args):
+        means = {}
+        for name, matched in VARIANTS.items():
+            scores, lowest = fused_scores(result, problem, score, area_matched=matched, **shipped)
+            means[name] = float(np.mean(list(scores.values())))
+            rows[(group, name)].append(
+                [means[name], scores["LV"], scores["MYO"], scores["RV"], means[name] - best, 0.0, lowest]
+            )
+            rows[(group, name)][-1][5] = means[name] - means["off"]
+            print(group, name, round(means[name], 4), round(means[name] - best, 4), flush=True)
+    table = []
+    for (group, name), cases in rows.items():
+        mean, lv, myo, rv, margin, change, lowest = np.array(cases).T
+        label = name + (" (default)" if VARIANTS[name] == default.area_matching else "")
+        table.append(
+            [group, label, str(len(cases))]
+            + [f"{x.mean():.4f}" for x in (mean, lv, myo, rv)]
+            + [f"{(margin < 0).sum()} ({margin.min():+.4f})", f"{(change < -0.01).sum()} ({change.min():+.4f})"]
+            + [f"{lowest.min():.3f}"]
+        )
+    report(
+        "fusion-areas",
+        "Matched areas between the slices in the fusion, on real anatomy (issue 15)",
+        ["group", "area matching", "cases", "mean Dice", "LV", "MYO", "RV", "cases below interpolation (lowest)"]
+        + ["cases losing > 0.01 against off (largest loss)", "min consistency"],
+        table,
+        __doc__.split("\n\n")[1].replace("\n", " ") + f" Seed {args.seed}, {args.draws} motion draws.",
+        write=not args.no_write,
+    )
+
+
+if __name__ == "__main__":
+    main()
