@@ -23,7 +23,7 @@ from collections import defaultdict
 
 import numpy as np
 from _report import report
-from fusion_plateau import case_arguments, fitted_cases, fused_scores
+from fusion_plateau import case_arguments, case_intro, fitted_cases, fused_scores
 
 from cardiosr.optimise import OptimiseOptions
 
@@ -69,7 +69,7 @@ def main() -> None:
         ["group", "area matching", "cases", "mean Dice", "LV", "MYO", "RV", "cases below interpolation (lowest)"]
         + ["cases losing > 0.01 against off (largest loss)", "min consistency"],
         table,
-        __doc__.split("\n\n")[1].replace("\n", " ") + f" Seed {args.seed}, {args.draws} motion draws.",
+        case_intro(__doc__, args),
         write=not args.no_write,
     )
 

@@ -76,6 +76,12 @@ def score_fused(result, problem, score, **fusion) -> tuple[float, float]:
     return float(np.mean(list(scores.values()))), lowest
 
 
+def case_intro(doc: str, args: argparse.Namespace) -> str:
+    """A section's introduction: the second paragraph of a benchmark's docstring ``doc`` on one line, with the
+    seed and the number of motion draws of :func:`case_arguments`' ``args``."""
+    return doc.split("\n\n")[1].replace("\n", " ") + f" Seed {args.seed}, {args.draws} motion draws."
+
+
 def case_arguments(description: str) -> argparse.ArgumentParser:
     """A parser with the options that choose the cases of :func:`fitted_cases` (and ``--no-write``)."""
     parser = argparse.ArgumentParser(description=description)

@@ -22,7 +22,7 @@ from collections import defaultdict
 
 import numpy as np
 from _report import report
-from fusion_plateau import case_arguments, fitted_cases, fused_scores
+from fusion_plateau import case_arguments, case_intro, fitted_cases, fused_scores
 
 from cardiosr.optimise import OptimiseOptions
 
@@ -72,7 +72,7 @@ def main() -> None:
         ["group", "RV weight", "cases", "mean Dice", "RV Dice", "cases below interpolation (lowest)"]
         + ["cases losing > 0.01 against shared (largest loss)", "min consistency"],
         table,
-        __doc__.split("\n\n")[1].replace("\n", " ") + f" Seed {args.seed}, {args.draws} motion draws.",
+        case_intro(__doc__, args),
         write=not args.no_write,
     )
 
