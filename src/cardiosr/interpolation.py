@@ -232,7 +232,9 @@ def match_areas(
     Shape-based interpolation shrinks a section between two slices whose sections are offset or differ in
     shape (the mean of two distance maps is negative only where both are nearly so); a structure's area
     varies smoothly along a heart. Only target slices between two segmented slices that both hold the
-    structure are changed: a structure's ends keep shape-based interpolation.
+    structure are changed: a structure's ends keep shape-based interpolation. The target grid's slices are
+    taken to be parallel to the stack's, as the canonical grid's are: a target slice's position along the
+    stack is the mean of ``t`` over it.
 
     Parameters
     ----------
