@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from cardiosr.degradation import drop_odd_slices
 from cardiosr.fidelity import (
     FLAT_FRACTION,
     fuse_with_stack,
@@ -41,6 +42,7 @@ ABSENT = OptimiseOptions().absent_mm
 BASAL = OptimiseOptions().basal_absent_mm
 #: ... and the prior's weight on the RV.
 RV_WEIGHT = OptimiseOptions().rv_fidelity
+#: ... and whether it matches the areas between the slices.
 AREAS = OptimiseOptions().area_matching
 DEMO_HR = Path(__file__).resolve().parents[2] / "shared" / "data" / "srheart-demo" / "demo_HR.nii.gz"
 
@@ -78,6 +80,27 @@ def test_a_motion_free_phantom_stack_keeps_zero_shifts(default_prior):
     assert result.optimisation.motion["supported"] is False and _rms(result.shifts_mm) == 0.0
     summary = result.summary()
     assert summary["motion"]["relative_gain"] <= summary["motion"]["threshold"]
+
+
+def test_enhance_matches_the_areas_between_slices_unless_asked_not_to(default_prior):
+    """20 mm gaps (every second slice of a phantom stack dropped): plain shape-based interpolation of the stack
+    shrinks the sections between the slices; with the shipped matched areas every structure keeps more volume
+    and the result is closer to the truth. ``--no-area-matching`` reaches the fusion and is recorded."""
+    hr = cohort_member(1, 8)[0]
+    sparse = drop_odd_slices(simulate_case("c", hr, 0.0, case_rng(1, 8)).lr)
+    plain = enhance(sparse, prior=default_prior[0], area_matching=False)
+    matched = enhance(sparse, prior=default_prior[0])
+    assert matched.summary()["options"]["area_matching"] is True
+    assert plain.summary()["options"]["area_matching"] is False
+
+    def scores(result) -> tuple[list[int], float]:
+        c = result.sr_canonical
+        on_truth = resample_labels(c.array, c.affine, hr.shape, hr.affine)
+        return [int((c.array == v).sum()) for v in (1, 2, 3)], float(np.mean(list(dice(on_truth, hr.array).values())))
+
+    (plain_volumes, plain_dice), (matched_volumes, matched_dice) = scores(plain), scores(matched)
+    assert all(m > p for m, p in zip(matched_volumes, plain_volumes, strict=True))
+    assert matched_dice > plain_dice + 0.005
 
 
 def test_enhance_runs_a_blunt_basal_end_on_only_when_asked(default_prior):
