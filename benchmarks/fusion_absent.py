@@ -51,16 +51,7 @@ def main() -> None:
     for group, best, result, problem, score in fitted_cases(args):
         for value in values:
             absent = absent_mm(value, float(result.sa.spacing[0]))
-            mean, lowest = score_fused(
-                result,
-                problem,
-                score,
-                weight=default.fidelity,
-                absent_mm=absent,
-                basal_mm=default.basal_absent_mm,
-                rv_weight=default.rv_fidelity,
-                area_matched=default.area_matching,
-            )
+            mean, lowest = score_fused(result, problem, score, **default.fusion_keywords() | {"absent_mm": absent})
             rows[(group, value)].append((mean, mean - best, lowest))
             print(group, value, round(mean, 4), round(mean - best, 4), round(lowest, 3), flush=True)
     table = []

@@ -19,15 +19,9 @@ per-structure consistency Dice. Writes the ``fusion-areas`` section of ``docs/be
 from __future__ import annotations
 
 import warnings
-from collections import defaultdict
 
-import numpy as np
 from _report import report
-from fusion_plateau import case_arguments, case_intro, fitted_cases, fused_scores
-
-from cardiosr.optimise import OptimiseOptions
-
-VARIANTS = {"off": False, "on": True}
+from fusion_plateau import SWITCH_HEADER, case_arguments, case_intro, switch_rows
 
 
 def main() -> None:
@@ -35,40 +29,11 @@ def main() -> None:
     parser.set_defaults(protocols="a,b,c")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    default = OptimiseOptions()
-    shipped = {
-        "weight": default.fidelity,
-        "rv_weight": default.rv_fidelity,
-        "absent_mm": default.absent_mm,
-        "basal_mm": default.basal_absent_mm,
-    }
-    rows = defaultdict(list)  # (group, variant) -> [mean, LV, MYO, RV, margin, change against off, consistency]
-    for group, best, result, problem, score in fitted_cases(args):
-        means = {}
-        for name, matched in VARIANTS.items():
-            scores, lowest = fused_scores(result, problem, score, area_matched=matched, **shipped)
-            means[name] = float(np.mean(list(scores.values())))
-            rows[(group, name)].append(
-                [means[name], scores["LV"], scores["MYO"], scores["RV"], means[name] - best, 0.0, lowest]
-            )
-            rows[(group, name)][-1][5] = means[name] - means["off"]
-            print(group, name, round(means[name], 4), round(means[name] - best, 4), flush=True)
-    table = []
-    for (group, name), cases in rows.items():
-        mean, lv, myo, rv, margin, change, lowest = np.array(cases).T
-        label = name + (" (default)" if VARIANTS[name] == default.area_matching else "")
-        table.append(
-            [group, label, str(len(cases))]
-            + [f"{x.mean():.4f}" for x in (mean, lv, myo, rv)]
-            + [f"{(margin < 0).sum()} ({margin.min():+.4f})", f"{(change < -0.01).sum()} ({change.min():+.4f})"]
-            + [f"{lowest.min():.3f}"]
-        )
     report(
         "fusion-areas",
         "Matched areas between the slices in the fusion, on real anatomy (issue 15)",
-        ["group", "area matching", "cases", "mean Dice", "LV", "MYO", "RV", "cases below interpolation (lowest)"]
-        + ["cases losing > 0.01 against off (largest loss)", "min consistency"],
-        table,
+        ["group", "area matching", *SWITCH_HEADER],
+        switch_rows(args, "area_matched"),
         case_intro(__doc__, args),
         write=not args.no_write,
     )

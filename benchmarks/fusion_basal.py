@@ -51,16 +51,7 @@ def main() -> None:
             basal = None if setting is None else setting[0]
             # the fraction is a module constant of the shipped code (one definition): set it for this fusion
             cardiosr.interpolation.BLUNT_FRACTION = shipped if setting is None else setting[1]
-            mean, lowest = score_fused(
-                result,
-                problem,
-                score,
-                weight=default.fidelity,
-                absent_mm=default.absent_mm,
-                basal_mm=basal,
-                rv_weight=default.rv_fidelity,
-                area_matched=default.area_matching,
-            )
+            mean, lowest = score_fused(result, problem, score, **default.fusion_keywords() | {"basal_mm": basal})
             rows[(group, name)].append((mean, mean - best, lowest))
             print(group, name, round(mean, 4), round(mean - best, 4), round(lowest, 3), flush=True)
         cardiosr.interpolation.BLUNT_FRACTION = shipped

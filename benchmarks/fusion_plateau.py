@@ -103,6 +103,48 @@ def fitted_cases(args: argparse.Namespace):
         yield group, best, result, make_problem(result.sa, frame=result.frame), score
 
 
+def switch_rows(args: argparse.Namespace, keyword: str) -> list[list[str]]:
+    """Every case of :func:`fitted_cases` fused with the shipped settings but the boolean fusion keyword
+    ``keyword`` (of :func:`cardiosr.fidelity.fuse_with_stack`) off and on: the rows of :data:`SWITCH_HEADER` per
+    group and setting (the shipped one marked "(default)")."""
+    shipped = OptimiseOptions().fusion_keywords()
+    rows = defaultdict(list)  # (group, setting) -> [mean, LV, MYO, RV, margin, change against off, consistency]
+    for group, best, result, problem, score in fitted_cases(args):
+        means = {}
+        for setting in (False, True):
+            scores, lowest = fused_scores(result, problem, score, **shipped | {keyword: setting})
+            means[setting] = float(np.mean(list(scores.values())))
+            change = means[setting] - means[False]
+            rows[(group, setting)].append(
+                [means[setting], scores["LV"], scores["MYO"], scores["RV"], means[setting] - best, change, lowest]
+            )
+            print(group, setting, round(means[setting], 4), round(means[setting] - best, 4), flush=True)
+    table = []
+    for (group, setting), cases in rows.items():
+        mean, lv, myo, rv, margin, change, lowest = np.array(cases).T
+        label = ("on" if setting else "off") + (" (default)" if setting == shipped[keyword] else "")
+        table.append(
+            [group, label, str(len(cases))]
+            + [f"{x.mean():.4f}" for x in (mean, lv, myo, rv)]
+            + [f"{(margin < 0).sum()} ({margin.min():+.4f})", f"{(change < -0.01).sum()} ({change.min():+.4f})"]
+            + [f"{lowest.min():.3f}"]
+        )
+    return table
+
+
+#: The columns of :func:`switch_rows` after the setting's (which a report names).
+SWITCH_HEADER = [
+    "cases",
+    "mean Dice",
+    "LV",
+    "MYO",
+    "RV",
+    "cases below interpolation (lowest)",
+    "cases losing > 0.01 against off (largest loss)",
+    "min consistency",
+]
+
+
 def main() -> None:
     parser = case_arguments(__doc__.splitlines()[0])
     parser.add_argument("--flats", default=f"0,{FLAT_FRACTION},0.05", help="plateau half-widths (slice spacings)")
@@ -110,21 +152,10 @@ def main() -> None:
     warnings.simplefilter("ignore")
     flats = [float(f) for f in args.flats.split(",")]
     default = OptimiseOptions()
-    weight, absent = default.fidelity, default.absent_mm
     rows = defaultdict(list)  # (group, flat) -> (mean Dice, margin, lowest consistency)
     for group, best, result, problem, score in fitted_cases(args):
         for flat in flats:
-            mean, lowest = score_fused(
-                result,
-                problem,
-                score,
-                weight=weight,
-                absent_mm=absent,
-                basal_mm=default.basal_absent_mm,
-                rv_weight=default.rv_fidelity,
-                area_matched=default.area_matching,
-                flat=flat,
-            )
+            mean, lowest = score_fused(result, problem, score, **default.fusion_keywords(), flat=flat)
             rows[(group, flat)].append((mean, mean - best, lowest))
             print(group, flat, round(mean, 4), round(mean - best, 4), round(lowest, 3), flush=True)
     table = []

@@ -73,11 +73,7 @@ def fused_scores(result, score) -> dict:
             result.frame,
             result.sa,
             result.shifts_mm,
-            weight=w,
-            absent_mm=default.absent_mm,
-            basal_mm=default.basal_absent_mm,
-            rv_weight=default.rv_fidelity,
-            area_matched=default.area_matching,
+            **default.fusion_keywords() | {"weight": w},
         )
         out[w] = score(from_canonical(probs, result.frame, result.sa))
     return out

@@ -8,12 +8,18 @@ import json
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 from tests_helpers import long_axis_view
 
 from cardiosr.cli import main
 from cardiosr.edsr import EDSR3D, EDSRTrainConfig, edsr_upsample, load_edsr, save_edsr, train_edsr
 from cardiosr.errors import InputError
-from cardiosr.interpolation import interpolated_signed_distances, nearest_upsample, shape_based_interpolation
+from cardiosr.interpolation import (
+    interpolated_signed_distances,
+    labels_from_signed_distances,
+    nearest_upsample,
+    shape_based_interpolation,
+)
 from cardiosr.io import load_labels, save_labels
 from cardiosr.metrics import dice
 from cardiosr.phantom import cohort_member
@@ -82,6 +88,24 @@ def test_matched_areas_keep_an_offset_section_between_slices_and_leave_the_ends_
     assert abs((matched[lv, 1] < 0).sum() - area) <= 0.03 * area  # the areas on both sides are kept midway
     assert np.array_equal(matched[lv, [0, 2]] < 0, plain[lv, [0, 2]] < 0)  # the acquired slices are unchanged
     assert np.array_equal(matched[lv, 3], plain[lv, 3])  # past the last section: an end, left as it was
+
+
+def test_the_nested_myocardium_keeps_the_wall_whole_between_offset_rings():
+    ring = _disc(9) * 2
+    ring[_disc(6) > 0] = 1  # an LV blood pool of radius 6 inside a wall 3 pixels thick
+    moved = np.roll(ring, 8, axis=1)  # the next section 8 pixels over, more than the wall's thickness
+    lr = LabelVolume(np.stack([ring, moved]), np.diag([10.0, 1.0, 1.0, 1.0]))
+    hr = np.diag([5.0, 1.0, 1.0, 1.0])  # slices at 0, 5 and 10 mm: 1 is midway
+    plain = labels_from_signed_distances(interpolated_signed_distances(lr, (3, 41, 41), hr)[0])
+    nested = labels_from_signed_distances(interpolated_signed_distances(lr, (3, 41, 41), hr, nested_myocardium=True)[0])
+    wall = int((ring == 2).sum())
+    assert (plain[1] == 2).sum() < 0.8 * wall  # the wall's own distances thin it midway
+    assert (nested[1] == 2).sum() > 0.9 * wall
+    # the nested wall is closed: no LV blood pool pixel midway touches the background
+    lv = nested[1] == 1
+    assert lv.sum() > 0.5 * (ring == 1).sum() and not (ndimage.binary_dilation(lv) & (nested[1] == 0)).any()
+    assert np.array_equal(nested[[0, 2]], plain[[0, 2]])  # the acquired slices are unchanged
+    assert np.array_equal(nested[1] == 1, plain[1] == 1)  # the LV blood pool is interpolated as before
 
 
 def test_sbi_keeps_nested_structures_and_blanks_outside_the_slab():

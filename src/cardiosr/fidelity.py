@@ -8,9 +8,11 @@ each moved back by ``-d`` (motion-corrected: the distances are moved with linear
 moves by a fraction of a pixel, as moving the labels cannot) and, between two slices that both hold a
 structure, offset so that its section's area is the linear interpolation of theirs (``area_matched``;
 :func:`cardiosr.interpolation.match_areas`: plain shape-based interpolation shrinks sections whose
-neighbours are offset or differ in shape), and the prior's result by Euclidean distance
-transforms (:func:`scipy.ndimage.distance_transform_edt`). They are blended with a weight ``w`` that depends on
-where a voxel lies along the stack:
+neighbours are offset or differ in shape), with the myocardium taken between the interpolated epicardium
+and LV blood pool (``nested_myocardium``; :func:`cardiosr.interpolation.nest_myocardium`: a wall
+interpolated on its own thins or breaks where its sections are offset), and the prior's result by
+Euclidean distance transforms (:func:`scipy.ndimage.distance_transform_edt`). They are blended with a
+weight ``w`` that depends on where a voxel lies along the stack:
 
 * ``w = 0`` within ``flat`` slice spacings (:data:`FLAT_FRACTION`) of an acquired slice's centre plane,
   where the stack's distances are that slice's own: the result there is the data;
@@ -22,8 +24,8 @@ The RV blood pool takes its own weight (``rv_weight``; :func:`structure_weights`
 from two real hearts and phantoms, is its least exact structure.
 
 Each voxel then takes the structure of lowest blended distance (background where all are positive).
-``weight = 0`` without ``area_matched`` is shape-based interpolation of the motion-corrected stack inside the
-slab.
+``weight = 0`` without ``area_matched`` and ``nested_myocardium`` is shape-based interpolation of the
+motion-corrected stack inside the slab.
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ def fuse_with_stack(
     basal_mm: float | None,
     rv_weight: float | None,
     area_matched: bool,
+    nested_myocardium: bool,
     flat: float = FLAT_FRACTION,
 ) -> np.ndarray:
     """Fuse the prior's result with the motion-corrected stack (module docstring): one-hot ``(4, D, H, W)``.
@@ -174,6 +177,10 @@ def fuse_with_stack(
         Between two slices that both hold a structure, match the stack's interpolated section to the linear
         interpolation of their areas (:func:`cardiosr.interpolation.match_areas`; ``enhance`` uses
         :attr:`cardiosr.optimise.OptimiseOptions.area_matching`).
+    nested_myocardium:
+        Take the stack's myocardium between the epicardium and the LV blood pool, both interpolated
+        (:func:`cardiosr.interpolation.nest_myocardium`; ``enhance`` uses
+        :attr:`cardiosr.optimise.OptimiseOptions.nested_myocardium`).
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
         as a fraction of the slice spacing (default :data:`FLAT_FRACTION`).
@@ -201,6 +208,7 @@ def fuse_with_stack(
             basal_mm=None if basal_mm is None else min(basal_mm, spacing),
             base_last=not frame.flipped,
             area_matched=area_matched,
+            nested_myocardium=nested_myocardium,
         )
         prior_sdf = signed_distance_volume(labels[box])
         w = structure_weights(sa, CanonicalFrame(affine=affine, shape=shape), weight, rv_weight, missing, flat)

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from cardiosr.geometry import voxel_coordinates
-from cardiosr.labels import STRUCTURES
+from cardiosr.labels import LV, MYO, STRUCTURES
 from cardiosr.threads import thread_map
 from cardiosr.volume import LabelVolume
 
@@ -71,7 +71,7 @@ BLUNT_FRACTION = 0.85
 
 def signed_distance_slices(
     lr: LabelVolume,
-    value: int,
+    value: int | Sequence[int],
     absent_mm: float | None = None,
     *,
     basal_mm: float | None = None,
@@ -79,9 +79,11 @@ def signed_distance_slices(
 ) -> np.ndarray:
     """In-plane signed distance (mm) to the boundary of one structure, slice by slice.
 
-    Negative inside, positive outside (distances from :func:`scipy.ndimage.distance_transform_edt` with the
-    in-plane voxel size). A slice without the structure gets ``+absent_mm`` everywhere (default: the
-    slice spacing), so the structure ends within one slice spacing of its last slice.
+    ``value``: the structure's label, or several labels taken as one region (e.g. ``(LV, MYO)``, the region
+    inside the epicardium). Negative inside, positive outside (distances from
+    :func:`scipy.ndimage.distance_transform_edt` with the in-plane voxel size). A slice without the
+    structure gets ``+absent_mm`` everywhere (default: the slice spacing), so the structure ends within one
+    slice spacing of its last slice.
 
     ``basal_mm`` (default: ``absent_mm``) is given instead to the slices beyond the structure's basal end
     (the slices after its last slice when ``base_last``, else before its first) when its basal-most section
@@ -100,7 +102,8 @@ def signed_distance_slices(
     spacing = lr.spacing
     absent = float(spacing[0]) if absent_mm is None else float(absent_mm)
     basal = absent if basal_mm is None else float(basal_mm)
-    areas = (lr.array == value).sum((1, 2))
+    region = np.isin(lr.array, np.atleast_1d(value))
+    areas = region.sum((1, 2))
     present = np.nonzero(areas)[0]
     beyond_base: set[int] = set()
     if len(present) and basal != absent:
@@ -110,7 +113,7 @@ def signed_distance_slices(
             beyond_base = set(beyond)
     out = np.empty(lr.shape, np.float32)
     for k in range(lr.shape[0]):
-        mask = lr.array[k] == value
+        mask = region[k]
         if not mask.any():
             out[k] = basal if k in beyond_base else absent
             continue
@@ -172,6 +175,7 @@ def interpolated_signed_distances(
     basal_mm: float | None = None,
     base_last: bool = True,
     area_matched: bool = False,
+    nested_myocardium: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The signed distance maps of shape-based interpolation on a target grid: ``((3, *shape) mm, inside mask)``.
 
@@ -186,6 +190,9 @@ def interpolated_signed_distances(
     of a slice beyond a structure's blunt basal end, and where the base is (:func:`signed_distance_slices`).
     ``area_matched``: between two segmented slices that both hold a structure, each target slice's distances
     are offset so that the section's area is the linear interpolation of theirs (:func:`match_areas`).
+    ``nested_myocardium``: the myocardium is the region inside the interpolated epicardium (the LV blood pool
+    and myocardium taken as one region) and outside the interpolated LV blood pool, ``max(epi, −LV)``
+    (:func:`nest_myocardium`), instead of its own interpolated distances.
     """
     coords, inside = _stack_coordinates(lr, shape, affine)
     n = np.asarray(lr.shape, float).reshape(3, 1, 1, 1)
@@ -193,11 +200,14 @@ def interpolated_signed_distances(
     if flat > 0.0:
         coords[0] = flatten_near_slices(coords[0], flat)
     present = [k for k in range(lr.shape[0]) if k not in set(missing)]
-    out = np.empty((len(STRUCTURES), *shape), np.float32)
+    regions: list[int | tuple[int, ...]] = [value for value, _ in STRUCTURES]
+    if nested_myocardium:
+        regions.append((LV, MYO))  # the epicardium
+    out = np.empty((len(regions), *shape), np.float32)
     target_pixel_mm2 = float(np.prod(np.linalg.norm(np.asarray(affine)[:3, 1:3], axis=0)))
 
     def structure(i: int) -> None:
-        sdf = signed_distance_slices(lr, STRUCTURES[i][0], absent_mm, basal_mm=basal_mm, base_last=base_last)
+        sdf = signed_distance_slices(lr, regions[i], absent_mm, basal_mm=basal_mm, base_last=base_last)
         if shifts_mm is not None:
             pixels = np.nan_to_num(np.asarray(shifts_mm, float)) / np.asarray(lr.spacing[1:], float)
             for k in range(lr.shape[0]):
@@ -211,11 +221,47 @@ def interpolated_signed_distances(
         # linear along the slice axis, linear in-plane: order-1 spline interpolation at the target voxels
         out[i] = ndimage.map_coordinates(sdf, coords, order=1, mode="nearest")
         if area_matched:
-            areas = (lr.array == STRUCTURES[i][0]).sum((1, 2)) * float(np.prod(lr.spacing[1:]))
+            areas = np.isin(lr.array, np.atleast_1d(regions[i])).sum((1, 2)) * float(np.prod(lr.spacing[1:]))
             match_areas(out[i], coords[0], inside, areas, present, target_pixel_mm2)
 
-    thread_map(structure, range(len(STRUCTURES)))  # scipy releases the GIL: the structures at once
+    thread_map(structure, range(len(regions)))  # scipy releases the GIL: the structures at once
+    if nested_myocardium:
+        return nest_myocardium(out[: len(STRUCTURES)], out[len(STRUCTURES)]), inside
     return out, inside
+
+
+def nest_myocardium(sdf: np.ndarray, epicardium: np.ndarray) -> np.ndarray:
+    """Replace the myocardium's signed distances by ``max(epicardium, −LV)`` (in place; returns ``sdf``).
+
+    The myocardium is a wall between two nested surfaces. Interpolated on its own, a wall whose sections are
+    offset by more than its thickness, or change from a ring to a cap, thins or breaks between the slices
+    (the mean of two ring distance maps is negative only where both rings nearly are). The region inside the
+    epicardium (LV blood pool and myocardium together) and the LV blood pool are solid, so their
+    interpolations stay whole; the wall is what lies inside the one and outside the other.
+
+    Parameters
+    ----------
+    sdf:
+        ``(3, D, H, W)`` signed distances (mm, negative inside) of the structures in the order of
+        :data:`cardiosr.labels.STRUCTURES` (LV, MYO, RV).
+    epicardium:
+        ``(D, H, W)`` signed distances (mm) of the LV blood pool and myocardium taken as one region.
+
+    Examples
+    --------
+    A disc of radius 5 inside a disc of radius 8: the wall is the ring between them.
+
+    >>> yy, xx = np.mgrid[-10:11, -10:11]
+    >>> r = np.hypot(yy, xx)[None]
+    >>> sdf = np.stack([r - 5, np.full(r.shape, 99.0), np.full(r.shape, 99.0)])
+    >>> wall = nest_myocardium(sdf, r - 8)[1]
+    >>> [bool(wall[0, 10, 10 + i] < 0) for i in (0, 4, 6, 7, 9)]
+    [False, False, True, True, False]
+    """
+    lv = [i for i, (value, _) in enumerate(STRUCTURES) if value == LV][0]
+    myo = [i for i, (value, _) in enumerate(STRUCTURES) if value == MYO][0]
+    sdf[myo] = np.maximum(epicardium, -sdf[lv])
+    return sdf
 
 
 def match_areas(

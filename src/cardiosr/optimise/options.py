@@ -123,6 +123,13 @@ class OptimiseOptions:
         shape-based interpolation shrinks a section whose neighbours are offset or differ in shape. Chosen on
         real anatomy (``benchmarks/fusion_areas.py``, section *fusion-areas*). ``False``: the stack's plain
         shape-based interpolation.
+    nested_myocardium:
+        In the fusion: the stack's myocardium between the slices is what lies inside its interpolated
+        epicardium (the LV blood pool and myocardium as one region) and outside its interpolated LV blood
+        pool (:func:`cardiosr.interpolation.nest_myocardium`), not the interpolation of the wall's own
+        distances, which thins or breaks a wall whose sections are offset or change from a ring to a cap.
+        Chosen on real anatomy (``benchmarks/fusion_nested.py``, section *fusion-nested*). ``False``: the
+        wall's own distances, as plain shape-based interpolation.
     basal_absent_mm:
         In the fusion: the distance (mm) given instead of ``absent_mm`` to the slices beyond a structure's
         basal end when its basal-most section holds at least
@@ -221,6 +228,11 @@ class OptimiseOptions:
     area_matching: bool = option(
         True, "in the fusion, plain shape-based interpolation of the stack between its slices (no area matching)"
     )
+    nested_myocardium: bool = option(
+        True,
+        "in the fusion, interpolate the myocardium's own distances instead of taking it between the "
+        "interpolated epicardium and LV blood pool",
+    )
     basal_absent_mm: float | None = option(
         None,
         "in the fusion, the distance (mm) of a slice beyond a structure's blunt basal end (default: off, "
@@ -228,6 +240,24 @@ class OptimiseOptions:
         metavar="MM",
         kind=float,
     )
+
+    def fusion_keywords(self) -> dict[str, float | bool | None]:
+        """The keywords of :func:`cardiosr.fidelity.fuse_with_stack` these options ask for (the fusion that
+        ``enhance`` runs; ``fidelity`` must not be ``None``).
+
+        Examples
+        --------
+        >>> OptimiseOptions(fidelity=0.3).fusion_keywords()["weight"]
+        0.3
+        """
+        return {
+            "weight": self.fidelity,
+            "rv_weight": self.rv_fidelity,
+            "absent_mm": self.absent_mm,
+            "basal_mm": self.basal_absent_mm,
+            "area_matched": self.area_matching,
+            "nested_myocardium": self.nested_myocardium,
+        }
 
     def check(self) -> None:
         """Raise :class:`InputError` on values that cannot work."""

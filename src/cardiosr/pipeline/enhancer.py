@@ -357,14 +357,4 @@ def _fuse(result: OptimisationResult, problem: Problem, opts: OptimiseOptions) -
     """Replace ``result.probs`` by their fusion with the motion-corrected stack (:mod:`cardiosr.fidelity`)."""
     from cardiosr.fidelity import fuse_with_stack
 
-    result.probs = fuse_with_stack(
-        result.probs,
-        problem.frame,
-        problem.sa,
-        result.shifts_mm,
-        weight=opts.fidelity,
-        rv_weight=opts.rv_fidelity,
-        area_matched=opts.area_matching,
-        absent_mm=opts.absent_mm,
-        basal_mm=opts.basal_absent_mm,
-    )
+    result.probs = fuse_with_stack(result.probs, problem.frame, problem.sa, result.shifts_mm, **opts.fusion_keywords())
