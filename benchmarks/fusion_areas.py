@@ -21,7 +21,7 @@ from __future__ import annotations
 import warnings
 
 from _report import report
-from fusion_plateau import SWITCH_HEADER, case_arguments, case_intro, switch_rows
+from fusion_plateau import case_arguments, case_intro, switch_header, switch_rows
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     report(
         "fusion-areas",
         "Matched areas between the slices in the fusion, on real anatomy (issue 15)",
-        ["group", "area matching", *SWITCH_HEADER],
+        switch_header("area matching"),
         switch_rows(args, "area_matched"),
         case_intro(__doc__, args),
         write=not args.no_write,

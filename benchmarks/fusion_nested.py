@@ -23,7 +23,7 @@ from __future__ import annotations
 import warnings
 
 from _report import report
-from fusion_plateau import SWITCH_HEADER, case_arguments, case_intro, switch_rows
+from fusion_plateau import case_arguments, case_intro, switch_header, switch_rows
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     report(
         "fusion-nested",
         "The fusion's myocardium between the interpolated epicardium and LV blood pool, on real anatomy (issue 15)",
-        ["group", "nested myocardium", *SWITCH_HEADER],
+        switch_header("nested myocardium"),
         switch_rows(args, "nested_myocardium"),
         case_intro(__doc__, args),
         write=not args.no_write,

@@ -103,18 +103,18 @@ def fitted_cases(args: argparse.Namespace):
         yield group, best, result, make_problem(result.sa, frame=result.frame), score
 
 
-def switch_rows(args: argparse.Namespace, keyword: str) -> list[list[str]]:
-    """Every case of :func:`fitted_cases` fused with the shipped settings but the boolean fusion keyword
-    ``keyword`` (of :func:`cardiosr.fidelity.fuse_with_stack`) off and on: the rows of :data:`SWITCH_HEADER` per
-    group and setting (the shipped one marked "(default)")."""
+def switch_rows(args: argparse.Namespace, keyword: str, values: tuple = (False, True)) -> list[list[str]]:
+    """Every case of :func:`fitted_cases` fused with the shipped settings but the fusion keyword ``keyword``
+    (of :func:`cardiosr.fidelity.fuse_with_stack`) set to each of ``values`` (default off and on): the rows of
+    :func:`switch_header` per group and value (the shipped one marked "(default)"), changes against the first."""
     shipped = OptimiseOptions().fusion_keywords()
-    rows = defaultdict(list)  # (group, setting) -> [mean, LV, MYO, RV, margin, change against off, consistency]
+    rows = defaultdict(list)  # (group, value) -> [mean, LV, MYO, RV, margin, change against the first, consistency]
     for group, best, result, problem, score in fitted_cases(args):
         means = {}
-        for setting in (False, True):
+        for setting in values:
             scores, lowest = fused_scores(result, problem, score, **shipped | {keyword: setting})
             means[setting] = float(np.mean(list(scores.values())))
-            change = means[setting] - means[False]
+            change = means[setting] - means[values[0]]
             rows[(group, setting)].append(
                 [means[setting], scores["LV"], scores["MYO"], scores["RV"], means[setting] - best, change, lowest]
             )
@@ -122,7 +122,7 @@ def switch_rows(args: argparse.Namespace, keyword: str) -> list[list[str]]:
     table = []
     for (group, setting), cases in rows.items():
         mean, lv, myo, rv, margin, change, lowest = np.array(cases).T
-        label = ("on" if setting else "off") + (" (default)" if setting == shipped[keyword] else "")
+        label = _value_name(setting) + (" (default)" if setting == shipped[keyword] else "")
         table.append(
             [group, label, str(len(cases))]
             + [f"{x.mean():.4f}" for x in (mean, lv, myo, rv)]
@@ -132,17 +132,18 @@ def switch_rows(args: argparse.Namespace, keyword: str) -> list[list[str]]:
     return table
 
 
-#: The columns of :func:`switch_rows` after the setting's (which a report names).
-SWITCH_HEADER = [
-    "cases",
-    "mean Dice",
-    "LV",
-    "MYO",
-    "RV",
-    "cases below interpolation (lowest)",
-    "cases losing > 0.01 against off (largest loss)",
-    "min consistency",
-]
+def _value_name(value: object) -> str:
+    """ "on"/"off" for a boolean, else the value as printed."""
+    return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}"
+
+
+def switch_header(setting: str, values: tuple = (False, True)) -> list[str]:
+    """The columns of :func:`switch_rows` for the setting named ``setting`` set to each of ``values``."""
+    against = f"cases losing > 0.01 against {_value_name(values[0])} (largest loss)"
+    return ["group", setting, "cases", "mean Dice", "LV", "MYO", "RV", "cases below interpolation (lowest)"] + [
+        against,
+        "min consistency",
+    ]
 
 
 def main() -> None:
