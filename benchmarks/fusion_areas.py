@@ -18,26 +18,9 @@ per-structure consistency Dice. Writes the ``fusion-areas`` section of ``docs/be
 
 from __future__ import annotations
 
-import warnings
+from fusion_plateau import switch_report
 
-from _report import report
-from fusion_plateau import case_arguments, case_intro, switch_header, switch_rows
-
-
-def main() -> None:
-    parser = case_arguments(__doc__.splitlines()[0])
-    parser.set_defaults(protocols="a,b,c")
-    args = parser.parse_args()
-    warnings.simplefilter("ignore")
-    report(
-        "fusion-areas",
-        "Matched areas between the slices in the fusion, on real anatomy (issue 15)",
-        switch_header("area matching"),
-        switch_rows(args, "area_matched"),
-        case_intro(__doc__, args),
-        write=not args.no_write,
-    )
-
+TITLE = "Matched areas between the slices in the fusion, on real anatomy (issue 15)"
 
 if __name__ == "__main__":
-    main()
+    switch_report(__doc__, "fusion-areas", TITLE, "area matching", "area_matched")

@@ -20,26 +20,9 @@ the largest loss), and the lowest per-structure consistency Dice. Writes the ``f
 
 from __future__ import annotations
 
-import warnings
+from fusion_plateau import switch_report
 
-from _report import report
-from fusion_plateau import case_arguments, case_intro, switch_header, switch_rows
-
-
-def main() -> None:
-    parser = case_arguments(__doc__.splitlines()[0])
-    parser.set_defaults(protocols="a,b,c")
-    args = parser.parse_args()
-    warnings.simplefilter("ignore")
-    report(
-        "fusion-nested",
-        "The fusion's myocardium between the interpolated epicardium and LV blood pool, on real anatomy (issue 15)",
-        switch_header("nested myocardium"),
-        switch_rows(args, "nested_myocardium"),
-        case_intro(__doc__, args),
-        write=not args.no_write,
-    )
-
+TITLE = "The fusion's myocardium between the interpolated epicardium and LV blood pool, on real anatomy (issue 15)"
 
 if __name__ == "__main__":
-    main()
+    switch_report(__doc__, "fusion-nested", TITLE, "nested myocardium", "nested_myocardium")

@@ -146,6 +146,19 @@ def switch_header(setting: str, values: tuple = (False, True)) -> list[str]:
     ]
 
 
+def switch_report(doc: str, section: str, title: str, setting: str, keyword: str) -> None:
+    """Run a fusion switch benchmark from the command line: parse :func:`case_arguments` (all protocols by
+    default; ``doc``: the script's docstring), fuse every case with ``keyword`` off and on (:func:`switch_rows`)
+    and write the table as ``section`` of ``docs/benchmarks.md`` with ``title``, the column of the setting named
+    ``setting``."""
+    parser = case_arguments(doc.splitlines()[0])
+    parser.set_defaults(protocols="a,b,c")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    rows = switch_rows(args, keyword)
+    report(section, title, switch_header(setting), rows, case_intro(doc, args), write=not args.no_write)
+
+
 def main() -> None:
     parser = case_arguments(__doc__.splitlines()[0])
     parser.add_argument("--flats", default=f"0,{FLAT_FRACTION},0.05", help="plateau half-widths (slice spacings)")
