@@ -37,7 +37,7 @@ from cardiosr.simulate import simulate_case
 from cardiosr.topology import clean_topology
 
 
-def _cases(protocols: set[str], draws: int, seed: int, patients: int | None):
+def real_cases(protocols: set[str], draws: int, seed: int, patients: int | None):
     """(group, input stack, scorer) of every case."""
     if "a" in protocols:
         for name, hr in real_hearts():
@@ -97,7 +97,7 @@ def fitted_cases(args: argparse.Namespace):
     """(group, better of NN and SBI's mean Dice, result fitted without the fusion, its problem, scorer) of
     every case chosen by :func:`case_arguments`' options."""
     unfused, nn, sbi = Enhancer(device="cpu", fidelity=None), Enhancer(method="nn"), Enhancer(method="sbi")
-    for group, sa, score in _cases(set(args.protocols.split(",")), args.draws, args.seed, args.acdc_patients):
+    for group, sa, score in real_cases(set(args.protocols.split(",")), args.draws, args.seed, args.acdc_patients):
         best = max(np.mean(list(score(e.run(sa).sr).values())) for e in (nn, sbi))
         result = unfused.run(sa)
         yield group, best, result, make_problem(result.sa, frame=result.frame), score
