@@ -133,7 +133,7 @@ def switch_rows(args: argparse.Namespace, keyword: str, values: tuple = (False, 
 
 
 def _value_name(value: object) -> str:
-    """ "on"/"off" for a boolean, else the value as printed."""
+    """A value as a table shows it: on or off for a boolean, else the number."""
     return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}"
 
 
