@@ -25,9 +25,10 @@ from _report import SHARED, report
 from real_data import PATTERNS, real_hearts, score_on_dropped, score_on_hr
 
 from cardiosr.degradation import drop_odd_slices
-from cardiosr.fidelity import FLAT_FRACTION, fuse_with_stack
-from cardiosr.geometry import from_canonical
+from cardiosr.fidelity import FLAT_FRACTION, fused_labels
+from cardiosr.geometry import hr_grid
 from cardiosr.io import load_labels
+from cardiosr.labels import one_hot
 from cardiosr.metrics import long_axis_dice
 from cardiosr.optimise import OptimiseOptions
 from cardiosr.optimise.problem import make_problem
@@ -60,13 +61,16 @@ def real_cases(protocols: set[str], draws: int, seed: int, patients: int | None)
 
 def fused_scores(result, problem, score, **fusion) -> tuple[dict[str, float], float]:
     """``result`` (fitted without the fusion) fused with its corrected stack (``fusion``: keywords of
-    :func:`cardiosr.fidelity.fuse_with_stack` besides the maps), put back on the input's grid with clean
-    topology as ``enhance`` does: (Dice per structure by ``score``, lowest per-structure consistency Dice)."""
+    :func:`cardiosr.fidelity.fused_labels` besides the maps) as ``enhance`` does, on the output grid (with
+    clean topology) and on the canonical grid: (Dice per structure of the output by ``score``, lowest
+    per-structure consistency Dice of the canonical result)."""
     opt = result.optimisation
-    probs = fuse_with_stack(opt.probs, result.frame, result.sa, opt.shifts_mm, **fusion)
-    sr = from_canonical(probs, result.frame, result.sa)
-    scores = score(sr.with_array(clean_topology(sr.array), sr.affine))
-    consistency = consistency_dice(problem, probs, opt.shifts_mm)
+    shape, affine = hr_grid(result.sa)
+    canonical, output = fused_labels(
+        opt.probs, result.frame, result.sa, opt.shifts_mm, (None, (shape, affine)), **fusion
+    )
+    scores = score(result.sa.with_array(clean_topology(output), affine))
+    consistency = consistency_dice(problem, one_hot(canonical), opt.shifts_mm)
     return scores, min(v for v in consistency.values() if not np.isnan(v))
 
 

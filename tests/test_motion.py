@@ -14,10 +14,11 @@ from cardiosr.degradation import drop_odd_slices
 from cardiosr.fidelity import (
     FLAT_FRACTION,
     fuse_with_stack,
+    fused_labels,
     signed_distance_volume,
     structure_weights,
 )
-from cardiosr.geometry import resample_labels, to_canonical, voxel_coordinates
+from cardiosr.geometry import CanonicalFrame, from_canonical, hr_grid, resample_labels, to_canonical, voxel_coordinates
 from cardiosr.interpolation import (
     BLUNT_FRACTION,
     interpolated_signed_distances,
@@ -217,6 +218,57 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
     whole_grid = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior_sdf)
     fused = fuse_with_stack(probs, frame, sa, shifts, **SHIPPED).argmax(0)
     assert np.array_equal(fused, whole_grid)
+
+
+def test_the_output_is_fused_on_its_own_grid_and_is_each_acquired_slice_on_its_centre_plane(default_prior):
+    """A motion-free 10 mm phantom stack: ``sr`` is fused on the output grid itself, whose planes include every
+    slice's centre plane, so each acquired slice comes back exactly there; the canonical fusion resampled onto
+    the output grid (as before) does not."""
+    hr = cohort_member(1, 8)[0]
+    sa = simulate_case("c", hr, 0.0, case_rng(1, 8)).lr
+    result = enhance(sa, prior=default_prior[0])
+    assert _rms(result.shifts_mm) == 0.0
+    shape, affine = hr_grid(sa)
+    assert result.sr.shape == shape and np.allclose(result.sr.affine, affine)
+    # the centre plane of every slice, as an index of the output grid (the in-plane grid is the stack's own)
+    planes = voxel_coordinates(affine, sa.affine, (sa.shape[0], 1, 1))[:, 0, 0]
+    assert np.allclose(planes[:, 1:], 0.0) and np.allclose(planes[:, 0], np.rint(planes[:, 0]))
+    centre = result.sr.array[np.rint(planes[:, 0]).astype(int)]
+    assert np.array_equal(centre, sa.array)
+    resampled = from_canonical(result.optimisation.probs, result.frame, sa).array[np.rint(planes[:, 0]).astype(int)]
+    assert (resampled != sa.array).any()
+
+
+def test_a_fusion_on_another_grid_resamples_the_prior_and_ignores_where_the_canonical_planes_lie():
+    """``fused_labels`` on a grid of 2 mm planes through the slices (0, 10, 20, 30 mm): with the prior's weight
+    0 the result inside the stack is the interpolated stack whatever the canonical grid's phase (the canonical
+    fusion resampled onto that grid moves with it); beyond the stack (weight 1) it is the prior, resampled
+    from the canonical grid."""
+    yy, xx = np.mgrid[:40, :40]
+    disc = lambda r: ((yy - 20) ** 2 + (xx - 20) ** 2 <= r * r).astype(np.uint8)  # noqa: E731
+    sa = LabelVolume(np.stack([disc(12), disc(9), disc(4), 0 * disc(1)]), np.diag([10.0, 1.0, 1.0, 1.0]))
+    grid = ((20, 40, 40), np.diag([2.0, 1.0, 1.0, 1.0]))  # 0 to 38 mm; the stack's slab ends at 35 mm
+    keywords = SHIPPED | {"weight": 0.0, "rv_weight": 0.0}
+    outputs, resampled = [], []
+    for offset in (0.0, 0.9):  # two canonical grids of 1.5 mm planes, 0.9 mm apart along the slices
+        canonical = np.diag([1.5, 1.0, 1.0, 1.0])
+        canonical[0, 3] = offset - 9.0
+        frame = CanonicalFrame(affine=canonical, shape=(48, 40, 40))
+        z = canonical[0, 3] + 1.5 * np.arange(48)
+        ball = (z[:, None, None] - 40.0) ** 2 + (yy - 20.0) ** 2 + (xx - 20.0) ** 2 <= 8.0**2  # the prior's LV
+        probs = np.stack([~ball, ball, 0 * ball, 0 * ball]).astype(np.float32)
+        outputs += fused_labels(probs, frame, sa, np.zeros((4, 2)), (grid,), **keywords)
+        fused = fuse_with_stack(probs, frame, sa, np.zeros((4, 2)), **keywords)
+        resampled.append(resample_labels(fused.argmax(0).astype(np.uint8), canonical, *grid))
+    stack = slice(0, 18)  # the planes inside the stack's slab (0 to 34 mm)
+    assert np.array_equal(outputs[0][stack], outputs[1][stack])
+    assert not np.array_equal(resampled[0][stack], resampled[1][stack])
+    sdf, _ = interpolated_signed_distances(sa, *grid, ABSENT, flat=FLAT_FRACTION, area_matched=AREAS)
+    assert np.array_equal(outputs[0][:15], labels_from_signed_distances(sdf)[:15])  # 0 to 28 mm: the stack alone
+    for plane in (18, 19):  # 36 and 38 mm: the prior's ball, 4 and 2 mm from its centre
+        truth = (yy - 20.0) ** 2 + (xx - 20.0) ** 2 <= 64.0 - (40.0 - 2.0 * plane) ** 2
+        for out in outputs:
+            assert dice(out[plane], truth.astype(np.uint8))["LV"] > 0.9
 
 
 def test_fusion_reproduces_a_slice_whose_neighbour_holds_one_far_pixel_of_its_structure():

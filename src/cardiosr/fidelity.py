@@ -30,12 +30,14 @@ motion-corrected stack inside the slab.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage
 
 from cardiosr.geometry import CANONICAL_SPACING, CanonicalFrame
 from cardiosr.interpolation import flatten_near_slices, interpolated_signed_distances, labels_from_signed_distances
-from cardiosr.labels import N_CLASSES, RV, STRUCTURES
+from cardiosr.labels import RV, STRUCTURES, one_hot
 from cardiosr.optimise import shift_slices
 from cardiosr.threads import thread_map
 from cardiosr.volume import LabelVolume
@@ -144,10 +146,62 @@ def fuse_with_stack(
     nested_myocardium: bool,
     flat: float = FLAT_FRACTION,
 ) -> np.ndarray:
-    """Fuse the prior's result with the motion-corrected stack (module docstring): one-hot ``(4, D, H, W)``.
+    """Fuse the prior's result with the motion-corrected stack on the canonical grid: one-hot ``(4, D, H, W)``.
+
+    :func:`fused_labels` on ``frame``'s own grid (the parameters are its).
+
+    Examples
+    --------
+    With the prior's weight 0 the fusion between two slices of the same square is that square:
+
+    >>> a = np.zeros((2, 8, 8), np.uint8); a[:, 2:6, 2:6] = 1
+    >>> sa = LabelVolume(a, np.diag([10.0, 1, 1, 1]))
+    >>> frame = CanonicalFrame(affine=np.diag([2.5, 1, 1, 1]), shape=(5, 8, 8))
+    >>> probs = np.zeros((4, 5, 8, 8), np.float32); probs[0] = 1
+    >>> keywords = dict(absent_mm=5.0, basal_mm=None, rv_weight=None, area_matched=True, nested_myocardium=True)
+    >>> fused = fuse_with_stack(probs, frame, sa, np.zeros((2, 2)), weight=0.0, **keywords)
+    >>> bool((fused[1, 2] == a[0]).all())
+    True
+    """
+    (fused,) = fused_labels(
+        probs,
+        frame,
+        sa,
+        shifts_mm,
+        weight=weight,
+        absent_mm=absent_mm,
+        basal_mm=basal_mm,
+        rv_weight=rv_weight,
+        area_matched=area_matched,
+        nested_myocardium=nested_myocardium,
+        flat=flat,
+    )
+    return one_hot(fused)
+
+
+def fused_labels(
+    probs: np.ndarray,
+    frame: CanonicalFrame,
+    sa: LabelVolume,
+    shifts_mm: np.ndarray,
+    grids: Sequence[tuple[tuple[int, int, int], np.ndarray] | None] = (None,),
+    *,
+    weight: float,
+    absent_mm: float,
+    basal_mm: float | None,
+    rv_weight: float | None,
+    area_matched: bool,
+    nested_myocardium: bool,
+    flat: float = FLAT_FRACTION,
+) -> list[np.ndarray]:
+    """Fuse the prior's result with the motion-corrected stack (module docstring) on grids: ``uint8`` labels.
 
     Everything is computed on the bounding box of the heart (:func:`_fusion_box`); outside it the fused label
-    is background, exactly as on the whole grid.
+    is background, exactly as on the whole grid. On a grid other than the canonical one the
+    prior's signed distances are resampled linearly from the canonical grid and the stack's are computed at
+    the grid's own voxels, so the result is not resampled from the canonical grid's 2 mm planes: where a
+    structure ends between two slices does not depend on where those planes happen to lie (``enhance`` fuses
+    its output on :func:`cardiosr.geometry.hr_grid`, whose planes include the slices' centre planes).
 
     Parameters
     ----------
@@ -159,6 +213,9 @@ def fuse_with_stack(
         The short-axis stack as acquired (internal labels and order).
     shifts_mm:
         ``(D_sa, 2)`` estimated shifts in mm (content moved by ``+d``); ``NaN`` is read as 0.
+    grids:
+        The grids to fuse on, each ``(shape, affine)`` (voxel → world, mm) or ``None`` for ``frame``'s own
+        (the default: that one alone); the prior's distances are computed once for all.
     weight:
         Weight of the prior midway between slices, in [0, 1].
     absent_mm:
@@ -184,23 +241,63 @@ def fuse_with_stack(
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
         as a fraction of the slice spacing (default :data:`FLAT_FRACTION`).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One ``uint8`` label map per grid, in the order of ``grids``.
+
+    Examples
+    --------
+    A square on two slices 10 mm apart, fused with the prior's weight 0 on a grid of 2 mm planes:
+
+    >>> a = np.zeros((2, 8, 8), np.uint8); a[:, 2:6, 2:6] = 1
+    >>> sa = LabelVolume(a, np.diag([10.0, 1, 1, 1]))
+    >>> frame = CanonicalFrame(affine=np.diag([2.5, 1, 1, 1]), shape=(5, 8, 8))
+    >>> probs = np.zeros((4, 5, 8, 8), np.float32); probs[0] = 1
+    >>> keywords = dict(absent_mm=5.0, basal_mm=None, rv_weight=None, area_matched=True, nested_myocardium=True)
+    >>> grid = ((6, 8, 8), np.diag([2.0, 1, 1, 1]))
+    >>> canonical, out = fused_labels(probs, frame, sa, np.zeros((2, 2)), (None, grid), weight=0.0, **keywords)
+    >>> canonical.shape, out.shape, int(out[3].sum())
+    ((5, 8, 8), (6, 8, 8), 16)
     """
     missing = sa.missing_slices()
     minus = -np.nan_to_num(np.asarray(shifts_mm, float))
     corrected = shift_slices(sa, minus)  # the labels moved back: only to find the box
     labels = probs.argmax(0).astype(np.uint8)
-    fused = np.zeros(labels.shape, np.uint8)
     box = _fusion_box(labels, corrected, frame)
-    if box is not None:
-        start = np.array([b.start for b in box], float)
-        affine = frame.affine.copy()
-        affine[:3, 3] = frame.affine[:3, :3] @ start + frame.affine[:3, 3]
-        shape = tuple(b.stop - b.start for b in box)
+    prior_sdf = None if box is None else signed_distance_volume(labels[box])
+    out = []
+    for grid in grids:
+        shape, affine = (frame.shape, frame.affine) if grid is None else grid
+        fused = np.zeros(tuple(int(n) for n in shape), np.uint8)
+        out.append(fused)
+        if box is None:
+            continue
+        box_affine = _moved(frame.affine, [b.start for b in box])
+        target, prior = box, prior_sdf
+        if grid is not None:
+            target = _box_on(tuple(b.stop - b.start for b in box), box_affine, fused.shape, np.asarray(affine, float))
+            if target is None:
+                continue
+            to_box = np.linalg.inv(box_affine) @ _moved(affine, [t.start for t in target])
+            size = tuple(t.stop - t.start for t in target)
+            prior = np.stack(
+                thread_map(
+                    lambda d, m=to_box, n=size: ndimage.affine_transform(
+                        d, m[:3, :3], m[:3, 3], output_shape=n, order=1, mode="nearest"
+                    ),
+                    list(prior_sdf),
+                )
+            )
+        target_frame = CanonicalFrame(
+            affine=_moved(affine, [t.start for t in target]), shape=tuple(t.stop - t.start for t in target)
+        )
         spacing = float(sa.spacing[0])
         data_sdf, _ = interpolated_signed_distances(
             sa,
-            shape,
-            affine,
+            target_frame.shape,
+            target_frame.affine,
             min(absent_mm, spacing),
             missing=missing,
             flat=flat,
@@ -210,10 +307,30 @@ def fuse_with_stack(
             area_matched=area_matched,
             nested_myocardium=nested_myocardium,
         )
-        prior_sdf = signed_distance_volume(labels[box])
-        w = structure_weights(sa, CanonicalFrame(affine=affine, shape=shape), weight, rv_weight, missing, flat)
-        fused[box] = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior_sdf)
-    return (np.arange(N_CLASSES).reshape(-1, 1, 1, 1) == fused[None]).astype(np.float32)
+        w = structure_weights(sa, target_frame, weight, rv_weight, missing, flat)
+        fused[target] = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior)
+    return out
+
+
+def _moved(affine: np.ndarray, start: list[int] | list[float]) -> np.ndarray:
+    """The affine of the sub-grid that starts at voxel ``start`` of the grid of ``affine``."""
+    out = np.asarray(affine, float).copy()
+    out[:3, 3] = out[:3, :3] @ np.asarray(start, float) + out[:3, 3]
+    return out
+
+
+def _box_on(
+    shape: tuple[int, ...], affine: np.ndarray, grid_shape: tuple[int, ...], grid_affine: np.ndarray
+) -> tuple[slice, ...] | None:
+    """The box of a grid's voxels within a voxel of the box ``(shape, affine)`` (``None``: none)."""
+    corners = np.array(np.meshgrid(*[(-1.0, float(n)) for n in shape], indexing="ij")).reshape(3, -1)
+    m = np.linalg.inv(grid_affine) @ affine
+    inside = m[:3, :3] @ corners + m[:3, 3:4]
+    lo = np.clip(np.floor(inside.min(1)).astype(int), 0, np.asarray(grid_shape))
+    hi = np.clip(np.ceil(inside.max(1)).astype(int) + 1, 0, np.asarray(grid_shape))
+    if np.any(hi <= lo):
+        return None
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
 def _fusion_box(labels: np.ndarray, corrected: LabelVolume, frame: CanonicalFrame) -> tuple[slice, ...] | None:

@@ -46,6 +46,10 @@ class OptimisationResult:
     motion:
         With ``motion_test``: the decision whether the data support motion and its evidence (losses with
         and without shifts, relative gain, threshold, λ).
+    output_labels:
+        With the fusion (:mod:`cardiosr.fidelity`): its ``uint8`` labels fused on the output grid itself
+        (:func:`cardiosr.geometry.hr_grid` of the input), which the result in the world frame is; ``None``
+        without the fusion (the output is then resampled from :attr:`probs`) and once :meth:`release_maps` ran.
     """
 
     probs: np.ndarray | None
@@ -61,9 +65,11 @@ class OptimisationResult:
     gauge: str = GAUGE_ZERO_MEAN
     latent_probs: np.ndarray | None = None
     motion: dict | None = None
+    output_labels: np.ndarray | None = None
 
     def release_maps(self) -> None:
         """Drop the canonical probability maps (16 MB each) once the result is finished: a cine keeps every
         frame's result, and its memory must not grow by the maps of every frame."""
         self.probs = None
         self.latent_probs = None
+        self.output_labels = None

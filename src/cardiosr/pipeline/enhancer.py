@@ -13,6 +13,7 @@ from cardiosr.allocator import keep_freed_memory
 from cardiosr.device import resolve_device
 from cardiosr.errors import InputError, InputWarning
 from cardiosr.frames import Cine, count_frames, load_frames
+from cardiosr.geometry import hr_grid
 from cardiosr.metrics import clinical_volumes
 from cardiosr.optimise.cycle import cycle_optimisation, key_frame_of, select_frames
 from cardiosr.optimise.options import OptimiseOptions
@@ -354,7 +355,14 @@ def enhance(
 
 
 def _fuse(result: OptimisationResult, problem: Problem, opts: OptimiseOptions) -> None:
-    """Replace ``result.probs`` by their fusion with the motion-corrected stack (:mod:`cardiosr.fidelity`)."""
-    from cardiosr.fidelity import fuse_with_stack
+    """Fuse ``result`` with the motion-corrected stack (:mod:`cardiosr.fidelity`): on the output grid
+    (``result.output_labels``, the result in the world frame) and on the canonical grid (``result.probs``,
+    replaced: the canonical output and the QC's consistency)."""
+    from cardiosr.fidelity import fused_labels
+    from cardiosr.labels import one_hot
 
-    result.probs = fuse_with_stack(result.probs, problem.frame, problem.sa, result.shifts_mm, **opts.fusion_keywords())
+    grids = (None, hr_grid(problem.sa))
+    canonical, result.output_labels = fused_labels(
+        result.probs, problem.frame, problem.sa, result.shifts_mm, grids, **opts.fusion_keywords()
+    )
+    result.probs = one_hot(canonical)

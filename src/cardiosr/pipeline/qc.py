@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from cardiosr.errors import InputWarning
-from cardiosr.geometry import from_canonical, resample_probabilities, unit_columns
+from cardiosr.geometry import from_canonical, hr_grid, resample_probabilities, unit_columns
 from cardiosr.labels import STRUCTURES
 from cardiosr.metrics import clinical_volumes, dice, long_axis_dice
 from cardiosr.optimise.options import OptimiseOptions
@@ -62,7 +62,10 @@ def finish_result(
     frame, sa = problem.frame, problem.sa
     labels = clean_topology(opt.probs.argmax(0).astype(np.uint8))
     canonical = LabelVolume(labels, frame.affine.copy(), sa.convention, (0, 1, 2), sa.path, sa.header)
-    sr = from_canonical(opt.probs, frame, sa)
+    if opt.output_labels is None:
+        sr = from_canonical(opt.probs, frame, sa)
+    else:  # fused on the output grid itself (cardiosr.fidelity.fused_labels)
+        sr = sa.with_array(opt.output_labels, hr_grid(sa)[1])
     sr = sr.with_array(clean_topology(sr.array), sr.affine)
     uncertainty = None
     if opt.uncertainty is not None:
