@@ -26,7 +26,7 @@ from real_data import PATTERNS, real_hearts, score_on_dropped, score_on_hr
 
 from cardiosr.degradation import drop_odd_slices
 from cardiosr.fidelity import FLAT_FRACTION, fused_labels
-from cardiosr.geometry import hr_grid
+from cardiosr.geometry import from_canonical, hr_grid
 from cardiosr.io import load_labels
 from cardiosr.labels import one_hot
 from cardiosr.metrics import long_axis_dice
@@ -59,18 +59,25 @@ def real_cases(protocols: set[str], draws: int, seed: int, patients: int | None)
             yield "M&Ms-2 001, 4-chamber view", sa, lambda sr, la=la: long_axis_dice(sr, la)
 
 
-def fused_scores(result, problem, score, **fusion) -> tuple[dict[str, float], float]:
+#: The fusion ``enhance`` runs, as :func:`fused_scores` takes it: the keywords of
+#: :func:`cardiosr.fidelity.fused_labels` and ``output_grid``.
+SHIPPED = OptimiseOptions().fusion_keywords() | {"output_grid": True}
+
+
+def fused_scores(result, problem, score, output_grid: bool = True, **fusion) -> tuple[dict[str, float], float]:
     """``result`` (fitted without the fusion) fused with its corrected stack (``fusion``: keywords of
     :func:`cardiosr.fidelity.fused_labels` besides the maps) as ``enhance`` does, on the output grid (with
     clean topology) and on the canonical grid: (Dice per structure of the output by ``score``, lowest
-    per-structure consistency Dice of the canonical result)."""
+    per-structure consistency Dice of the canonical result). ``output_grid=False``: the output is the
+    canonical result resampled onto the output grid instead (as before the fusion on the output grid)."""
     opt = result.optimisation
     shape, affine = hr_grid(result.sa)
-    canonical, output = fused_labels(
-        opt.probs, result.frame, result.sa, opt.shifts_mm, (None, (shape, affine)), **fusion
-    )
+    grids = (None, (shape, affine)) if output_grid else (None,)
+    fused = fused_labels(opt.probs, result.frame, result.sa, opt.shifts_mm, grids, **fusion)
+    canonical = one_hot(fused[0])
+    output = fused[1] if output_grid else from_canonical(canonical, result.frame, result.sa).array
     scores = score(result.sa.with_array(clean_topology(output), affine))
-    consistency = consistency_dice(problem, one_hot(canonical), opt.shifts_mm)
+    consistency = consistency_dice(problem, canonical, opt.shifts_mm)
     return scores, min(v for v in consistency.values() if not np.isnan(v))
 
 
@@ -109,9 +116,9 @@ def fitted_cases(args: argparse.Namespace):
 
 def switch_rows(args: argparse.Namespace, keyword: str, values: tuple = (False, True)) -> list[list[str]]:
     """Every case of :func:`fitted_cases` fused with the shipped settings but the fusion keyword ``keyword``
-    (of :func:`cardiosr.fidelity.fuse_with_stack`) set to each of ``values`` (default off and on): the rows of
+    (of :func:`fused_scores`) set to each of ``values`` (default off and on): the rows of
     :func:`switch_header` per group and value (the shipped one marked "(default)"), changes against the first."""
-    shipped = OptimiseOptions().fusion_keywords()
+    shipped = SHIPPED
     rows = defaultdict(list)  # (group, value) -> [mean, LV, MYO, RV, margin, change against the first, consistency]
     for group, best, result, problem, score in fitted_cases(args):
         means = {}

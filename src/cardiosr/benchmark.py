@@ -259,9 +259,10 @@ def run_benchmark(
 
 
 def _run_lo(enhancer: Any, lr: LabelVolume, hr: LabelVolume) -> dict[tuple[str, str], tuple[np.ndarray, float]]:
-    """LO as ``cardiosr enhance`` runs it, on the HR grid: ``lo``, and ``lo-latent`` (before refine and fusion)."""
+    """LO as ``cardiosr enhance`` runs it, on the HR grid: ``lo`` (its ``sr.nii.gz`` resampled; for a simulated
+    stack the output grid's voxels are the HR grid's own), and ``lo-latent`` (before refine and fusion)."""
     from cardiosr.errors import InputWarning
-    from cardiosr.geometry import resample_probabilities
+    from cardiosr.geometry import resample_labels, resample_probabilities
 
     t0 = time.perf_counter()
     with warnings.catch_warnings():  # the input checks' notes (e.g. "labels reach the first slice") are expected
@@ -269,9 +270,7 @@ def _run_lo(enhancer: Any, lr: LabelVolume, hr: LabelVolume) -> dict[tuple[str, 
         result = enhancer.run(lr)
     seconds = time.perf_counter() - t0
     opt, to_hr = result.optimisation, result.frame.affine
-    out = {
-        ("lo", ""): (resample_probabilities(opt.probs, to_hr, hr.shape, hr.affine).argmax(0).astype(np.uint8), seconds)
-    }
+    out = {("lo", ""): (resample_labels(result.sr.array, result.sr.affine, hr.shape, hr.affine), seconds)}
     if opt.latent_probs is not None:
         latent = resample_probabilities(opt.latent_probs, to_hr, hr.shape, hr.affine).argmax(0)
         out[("lo-latent", "")] = (latent.astype(np.uint8), seconds)
