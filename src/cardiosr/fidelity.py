@@ -31,6 +31,7 @@ motion-corrected stack inside the slab.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -133,22 +134,12 @@ def structure_weights(
 
 
 def fuse_with_stack(
-    probs: np.ndarray,
-    frame: CanonicalFrame,
-    sa: LabelVolume,
-    shifts_mm: np.ndarray,
-    *,
-    weight: float,
-    absent_mm: float,
-    basal_mm: float | None,
-    rv_weight: float | None,
-    area_matched: bool,
-    nested_myocardium: bool,
-    flat: float = FLAT_FRACTION,
+    probs: np.ndarray, frame: CanonicalFrame, sa: LabelVolume, shifts_mm: np.ndarray, **fusion: Any
 ) -> np.ndarray:
     """Fuse the prior's result with the motion-corrected stack on the canonical grid: one-hot ``(4, D, H, W)``.
 
-    :func:`fused_labels` on ``frame``'s own grid (the parameters are its).
+    :func:`fused_labels` on ``frame``'s own grid; ``fusion`` are its keyword-only parameters (``weight``,
+    ``absent_mm``, ``basal_mm``, ``rv_weight``, ``area_matched``, ``nested_myocardium``, ``flat``).
 
     Examples
     --------
@@ -163,20 +154,7 @@ def fuse_with_stack(
     >>> bool((fused[1, 2] == a[0]).all())
     True
     """
-    (fused,) = fused_labels(
-        probs,
-        frame,
-        sa,
-        shifts_mm,
-        weight=weight,
-        absent_mm=absent_mm,
-        basal_mm=basal_mm,
-        rv_weight=rv_weight,
-        area_matched=area_matched,
-        nested_myocardium=nested_myocardium,
-        flat=flat,
-    )
-    return one_hot(fused)
+    return one_hot(fused_labels(probs, frame, sa, shifts_mm, **fusion)[0])
 
 
 def fused_labels(
