@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from cardiosr.geometry import CANONICAL_SPACING, CanonicalFrame
+from cardiosr.geometry import CANONICAL_SPACING, CanonicalFrame, box_on_grid, sub_grid_affine
 from cardiosr.interpolation import flatten_near_slices, interpolated_signed_distances, labels_from_signed_distances
 from cardiosr.labels import RV, STRUCTURES, one_hot
 from cardiosr.optimise import shift_slices
@@ -252,13 +252,13 @@ def fused_labels(
         out.append(fused)
         if box is None:
             continue
-        box_affine = _moved(frame.affine, [b.start for b in box])
+        box_affine = sub_grid_affine(frame.affine, [b.start for b in box])
         target, prior = box, prior_sdf
         if grid is not None:
-            target = _box_on(tuple(b.stop - b.start for b in box), box_affine, fused.shape, np.asarray(affine, float))
+            target = box_on_grid(prior_sdf.shape[1:], box_affine, fused.shape, affine)
             if target is None:
                 continue
-            to_box = np.linalg.inv(box_affine) @ _moved(affine, [t.start for t in target])
+            to_box = np.linalg.inv(box_affine) @ sub_grid_affine(affine, [t.start for t in target])
             size = tuple(t.stop - t.start for t in target)
             prior = np.stack(
                 thread_map(
@@ -269,7 +269,7 @@ def fused_labels(
                 )
             )
         target_frame = CanonicalFrame(
-            affine=_moved(affine, [t.start for t in target]), shape=tuple(t.stop - t.start for t in target)
+            affine=sub_grid_affine(affine, [t.start for t in target]), shape=tuple(t.stop - t.start for t in target)
         )
         spacing = float(sa.spacing[0])
         data_sdf, _ = interpolated_signed_distances(
@@ -288,27 +288,6 @@ def fused_labels(
         w = structure_weights(sa, target_frame, weight, rv_weight, missing, flat)
         fused[target] = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior)
     return out
-
-
-def _moved(affine: np.ndarray, start: list[int] | list[float]) -> np.ndarray:
-    """The affine of the sub-grid that starts at voxel ``start`` of the grid of ``affine``."""
-    out = np.asarray(affine, float).copy()
-    out[:3, 3] = out[:3, :3] @ np.asarray(start, float) + out[:3, 3]
-    return out
-
-
-def _box_on(
-    shape: tuple[int, ...], affine: np.ndarray, grid_shape: tuple[int, ...], grid_affine: np.ndarray
-) -> tuple[slice, ...] | None:
-    """The box of a grid's voxels within a voxel of the box ``(shape, affine)`` (``None``: none)."""
-    corners = np.array(np.meshgrid(*[(-1.0, float(n)) for n in shape], indexing="ij")).reshape(3, -1)
-    m = np.linalg.inv(grid_affine) @ affine
-    inside = m[:3, :3] @ corners + m[:3, 3:4]
-    lo = np.clip(np.floor(inside.min(1)).astype(int), 0, np.asarray(grid_shape))
-    hi = np.clip(np.ceil(inside.max(1)).astype(int) + 1, 0, np.asarray(grid_shape))
-    if np.any(hi <= lo):
-        return None
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
 def _fusion_box(labels: np.ndarray, corrected: LabelVolume, frame: CanonicalFrame) -> tuple[slice, ...] | None:

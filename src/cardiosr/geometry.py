@@ -270,6 +270,42 @@ def _slice_snap_mm(volume: LabelVolume, e_d: np.ndarray, origin: np.ndarray, ste
     return (planes - round(planes)) * step_mm
 
 
+def sub_grid_affine(affine: np.ndarray, start: Sequence[float]) -> np.ndarray:
+    """The voxel → world affine of the sub-grid that starts at voxel ``start`` of the grid of ``affine``.
+
+    Examples
+    --------
+    >>> sub_grid_affine(np.diag([2.0, 1.0, 1.0, 1.0]), [3, 0, 1])[:3, 3].tolist()
+    [6.0, 0.0, 1.0]
+    """
+    out = np.asarray(affine, float).copy()
+    out[:3, 3] = out[:3, :3] @ np.asarray(start, float) + out[:3, 3]
+    return out
+
+
+def box_on_grid(
+    shape: Sequence[int], affine: np.ndarray, grid_shape: Sequence[int], grid_affine: np.ndarray
+) -> tuple[slice, ...] | None:
+    """The box of a grid's voxels that lie within a voxel (and a voxel of margin) of another grid.
+
+    ``shape``, ``affine``: the other grid (e.g. a crop); ``grid_shape``, ``grid_affine``: the grid whose voxels
+    are boxed (voxel → world, mm). ``None`` when no voxel is that close.
+
+    Examples
+    --------
+    >>> box_on_grid((2, 1, 1), np.diag([2.0, 1, 1, 1]), (10, 3, 3), np.eye(4))
+    (slice(0, 6, None), slice(0, 3, None), slice(0, 3, None))
+    """
+    corners = np.array(np.meshgrid(*[(-1.0, float(n)) for n in shape], indexing="ij")).reshape(3, -1)
+    to_grid = np.linalg.inv(np.asarray(grid_affine, float)) @ np.asarray(affine, float)
+    inside = to_grid[:3, :3] @ corners + to_grid[:3, 3:4]
+    lo = np.clip(np.floor(inside.min(1)).astype(int) - 1, 0, np.asarray(grid_shape))
+    hi = np.clip(np.ceil(inside.max(1)).astype(int) + 2, 0, np.asarray(grid_shape))
+    if np.any(hi <= lo):
+        return None
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+
+
 def resample_probabilities(
     probs: np.ndarray,
     src_affine: np.ndarray,
@@ -307,19 +343,15 @@ def resample_probabilities(
     lo = [max(int(i.min()) - 1, 0) for i in index]
     hi = [min(int(i.max()) + 2, n) for i, n in zip(index, probs.shape[1:], strict=True)]
     probs = probs[(slice(None), *(slice(a, b) for a, b in zip(lo, hi, strict=True)))]
-    src_affine = np.asarray(src_affine, float).copy()
-    src_affine[:3, 3] += src_affine[:3, :3] @ np.asarray(lo, float)
+    src_affine = sub_grid_affine(src_affine, lo)
     dst_to_src = np.linalg.inv(src_affine) @ np.asarray(dst_affine, float)
     # Only the destination voxels within a voxel of the source grid can differ from the background:
     # transform that box alone (same result, much less work when the source is a small crop).
-    corners = np.array(np.meshgrid(*[(-1.0, n) for n in probs.shape[1:]], indexing="ij")).reshape(3, -1)
-    src_to_dst = np.linalg.inv(dst_to_src)
-    in_dst = src_to_dst[:3, :3] @ corners + src_to_dst[:3, 3:4]
-    lo = np.clip(np.floor(in_dst.min(1)).astype(int) - 1, 0, np.asarray(dst_shape))
-    hi = np.clip(np.ceil(in_dst.max(1)).astype(int) + 2, 0, np.asarray(dst_shape))
-    if np.any(hi <= lo):
+    box = box_on_grid(probs.shape[1:], src_affine, dst_shape, dst_affine)
+    if box is None:
         return out
-    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    lo = np.array([b.start for b in box])
+    hi = np.array([b.stop for b in box])
     offset = dst_to_src[:3, :3] @ lo + dst_to_src[:3, 3]
 
     def channel(c: int) -> None:
