@@ -144,8 +144,8 @@ def switch_rows(args: argparse.Namespace, keyword: str, values: tuple = (False, 
 
 
 def _value_name(value: object) -> str:
-    """A value as a table shows it: on or off for a boolean, else the number."""
-    return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}"
+    """A value as a table shows it: on or off for a boolean (off for ``None``), else the number."""
+    return ("on" if value else "off") if value is None or isinstance(value, bool) else f"{value:g}"
 
 
 def switch_header(setting: str, values: tuple = (False, True)) -> list[str]:
@@ -157,17 +157,19 @@ def switch_header(setting: str, values: tuple = (False, True)) -> list[str]:
     ]
 
 
-def switch_report(doc: str, section: str, title: str, setting: str, keyword: str) -> None:
+def switch_report(
+    doc: str, section: str, title: str, setting: str, keyword: str, values: tuple = (False, True)
+) -> None:
     """Run a fusion switch benchmark from the command line: parse :func:`case_arguments` (all protocols by
-    default; ``doc``: the script's docstring), fuse every case with ``keyword`` off and on (:func:`switch_rows`)
-    and write the table as ``section`` of ``docs/benchmarks.md`` with ``title``, the column of the setting named
-    ``setting``."""
+    default; ``doc``: the script's docstring), fuse every case with ``keyword`` set to each of ``values``
+    (default off and on; :func:`switch_rows`) and write the table as ``section`` of ``docs/benchmarks.md``
+    with ``title``, the column of the setting named ``setting``."""
     parser = case_arguments(doc.splitlines()[0])
     parser.set_defaults(protocols="a,b,c")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    rows = switch_rows(args, keyword)
-    report(section, title, switch_header(setting), rows, case_intro(doc, args), write=not args.no_write)
+    rows = switch_rows(args, keyword, values)
+    report(section, title, switch_header(setting, values), rows, case_intro(doc, args), write=not args.no_write)
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ from cardiosr.fidelity import (
 )
 from cardiosr.geometry import CanonicalFrame, from_canonical, hr_grid, resample_labels, to_canonical, voxel_coordinates
 from cardiosr.interpolation import (
-    BLUNT_FRACTION,
     interpolated_signed_distances,
     labels_from_signed_distances,
     shape_based_interpolation,
@@ -39,7 +38,7 @@ from cardiosr.volume import LabelVolume
 
 #: The shipped default of the fusion's distance for a slice without a structure (mm).
 ABSENT = OptimiseOptions().absent_mm
-#: ... and for a slice beyond a structure's blunt basal end (mm).
+#: ... and for a slice beyond the RV's basal end where the heart goes on (mm).
 BASAL = OptimiseOptions().basal_absent_mm
 #: ... and the prior's weight on the RV.
 RV_WEIGHT = OptimiseOptions().rv_fidelity
@@ -130,20 +129,26 @@ def test_enhance_takes_the_myocardium_between_epicardium_and_blood_pool_unless_a
     assert nested_volumes[0] == pytest.approx(own_volumes[0], rel=0.02)  # the LV blood pool barely moves
 
 
-def test_enhance_runs_a_blunt_basal_end_on_only_when_asked(default_prior):
-    """A phantom's ventricles end bluntly at a basal plane: with ``basal_absent_mm`` the result holds more of
-    them beyond the basal-most labelled slice, and nothing changes on the apical side; the option is recorded."""
+def test_enhance_runs_the_rv_on_beyond_its_base_where_the_heart_goes_on_by_default(default_prior):
+    """A phantom stack whose RV is taken off its basal-most slice, as annotators stop it at its valves while
+    the LV runs on: by default the result holds more RV on the basal side than with ``basal_absent_mm=None``,
+    nothing changes on the apical side, and the option is recorded."""
     hr = cohort_member(1, 8)[0]
-    case = simulate_case("c", hr, 0.0, case_rng(1, 8))
-    plain = enhance(case.lr, prior=default_prior[0])
-    blunt = enhance(case.lr, prior=default_prior[0], basal_absent_mm=0.5)
-    assert OptimiseOptions().basal_absent_mm is None
-    assert blunt.summary()["options"]["basal_absent_mm"] == 0.5
-    a, b = plain.sr_canonical.array, blunt.sr_canonical.array  # slices along D, apex first
-    heart = np.nonzero((a > 0).any((1, 2)))[0]
-    middle = (heart[0] + heart[-1]) // 2
+    lr = simulate_case("c", hr, 0.0, case_rng(1, 8)).lr
+    heart = np.nonzero((lr.array > 0).any((1, 2)))[0]
+    base = heart[0] if make_problem(lr).frame.flipped else heart[-1]
+    array = lr.array.copy()
+    array[base][array[base] == 3] = 0
+    lr = lr.with_array(array, lr.affine)
+    shipped = enhance(lr, prior=default_prior[0])
+    plain = enhance(lr, prior=default_prior[0], basal_absent_mm=None)
+    assert shipped.summary()["options"]["basal_absent_mm"] == BASAL == 0.5
+    assert plain.summary()["options"]["basal_absent_mm"] is None
+    a, b = plain.sr_canonical.array, shipped.sr_canonical.array  # slices along D, apex first
+    rows = np.nonzero((a > 0).any((1, 2)))[0]
+    middle = (rows[0] + rows[-1]) // 2
     assert np.array_equal(a[:middle], b[:middle])  # the apical half is untouched
-    assert (b[middle:] > 0).sum() > (a[middle:] > 0).sum()
+    assert (b[middle:] == 3).sum() > (a[middle:] == 3).sum() * 1.02
 
 
 def test_severe_motion_is_still_detected_and_recovered_on_phantoms(default_prior):
@@ -325,14 +330,15 @@ def test_the_fusion_s_absent_distance_lets_a_structure_run_on_towards_the_slice_
     assert lv_planes[20.0] < lv_planes[ABSENT] < lv_planes[0.0]
 
 
-def test_a_blunt_basal_end_runs_on_towards_the_slice_without_it_and_a_tapering_one_does_not():
-    """A disc on the middle three of five slices (20 mm apart): with ``basal_mm`` 1 mm it runs on further
-    beyond its basal end than beyond its apical end, on whichever side the frame puts the base; a basal
-    section below :data:`BLUNT_FRACTION` of the largest (a tapering end) keeps the plain absent distance."""
-    yy, xx = np.mgrid[:60, :60] * 1.5
-    r = np.hypot(yy - 45, xx - 45)
-    stack = np.zeros((5, 60, 60), np.uint8)
-    stack[1:4][:, r <= 15] = 1
+def test_the_rv_runs_on_beyond_its_basal_end_where_the_heart_goes_on_and_ends_as_anywhere_where_it_does_not():
+    """An RV disc on the middle three of five slices (20 mm apart) beside an LV disc on all five: with
+    ``basal_mm`` 1 mm the RV runs on further beyond its basal end than beyond its apical end, on whichever side
+    the frame puts the base, and the LV does not move. With the LV on the same three slices (nothing beyond the
+    RV's base) both of the RV's ends are alike, with or without ``basal_mm``."""
+    yy, xx = np.mgrid[:60, :80] * 1.5
+    stack = np.zeros((5, 60, 80), np.uint8)
+    stack[:, np.hypot(yy - 45, xx - 75) <= 12] = 1
+    stack[1:4][:, np.hypot(yy - 45, xx - 40) <= 15] = 3
     sa = LabelVolume(stack, np.diag([20.0, 1.5, 1.5, 1.0]))
     frame = make_problem(sa).frame
     probs = np.zeros((4, *frame.shape), np.float32)
@@ -340,13 +346,15 @@ def test_a_blunt_basal_end_runs_on_towards_the_slice_without_it_and_a_tapering_o
     zero = np.zeros((5, 2))
     t = voxel_coordinates(sa.affine, frame.affine, frame.shape)[..., 0]
 
-    def beyond(volume: LabelVolume, flipped: bool, basal_mm: float | None) -> tuple[float, float]:
-        """How far (slices) the LV runs on beyond slice 1 (towards 0) and beyond slice 3 (towards 4)."""
+    def fuse(volume: LabelVolume, flipped: bool, basal_mm: float | None) -> np.ndarray:
         f = dataclasses.replace(frame, flipped=flipped)
         stack_only = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": ABSENT, "flat": 0.0}
         stack_only |= {"area_matched": False, "nested_myocardium": False}
-        fused = fuse_with_stack(probs, f, volume, zero, basal_mm=basal_mm, **stack_only)
-        planes = t[fused.argmax(0) == 1]
+        return fuse_with_stack(probs, f, volume, zero, basal_mm=basal_mm, **stack_only).argmax(0)
+
+    def beyond(volume: LabelVolume, flipped: bool, basal_mm: float | None) -> tuple[float, float]:
+        """How far (slices) the RV runs on beyond slice 1 (towards 0) and beyond slice 3 (towards 4)."""
+        planes = t[fuse(volume, flipped, basal_mm) == 3]
         return 1.0 - planes.min(), planes.max() - 3.0
 
     low, high = beyond(sa, False, 1.0)  # base last
@@ -355,11 +363,12 @@ def test_a_blunt_basal_end_runs_on_towards_the_slice_without_it_and_a_tapering_o
     assert low > high + 0.15
     plain_low, plain_high = beyond(sa, False, None)
     assert plain_high == pytest.approx(plain_low, abs=0.15)  # without it both ends alike
-    tapering = stack.copy()
-    tapering[3] = (r <= 6).astype(np.uint8)  # basal section 16 % of the largest
-    tapered = sa.with_array(tapering, sa.affine)
-    assert 6.0**2 / 15.0**2 < BLUNT_FRACTION
-    assert beyond(tapered, False, 1.0) == beyond(tapered, False, None)
+    assert np.array_equal(fuse(sa, False, 1.0) == 1, fuse(sa, False, None) == 1)  # the LV does not move
+    ending = stack.copy()
+    ending[[0, 4]] = 0  # the heart ends with the RV
+    ended = sa.with_array(ending, sa.affine)
+    assert beyond(ended, False, 1.0) == beyond(ended, False, None)
+    assert beyond(ended, True, 1.0) == beyond(ended, True, None)
 
 
 def test_the_rv_takes_its_own_prior_weight_in_the_fusion():

@@ -125,8 +125,10 @@ def test_command_line_defaults_are_the_settings_defaults():
     for cls, defaults in ((EnhanceSettings, EnhanceSettings()), (OptimiseOptions, OptimiseOptions())):
         for f in cli_fields(cls):
             assert getattr(args, f.name) == getattr(defaults, f.name), f.name
-    off = build_parser().parse_args(["batch", "-i", "in", "-o", "out", "--no-fidelity", "--no-refine"])
-    assert off.fidelity is None and off.refine is False
+    off = build_parser().parse_args(
+        ["batch", "-i", "in", "-o", "out", "--no-fidelity", "--no-refine", "--no-blunt-base"]
+    )
+    assert off.fidelity is None and off.refine is False and off.basal_absent_mm is None
 
 
 def test_settings_are_frozen_and_keywords_are_checked():

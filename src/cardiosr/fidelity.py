@@ -201,8 +201,9 @@ def fused_labels(
         shape-based interpolation; 0: the structure keeps its last slice's section up to that slice;
         ``enhance`` uses :attr:`cardiosr.optimise.OptimiseOptions.absent_mm`).
     basal_mm:
-        The same for the slices beyond a structure's blunt basal end, at most the slice spacing (``None``:
-        ``absent_mm``, the base like any other end; :func:`cardiosr.interpolation.signed_distance_slices`).
+        The same for the slices beyond the RV's basal end where the heart goes on, at most the slice spacing
+        (``None``: ``absent_mm``, the base like any other end;
+        :func:`cardiosr.interpolation.interpolated_signed_distances`).
         ``frame.flipped`` says which end of the stack is the base; ``enhance`` uses
         :attr:`cardiosr.optimise.OptimiseOptions.basal_absent_mm`.
     rv_weight:

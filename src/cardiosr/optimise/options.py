@@ -131,15 +131,13 @@ class OptimiseOptions:
         Chosen on real anatomy (``benchmarks/fusion_nested.py``, section *fusion-nested*). ``False``: the
         wall's own distances, as plain shape-based interpolation.
     basal_absent_mm:
-        In the fusion: the distance (mm) given instead of ``absent_mm`` to the slices beyond a structure's
-        basal end when its basal-most section holds at least
-        :data:`~cardiosr.interpolation.BLUNT_FRACTION` of its largest (short-axis annotators stop a ventricle
-        at the valve plane on a nearly full section, so it runs on almost to the slice without it; a tapering
-        end keeps ``absent_mm``). ``None`` (the default): the base like any other end. Measured on real
-        anatomy (``docs/benchmarks.md``, sections *real-data-blunt-base* and *fusion-basal*): 0.5 mm raises
-        ACDC's 20 mm gaps, scored on the dropped slices, from 0.817 to 0.830 (the published prior 0.826 to
-        0.833) and ``demo_HR`` by 0.004, but puts both M&Ms-2 cases below interpolation on their four-chamber
-        views (0.852 against 0.857: the ES RV runs on too far), so it is not the default.
+        In the fusion: the distance (mm) given instead of ``absent_mm`` to the slices beyond the RV's basal
+        end when the slice just beyond that end still holds the heart (the LV or the myocardium): short-axis
+        annotators stop the RV at its valves while the LV outflow tract runs on, so the RV's basal-most
+        section is nearly full and the RV ends bluntly, near the slice without it
+        (:func:`cardiosr.interpolation.signed_distance_slices`). Where nothing lies beyond (the heart's own
+        end) the RV ends as anywhere else. Chosen on real anatomy (``benchmarks/fusion_basal.py``, section
+        *fusion-basal-heart*). ``None``: the RV's base like any other end.
     """
 
     lr_z: float = 0.1
@@ -234,11 +232,13 @@ class OptimiseOptions:
         "interpolated epicardium and LV blood pool",
     )
     basal_absent_mm: float | None = option(
-        None,
-        "in the fusion, the distance (mm) of a slice beyond a structure's blunt basal end (default: off, "
-        "the base like any other end; 0.5 suits 20 mm gaps scored on the slices, see the README)",
+        0.5,
+        "in the fusion, the distance (mm) of a slice beyond the RV's basal end where the heart goes on "
+        "(default {default})",
         metavar="MM",
         kind=float,
+        off="--no-blunt-base",
+        off_help="in the fusion, end the RV at its base like anywhere else",
     )
 
     def fusion_keywords(self) -> dict[str, float | bool | None]:
