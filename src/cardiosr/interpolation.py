@@ -356,3 +356,48 @@ def labels_from_signed_distances(sdf: np.ndarray) -> np.ndarray:
     best = sdf.argmin(0)
     labels = np.asarray([value for value, _ in STRUCTURES], np.uint8)[best]
     return np.where(sdf.min(0) < 0, labels, 0).astype(np.uint8)
+
+
+def close_blood_pool(sdf: np.ndarray, margin_mm: float) -> np.ndarray:
+    """Keep the LV blood pool ``margin_mm`` inside the epicardium on every slice where it touches background
+    or the RV in-plane (returns a new array; the other slices are unchanged).
+
+    In a short-axis section the LV cavity is enclosed by myocardium (:func:`cardiosr.metrics.plausibility`).
+    Where the cavity runs on beyond the myocardium's end (an open basal cavity decoded by a prior that learned
+    meshes open at the valves, or a wall interpolated thinner than a voxel), it touches background. On those
+    slices alone the blood pool becomes ``max(LV, epi + margin)`` with ``epi = min(LV, MYO)`` (the region
+    inside the epicardium) and the myocardium the rest of ``epi``, ``max(epi, −LV)``: the wall is at least
+    ``margin_mm`` thick there and joins the wall of the slices next to it.
+
+    Parameters
+    ----------
+    sdf:
+        ``(3, D, H, W)`` signed distances (mm, negative inside) of the structures in the order of
+        :data:`cardiosr.labels.STRUCTURES` (LV, MYO, RV), ``D`` the slice axis.
+    margin_mm:
+        The wall's least thickness on those slices (mm); about one in-plane voxel.
+
+    Examples
+    --------
+    A cavity of radius 5 with no wall on one slice and a wall on the other:
+
+    >>> yy, xx = np.mgrid[-10:11, -10:11]
+    >>> r = np.hypot(yy, xx)
+    >>> lv = np.stack([r - 5, r - 5]); myo = np.stack([np.abs(r - 6.5) - 2, np.full(r.shape, 9.0)])
+    >>> sdf = np.stack([lv, myo, np.full(lv.shape, 9.0)])
+    >>> before = labels_from_signed_distances(sdf)
+    >>> after = labels_from_signed_distances(close_blood_pool(sdf, 1.0))
+    >>> int(before[1, 13, 13]), int(after[1, 13, 13]), int(after[1, 10, 10]), bool((after[0] == before[0]).all())
+    (1, 2, 1, True)
+    """
+    labels = labels_from_signed_distances(sdf)
+    faces = np.zeros((3, 3, 3), bool)
+    faces[1] = ndimage.generate_binary_structure(2, 1)  # in-plane neighbours only
+    touching = (labels == LV) & ndimage.binary_dilation((labels == 0) | (labels == RV), faces)
+    rows = touching.any((1, 2))
+    out = np.array(sdf, copy=True)
+    if rows.any():
+        epi = np.minimum(sdf[0, rows], sdf[1, rows])
+        lv = np.maximum(sdf[0, rows], epi + margin_mm)
+        out[0, rows], out[1, rows] = lv, np.maximum(epi, -lv)
+    return out
