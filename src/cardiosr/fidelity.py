@@ -37,12 +37,7 @@ import numpy as np
 from scipy import ndimage
 
 from cardiosr.geometry import CANONICAL_SPACING, CanonicalFrame, box_on_grid, sub_grid_affine
-from cardiosr.interpolation import (
-    close_blood_pool,
-    flatten_near_slices,
-    interpolated_signed_distances,
-    labels_from_signed_distances,
-)
+from cardiosr.interpolation import flatten_near_slices, interpolated_signed_distances, labels_from_signed_distances
 from cardiosr.labels import RV, STRUCTURES, one_hot
 from cardiosr.optimise import shift_slices
 from cardiosr.threads import thread_map
@@ -144,8 +139,7 @@ def fuse_with_stack(
     """Fuse the prior's result with the motion-corrected stack on the canonical grid: one-hot ``(4, D, H, W)``.
 
     :func:`fused_labels` on ``frame``'s own grid; ``fusion`` are its keyword-only parameters (``weight``,
-    ``absent_mm``, ``basal_mm``, ``rv_weight``, ``area_matched``, ``nested_myocardium``, ``closed_cavity``,
-    ``flat``).
+    ``absent_mm``, ``basal_mm``, ``rv_weight``, ``area_matched``, ``nested_myocardium``, ``flat``).
 
     Examples
     --------
@@ -176,7 +170,6 @@ def fused_labels(
     rv_weight: float | None,
     area_matched: bool,
     nested_myocardium: bool,
-    closed_cavity: bool = False,
     flat: float = FLAT_FRACTION,
 ) -> list[np.ndarray]:
     """Fuse the prior's result with the motion-corrected stack (module docstring) on grids: ``uint8`` labels.
@@ -224,10 +217,6 @@ def fused_labels(
         Take the stack's myocardium between the epicardium and the LV blood pool, both interpolated
         (:func:`cardiosr.interpolation.nest_myocardium`; ``enhance`` uses
         :attr:`cardiosr.optimise.OptimiseOptions.nested_myocardium`).
-    closed_cavity:
-        On every slice of a grid where the fused LV blood pool touches background or the RV in-plane, keep it
-        one in-plane voxel inside the epicardium (:func:`cardiosr.interpolation.close_blood_pool`; ``enhance``
-        uses :attr:`cardiosr.optimise.OptimiseOptions.closed_cavity`).
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
         as a fraction of the slice spacing (default :data:`FLAT_FRACTION`).
@@ -298,10 +287,7 @@ def fused_labels(
             nested_myocardium=nested_myocardium,
         )
         w = structure_weights(sa, target_frame, weight, rv_weight, missing, flat)
-        blend = (1.0 - w) * data_sdf + w * prior
-        if closed_cavity:
-            blend = close_blood_pool(blend, float(np.linalg.norm(target_frame.affine[:3, 1:3], axis=0).mean()))
-        fused[target] = labels_from_signed_distances(blend)
+        fused[target] = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior)
     return out
 
 

@@ -130,13 +130,6 @@ class OptimiseOptions:
         distances, which thins or breaks a wall whose sections are offset or change from a ring to a cap.
         Chosen on real anatomy (``benchmarks/fusion_nested.py``, section *fusion-nested*). ``False``: the
         wall's own distances, as plain shape-based interpolation.
-    closed_cavity:
-        In the fusion: on every slice where the fused LV blood pool touches background or the RV in-plane,
-        keep it one in-plane voxel inside the epicardium (:func:`cardiosr.interpolation.close_blood_pool`):
-        a short-axis section of the cavity is enclosed by myocardium, but the prior decodes an open basal
-        cavity. Off by default: on real anatomy it costs 0.002–0.009 mean Dice and put a motion-free biv-me
-        stack below interpolation (``benchmarks/fusion_cavity.py``, section *fusion-cavity*); real hearts'
-        basal cavities do open towards the valves.
     basal_absent_mm:
         In the fusion: the distance (mm) given instead of ``absent_mm`` to the slices beyond the RV's basal
         end when the slice just beyond that end still holds the heart (the LV or the myocardium): short-axis
@@ -238,11 +231,6 @@ class OptimiseOptions:
         "in the fusion, interpolate the myocardium's own distances instead of taking it between the "
         "interpolated epicardium and LV blood pool",
     )
-    closed_cavity: bool = option(
-        False,
-        "in the fusion, keep the LV blood pool one in-plane voxel inside the epicardium wherever it touches "
-        "background or the RV in-plane (plausible sections; costs Dice on real hearts, see the README)",
-    )
     basal_absent_mm: float | None = option(
         0.5,
         "in the fusion, the distance (mm) of a slice beyond the RV's basal end where the heart goes on "
@@ -269,7 +257,6 @@ class OptimiseOptions:
             "basal_mm": self.basal_absent_mm,
             "area_matched": self.area_matching,
             "nested_myocardium": self.nested_myocardium,
-            "closed_cavity": self.closed_cavity,
         }
 
     def check(self) -> None:
