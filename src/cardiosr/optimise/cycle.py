@@ -8,8 +8,9 @@ same in every frame. :func:`cycle_optimisation` therefore
 2. runs the motion test on the key frames (ED and ES: the largest and smallest LV blood pool of the input)
    with one frame's thresholds, each key frame's relative gain averaged (a frame the prior fits less well
    would otherwise dilute the others'): ``d = 0`` against each shared estimate kept fixed (the one with the
-   lower loss on the ED frame is "the estimate"); when neither
-   gains more than τ, the searched hypothesis, one set of shifts shared by the key frames, optimised with
+   lower loss on the ED frame is "the estimate"); when it gains more than τ (clear motion), the shifts are
+   searched on from it with the key frames' latent codes, with the motion prior at ``estimate_search``
+   (λe; ``None``: the estimate stays fixed); when neither gains more than τ, the searched hypothesis, one set of shifts shared by the key frames, optimised with
    their latent codes from the better estimate, with the motion prior; it is kept only when it also beats
    that estimate's loss by τs (see :func:`_motion_test`);
 3. fits one latent code per frame with the chosen shifts fixed, all frames in one batch, with the temporal
@@ -344,7 +345,8 @@ def _motion_test(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The motion test on the key frames (losses summed over them), with one frame's rules
     (:func:`~cardiosr.optimise.motion_test.motion_decision`): ``d = 0`` against each shared estimate kept
-    fixed (the lower loss on the ED frame is "the estimate"; kept when its relative gain exceeds τ); else the searched
+    fixed (the lower loss on the ED frame is "the estimate"; kept when its relative gain exceeds τ, and then
+    searched on from with the motion prior at ``options.estimate_search`` unless that is ``None``); else the searched
     shifts, one set shared by the key frames and started from that estimate, with the motion prior. When the
     gain of either exceeds τs, motion is supported: the searched shifts when their loss is lower than the
     fixed estimate's by the relative margin τs too (the estimate has no free parameters), else the estimate.
@@ -389,16 +391,20 @@ def _motion_test(
         "shifts_from": "every frame (stack-only estimates); searched shifts: shared by the key frames",
     }
     if gain > options.motion_threshold:
-        return estimates[best], motion
+        if options.estimate_search is None:
+            return estimates[best], motion
+        # clear motion: the estimate is the start of the joint search of the key frames' z and the shifts
+        searched, _ = _search_shifts(decode, prior, problems, keys, estimates[best], options, options.estimate_search)
+        motion.update(estimate_searched=True, estimate_search_lambda=options.estimate_search)
+        return searched, motion
     if options.search_threshold is None:
         return zero, motion
+    # the estimate with the lower loss is the start: the search can only improve on it
+    searched, histories = _search_shifts(decode, prior, problems, keys, estimates[best], options, options.motion_prior)
     key_problems = [problems[k] for k in keys]
-    start = estimates[best]  # the estimate with the lower loss: the search can only improve on it
-    searched = torch.from_numpy(start).float().to(device)
-    z0 = _start(prior, key_problems, [start] * len(keys), options, device)
-    _, histories, _ = _fit_latents(decode, key_problems, [], z0, options, search=searched)
     heart = torch.stack([p.sa_loss.heart_slices for p in key_problems]).any(0)
-    penalty = len(keys) * options.motion_prior * float(motion_prior_term(searched[None], heart)[0])
+    searched_t = torch.from_numpy(searched).float()
+    penalty = len(keys) * options.motion_prior * float(motion_prior_term(searched_t[None], heart.cpu())[0])
     prior_share = penalty / len(keys)
     searched_frames = [history[-1]["total"] + prior_share for history in histories]
     loss_s = float(sum(searched_frames))
@@ -414,9 +420,30 @@ def _motion_test(
     # estimate they started from (which has no free parameters) by the same relative margin τs
     if (loss_d - loss_s) / max(loss_d, EPS) > options.search_threshold:
         motion.update(supported=True, hypothesis="searched")
-        return searched.cpu().numpy().astype(float), motion
+        return searched, motion
     motion.update(supported=True, hypothesis="estimated")
     return estimates[best], motion
+
+
+def _search_shifts(
+    decode: FrozenDecoder,
+    prior: GenerativePrior,
+    problems: Sequence[Problem],
+    keys: Sequence[int],
+    start: np.ndarray,
+    options: OptimiseOptions,
+    motion_prior: float,
+) -> tuple[np.ndarray, list[list[dict]]]:
+    """One set of shifts shared by the key frames, searched with their latent codes from ``start`` with the
+    motion prior at ``motion_prior`` (λ): the shifts ``(D, 2)`` (float64) and each key frame's loss history."""
+    device = next(prior.parameters()).device
+    key_problems = [problems[k] for k in keys]
+    searched = torch.from_numpy(start).float().to(device)
+    z0 = _start(prior, key_problems, [start] * len(keys), options, device)
+    _, histories, _ = _fit_latents(
+        decode, key_problems, [], z0, replace(options, motion_prior=motion_prior), search=searched
+    )
+    return searched.cpu().numpy().astype(float), histories
 
 
 def estimate_on_ed(per_frame: dict[str, list[float]], ed: int, names: Sequence[str]) -> str:

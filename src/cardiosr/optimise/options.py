@@ -71,6 +71,16 @@ class OptimiseOptions:
         in ``docs/benchmarks.md``, section *second-estimate*). The two race until the early decision
         (``decide_after``; without it, for one stopping-rule window); then the one with the higher loss
         stops. ``None`` (or equal to ``init_shifts``): one estimate.
+    estimate_search:
+        With the motion test (and ``decide_after``) and without ``shift_search``: once the test keeps the fixed
+        estimate (its gain over ``d = 0`` exceeds τ, i.e. clear motion), that run goes on with its shifts free
+        too, the joint search of ``z`` and ``d`` from the estimate with the motion prior at this λ (much smaller
+        than ``motion_prior``, whose amplitudes are those of normal breathing); the data-consistency stage then
+        moves the shifts too. A cine does the same on its key frames. The estimate alone leaves residual
+        errors of several mm under severe motion that the search removes, while on stacks without clear motion
+        it would invent shifts (section *motion-fidelity*), which the test rules out. Chosen on real anatomy and
+        phantoms (``benchmarks/estimate_search.py``, section *estimate-search*). ``None``: the estimate stays
+        fixed.
     search_threshold:
         With the motion test and without ``shift_search``: also fit a third hypothesis in the batch, the
         estimated shifts refined by the joint search of ``z`` and ``d`` with the motion prior, and keep it
@@ -180,6 +190,14 @@ class OptimiseOptions:
         off="--no-second-estimate",
         off_help="motion test with the first estimate only",
     )
+    estimate_search: float | None = option(
+        3e-4,
+        "λ of the motion prior of the joint search of z and d that goes on from the estimate once the motion "
+        "test keeps it (default {default})",
+        metavar="λe",
+        off="--no-estimate-search",
+        off_help="keep the estimated shifts fixed once the motion test keeps them",
+    )
     search_threshold: float | None = option(
         0.05,
         "relative loss gain over d = 0 the searched shifts need when the estimate's gain is at most τ "
@@ -271,6 +289,8 @@ class OptimiseOptions:
             raise InputError("max_iterations and restarts must be ≥ 1 and refine_iterations ≥ 0")
         if not self.motion_prior >= 0:
             raise InputError(f"motion_prior must be non-negative, got {self.motion_prior}")
+        if self.estimate_search is not None and not self.estimate_search >= 0:
+            raise InputError(f"estimate_search must be non-negative, got {self.estimate_search}")
         if self.search_threshold is not None and not self.search_threshold >= 0:
             raise InputError(f"search_threshold must be non-negative, got {self.search_threshold}")
         if self.decide_after is not None and self.decide_after < self.window:

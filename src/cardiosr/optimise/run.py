@@ -43,6 +43,10 @@ class Run:
     zero_motion, search, second:
         The motion-test hypothesis it fits: ``d = 0``; ``d`` searched with ``z``; the second fixed estimate.
         All false: ``d`` kept at the first estimate (or searched, with ``shift_search``).
+    freed, since:
+        A fixed-estimate run whose shifts were freed when the motion test kept it
+        (:attr:`~cardiosr.optimise.options.OptimiseOptions.estimate_search`): from then on ``d`` is searched too,
+        and the stopping rule reads its history from row ``since`` on.
     motion_prior:
         λ of its motion-prior term (0: none).
     history, done, converged, best:
@@ -57,12 +61,19 @@ class Run:
     zero_motion: bool = False
     search: bool = False
     second: bool = False
+    freed: bool = False
+    since: int = 0
     motion_prior: float = 0.0
     history: list[dict] = field(default_factory=list)
     done: bool = False
     converged: bool = False
     best: Snapshot | None = None
     decided_at: int | None = None
+
+    @property
+    def moves_shifts(self) -> bool:
+        """Whether its shifts are searched now (a searching run, or a freed estimate)."""
+        return self.search or self.freed
 
     @property
     def state(self) -> Snapshot:

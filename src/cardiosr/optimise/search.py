@@ -45,7 +45,7 @@ def run_losses(
         shifts = []
         for i in mine:
             run = runs[i]
-            row = d[i : i + 1, :n] if run.search or every_d else d[i : i + 1, :n].detach()
+            row = d[i : i + 1, :n] if run.moves_shifts or every_d else d[i : i + 1, :n].detach()
             dd = apply_gauge(row, p.sa_loss.heart_slices, p.zero_mean_gauge)
             shifts.append(dd * 0.0 if run.zero_motion else dd)
         dd = torch.cat(shifts)
@@ -149,8 +149,8 @@ def _joint_search(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     groups = [{"params": [z], "lr": options.lr_z}]
-    searched = torch.tensor([run.search for run in runs], device=d.device)[:, None, None]
-    if searched.any():
+    may_free = options.estimate_search is not None and options.decide_after is not None
+    if may_free or any(run.search for run in runs):
         groups.append({"params": [d], "lr": options.lr_d})
     optimiser = torch.optim.Adam(groups)
     for iteration in range(1, options.max_iterations + 1):
@@ -162,7 +162,7 @@ def _joint_search(
             run = runs[i]
             run.history.append({"stage": "latent", "iteration": iteration - 1, **row})
             snapshot(run, z, d, i, row, iteration - 1)
-            if rule.converged([h["total"] for h in run.history]):
+            if rule.converged([h["total"] for h in run.history[run.since :]]):
                 run.done = run.converged = True
         if iteration == (options.decide_after or options.window):
             _stop_the_worse_estimate(runs, len(problems))
@@ -173,8 +173,8 @@ def _joint_search(
         if all(run.done for run in runs):
             break
         totals.sum().backward()
-        if d.grad is not None:
-            d.grad.mul_(searched)  # the shifts of the other runs stay where they started (Adam: no step)
+        if d.grad is not None:  # the shifts of the other runs stay where they are (Adam: no step)
+            d.grad.mul_(torch.tensor([run.moves_shifts for run in runs], device=d.device)[:, None, None])
         optimiser.step()
     else:
         # The cap was reached: record the state after the last step.
@@ -230,6 +230,10 @@ def _decide_early(runs: list[Run], n_problems: int, options: OptimiseOptions, it
                 run.decided_at = iteration
                 if run not in keep:
                     run.done = True
+        if options.estimate_search is not None and not (chosen.zero_motion or options.shift_search):
+            for run in keep:  # the kept estimate goes on with its shifts free (the motion prior at λe)
+                run.freed, run.motion_prior, run.done = True, options.estimate_search, False
+                run.since = len(run.history)  # the stopping rule starts afresh
 
 
 #: While the searched hypothesis leads the early motion test, the fixed estimate stops once its relative gain over
@@ -309,6 +313,8 @@ def _chosen_run(index: int, runs: list[Run], options: OptimiseOptions) -> tuple[
     best, motion = motion_decision(best, still[0], [r for r in runs if r.problem == index and r not in mine], options)
     if still[0].decided_at is not None:
         motion["decided_at_iteration"] = still[0].decided_at
+    if best.freed:
+        motion.update(estimate_searched=True, estimate_search_lambda=options.estimate_search)
     return best, mine, motion
 
 
@@ -339,7 +345,9 @@ def _final_results(
         refine_iterations, latent_probs = 0, None
         if options.refine and options.refine_iterations > 0 and options.schedule == "joint":
             latent_probs = torch.softmax(final_logits, 1)[0].cpu().numpy()
-            final_logits, d, rows = refine_consistency(final_logits, d, problem, options, fix_shifts=not best.search)
+            final_logits, d, rows = refine_consistency(
+                final_logits, d, problem, options, fix_shifts=not best.search
+            )
             history += rows
             refine_iterations = len(rows) - 1
         with torch.no_grad():
