@@ -10,9 +10,9 @@ same in every frame. :func:`cycle_optimisation` therefore
    would otherwise dilute the others'): ``d = 0`` against each shared estimate kept fixed (the one with the
    lower loss on the ED frame is "the estimate"); when it gains more than τ (clear motion), the shifts are
    searched on from it with the key frames' latent codes, with the motion prior at ``estimate_search``
-   (λe; ``None``: the estimate stays fixed); when neither gains more than τ, the searched hypothesis, one set of shifts shared by the key frames, optimised with
-   their latent codes from the better estimate, with the motion prior; it is kept only when it also beats
-   that estimate's loss by τs (see :func:`_motion_test`);
+   (λe; ``None``: the estimate stays fixed); when neither gains more than τ, the searched hypothesis, one
+   set of shifts shared by the key frames, optimised with their latent codes from the better estimate, with
+   the motion prior; it is kept only when it also beats that estimate's loss by τs (see :func:`_motion_test`);
 3. fits one latent code per frame with the chosen shifts fixed, all frames in one batch, with the temporal
    smoothness term ``λ_t · Σ_t ‖z_t − z_{t−1}‖²`` over consecutive fitted frames (cyclic: also last → first);
 4. runs the data-consistency stage per frame (shifts fixed).
@@ -394,19 +394,18 @@ def _motion_test(
         if options.estimate_search is None:
             return estimates[best], motion
         # clear motion: the estimate is the start of the joint search of the key frames' z and the shifts
-        searched, _ = _search_shifts(decode, prior, problems, keys, estimates[best], options, options.estimate_search)
-        motion.update(estimate_searched=True, estimate_search_lambda=options.estimate_search)
+        lam = options.estimate_search
+        searched, histories = _search_shifts(decode, prior, problems, keys, estimates[best], options, lam)
+        loss_e = _searched_loss(searched, histories, [problems[k] for k in keys], lam)
+        motion.update(
+            estimate_searched=True, estimate_search_lambda=lam, loss_estimate_searched=round(float(sum(loss_e)), 6)
+        )
         return searched, motion
     if options.search_threshold is None:
         return zero, motion
     # the estimate with the lower loss is the start: the search can only improve on it
     searched, histories = _search_shifts(decode, prior, problems, keys, estimates[best], options, options.motion_prior)
-    key_problems = [problems[k] for k in keys]
-    heart = torch.stack([p.sa_loss.heart_slices for p in key_problems]).any(0)
-    searched_t = torch.from_numpy(searched).float()
-    penalty = len(keys) * options.motion_prior * float(motion_prior_term(searched_t[None], heart.cpu())[0])
-    prior_share = penalty / len(keys)
-    searched_frames = [history[-1]["total"] + prior_share for history in histories]
+    searched_frames = _searched_loss(searched, histories, [problems[k] for k in keys], options.motion_prior)
     loss_s = float(sum(searched_frames))
     gain_s = float(np.mean([(a - b) / max(a, EPS) for a, b in zip(per_frame["zero"], searched_frames, strict=True)]))
     motion.update(
@@ -444,6 +443,16 @@ def _search_shifts(
         decode, key_problems, [], z0, replace(options, motion_prior=motion_prior), search=searched
     )
     return searched.cpu().numpy().astype(float), histories
+
+
+def _searched_loss(
+    searched: np.ndarray, histories: Sequence[list[dict]], key_problems: Sequence[Problem], motion_prior: float
+) -> list[float]:
+    """Each key frame's last loss of a shift search plus its share of the motion-prior term."""
+    heart = torch.stack([p.sa_loss.heart_slices.cpu() for p in key_problems]).any(0)
+    d = torch.from_numpy(searched).float()[None]
+    share = motion_prior * float(motion_prior_term(d, heart)[0])  # |key| · λ · (−log p) shared by |key| frames
+    return [history[-1]["total"] + share for history in histories]
 
 
 def estimate_on_ed(per_frame: dict[str, list[float]], ed: int, names: Sequence[str]) -> str:

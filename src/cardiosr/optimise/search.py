@@ -345,9 +345,7 @@ def _final_results(
         refine_iterations, latent_probs = 0, None
         if options.refine and options.refine_iterations > 0 and options.schedule == "joint":
             latent_probs = torch.softmax(final_logits, 1)[0].cpu().numpy()
-            final_logits, d, rows = refine_consistency(
-                final_logits, d, problem, options, fix_shifts=not best.search
-            )
+            final_logits, d, rows = refine_consistency(final_logits, d, problem, options, fix_shifts=not best.search)
             history += rows
             refine_iterations = len(rows) - 1
         with torch.no_grad():
