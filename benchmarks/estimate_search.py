@@ -24,6 +24,7 @@ from collections import defaultdict
 
 import numpy as np
 from _report import report
+from defaults_on_phantoms import _rms
 from real_data import real_hearts, score_on_hr
 
 from cardiosr.degradation import MOTION_PATTERNS
@@ -36,12 +37,6 @@ from cardiosr.prior import load_prior
 from cardiosr.simulate import case_rng, simulate_case
 
 SHIPPED = OptimiseOptions().estimate_search
-
-
-def _rms(estimate: np.ndarray, truth: np.ndarray) -> float:
-    heart = ~np.isnan(estimate[:, 0])
-    e, t = estimate[heart], truth[heart]
-    return float(np.sqrt(np.mean(np.sum(((e - e.mean(0)) - (t - t.mean(0))) ** 2, axis=1))))
 
 
 def _cases(draws: int, phantoms: int, first: int):

@@ -126,9 +126,10 @@ def test_command_line_defaults_are_the_settings_defaults():
         for f in cli_fields(cls):
             assert getattr(args, f.name) == getattr(defaults, f.name), f.name
     off = build_parser().parse_args(
-        ["batch", "-i", "in", "-o", "out", "--no-fidelity", "--no-refine", "--no-blunt-base"]
+        ["batch", "-i", "in", "-o", "out", "--no-fidelity", "--no-refine", "--no-blunt-base", "--no-estimate-search"]
     )
     assert off.fidelity is None and off.refine is False and off.basal_absent_mm is None
+    assert off.estimate_search is None
 
 
 def test_settings_are_frozen_and_keywords_are_checked():

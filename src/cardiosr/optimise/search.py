@@ -232,7 +232,7 @@ def _decide_early(runs: list[Run], n_problems: int, options: OptimiseOptions, it
                     run.done = True
         if options.estimate_search is not None and not (chosen.zero_motion or options.shift_search):
             for run in keep:  # the kept estimate goes on with its shifts free (the motion prior at λe)
-                run.freed, run.motion_prior, run.done = True, options.estimate_search, False
+                run.freed, run.motion_prior, run.done, run.converged = True, options.estimate_search, False, False
                 run.since = len(run.history)  # the stopping rule starts afresh
 
 
