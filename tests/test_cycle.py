@@ -276,4 +276,4 @@ def test_clear_motion_in_a_cine_is_searched_on_from_the_shared_estimate(cine):
         assert result.motion.get("estimate_searched") is (None if value is None else True)
         errors[value] = _rms(np.nan_to_num(result.shifts_mm), shifts, heart)
     print(f"shared shifts off by {errors[None]:.2f} mm RMS kept fixed, {errors[shipped]:.2f} searched on")
-    assert errors[shipped] < 0.7 * errors[None]  # 5.6 against 2.7 mm when written
+    assert errors[shipped] < 0.7 * errors[None]  # 5.6 against 2.5 mm when written
