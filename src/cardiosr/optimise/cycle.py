@@ -346,13 +346,13 @@ def _motion_test(
     device: torch.device,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The motion test on the key frames (losses summed over them), with one frame's rules
-    (:func:`~cardiosr.optimise.motion_test.motion_decision`): ``d = 0`` against each shared estimate kept
-    fixed (the lower loss on the ED frame is "the estimate"; kept when its relative gain exceeds τ, and then
-    searched on from on the ED key frame alone with the motion prior at ``options.estimate_search`` unless that
-    is ``None``); else the searched shifts, one set shared by the key frames and started from that estimate, with the motion prior. When the
-    gain of either exceeds τs, motion is supported: the searched shifts when their loss is lower than the
-    fixed estimate's by the relative margin τs too (the estimate has no free parameters), else the estimate.
-    Else ``d = 0``. Returns the chosen shifts and the evidence."""
+    (:func:`~cardiosr.optimise.motion_test.motion_decision`): ``d = 0`` against each shared estimate kept fixed
+    (the lower loss on the ED frame is "the estimate"; kept when its relative gain exceeds τ, and then searched on
+    from on the ED key frame alone with the motion prior at ``options.estimate_search`` unless that is ``None``);
+    else the searched shifts, one set shared by the key frames and started from that estimate, with the motion
+    prior. When the gain of either exceeds τs, motion is supported: the searched shifts when their loss is lower
+    than the fixed estimate's by the relative margin τs too (the estimate has no free parameters), else the
+    estimate. Else ``d = 0``. Returns the chosen shifts and the evidence."""
     keys = key_frames(problems)
     zero = np.zeros_like(next(iter(estimates.values())))
     shift_of = {"zero": zero, **estimates}
