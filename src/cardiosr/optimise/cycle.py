@@ -436,8 +436,8 @@ def _search_shifts(
     options: OptimiseOptions,
     motion_prior: float,
 ) -> tuple[np.ndarray, list[list[dict]]]:
-    """One set of shifts shared by the key frames, searched with their latent codes from ``start`` with the
-    motion prior at ``motion_prior`` (λ): the shifts ``(D, 2)`` (float64) and each key frame's loss history."""
+    """One set of shifts shared by the frames ``keys``, searched with their latent codes from ``start`` with
+    the motion prior at ``motion_prior`` (λ): the shifts ``(D, 2)`` (float64) and each frame's loss history."""
     device = next(prior.parameters()).device
     key_problems = [problems[k] for k in keys]
     searched = torch.from_numpy(start).float().to(device)
@@ -451,7 +451,7 @@ def _search_shifts(
 def _searched_loss(
     searched: np.ndarray, histories: Sequence[list[dict]], key_problems: Sequence[Problem], motion_prior: float
 ) -> list[float]:
-    """Each key frame's last loss of a shift search plus its share of the motion-prior term."""
+    """Each searched frame's last loss of a shift search plus its share of the motion-prior term."""
     heart = torch.stack([p.sa_loss.heart_slices.cpu() for p in key_problems]).any(0)
     d = torch.from_numpy(searched).float()[None]
     share = motion_prior * float(motion_prior_term(d, heart)[0])  # |key| · λ · (−log p) shared by |key| frames

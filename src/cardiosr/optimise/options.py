@@ -75,8 +75,8 @@ class OptimiseOptions:
         With the motion test (and ``decide_after``) and without ``shift_search``: once the test keeps the fixed
         estimate (its gain over ``d = 0`` exceeds τ, i.e. clear motion), that run goes on with its shifts free
         too, the joint search of ``z`` and ``d`` from the estimate with the motion prior at this λ (much smaller
-        than ``motion_prior``, whose amplitudes are those of normal breathing); the data-consistency stage then
-        moves the shifts too. A cine does the same on its key frames. The estimate alone leaves residual
+        than ``motion_prior``, whose amplitudes are those of normal breathing); the data-consistency stage keeps
+        the shifts it found. A cine does the same on its ED frame alone. The estimate alone leaves residual
         errors of several mm under severe motion that the search removes, while on stacks without clear motion
         it would invent shifts (section *motion-fidelity*), which the test rules out. Chosen on real anatomy and
         phantoms (``benchmarks/estimate_search.py``, section *estimate-search*). ``None``: the estimate stays
