@@ -6,7 +6,8 @@ severe motion (``--draws`` each, Eq. 1). The starts of ``d`` (``--init-shifts``)
 shifts: RMS error over the slices that hold heart labels, mm, the common translation removed (not
 identifiable). ``zero`` is the error of not correcting at all (the motion itself); ``align`` is
 :func:`cardiosr.slice_alignment.alignment_shifts` (the default), ``centroid`` the LV-centroid line
-(:func:`cardiosr.optimise.centroid_shifts`). Writes the ``shift-estimates`` section of ``docs/benchmarks.md``.
+(:func:`cardiosr.optimise.centroid_shifts`). Rows: the real hearts together and each alone, the phantoms together.
+Writes the ``shift-estimates`` section of ``docs/benchmarks.md`` (``--section``, ``--title``: another).
 
     python benchmarks/shift_estimates.py --draws 5 --phantoms 4
 """
@@ -39,32 +40,37 @@ def main() -> None:
     parser.add_argument("--phantoms", type=int, default=4, help="held-out phantoms (default 4)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--section", default="shift-estimates", help="docs/benchmarks.md section")
+    parser.add_argument("--title", default="Shift estimates from the stack alone (issue 15)", help="its title")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     hearts = [("real", name, hr) for name, hr in real_hearts()]
     hearts += [("phantoms", f"phantom {i}", cohort_member(1, i)[0]) for i in range(args.phantoms)]
     errors: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     seconds: dict[str, list[float]] = defaultdict(list)
-    for source, _, hr in hearts:
+    for source, heart_name, hr in hearts:
         for pattern, scale in PATTERNS.items():
             for draw in range(args.draws if scale else 1):
                 case = simulate_case(source, hr, scale, np.random.default_rng([args.seed, draw]))
                 heart = (case.lr.array > 0).any((1, 2))
-                errors[(source, pattern, "zero")].append(error_rms(0 * case.shifts_mm, case.shifts_mm, heart))
+                groups = (source, heart_name) if source == "real" else (source,)
+                for group in groups:
+                    errors[(group, pattern, "zero")].append(error_rms(0 * case.shifts_mm, case.shifts_mm, heart))
                 for name in ("align", "centroid"):
                     t0 = time.perf_counter()
                     estimate = INITIAL_SHIFTS[name](case.lr)
                     seconds[name].append(time.perf_counter() - t0)
-                    errors[(source, pattern, name)].append(error_rms(estimate, case.shifts_mm, heart))
+                    for group in groups:
+                        errors[(group, pattern, name)].append(error_rms(estimate, case.shifts_mm, heart))
     rows = []
-    for source in ("real", "phantoms"):
+    for group in ("real", *[name for source, name, _ in hearts if source == "real"], "phantoms"):
         for pattern in PATTERNS:
-            means = [np.mean(errors[(source, pattern, m)]) for m in ("zero", "centroid", "align")]
-            rows.append([source, pattern, *[f"{v:.2f}" for v in means]])
+            means = [np.mean(errors[(group, pattern, m)]) for m in ("zero", "centroid", "align")]
+            rows.append([group, pattern, *[f"{v:.2f}" for v in means]])
     n_real = sum(1 for h in hearts if h[0] == "real")
     report(
-        "shift-estimates",
-        "Shift estimates from the stack alone (issue 15)",
+        args.section,
+        args.title,
         ["hearts", "motion", "no correction (mm)", "centroid line (mm)", "slice alignment (mm)"],
         rows,
         __doc__.split("\n\n")[1].replace("\n", " ")

@@ -108,6 +108,20 @@ def test_centroid_shifts_recover_a_known_jitter_of_a_tilted_tube():
     assert np.allclose(est, 2.0 * jitter, atol=1e-6)
 
 
+def test_centroid_shifts_give_a_slice_without_lv_no_shift_of_its_own():
+    # the tube of the test above, plus a basal slice that holds only RV, 30 pixels off the LV's line: it says
+    # nothing about where that line is (the old whole-heart fallback made it a 60 mm "shift")
+    jitter = np.array([[0, 1], [2, -2], [-1, 1], [-1, 0], [-1, 0], [-1, 1], [2, -2], [0, 1]])
+    lab = np.zeros((9, 64, 64), np.uint8)
+    for k in range(8):
+        r, c = 32 + jitter[k, 0], 25 + k + jitter[k, 1]
+        lab[k, r - 6 : r + 6, c - 6 : c + 6] = 1
+    lab[8, 2:12, 50:60] = 3
+    est = centroid_shifts(LabelVolume(lab, np.diag([10.0, 2.0, 2.0, 1.0])))
+    assert np.allclose(est[:8], 2.0 * jitter, atol=1e-6)  # the jitter sums to 0: the gauge moves nothing
+    assert np.allclose(est[8], 0.0, atol=1e-6)
+
+
 def test_stopping_rule_window_semantics():
     rule = StoppingRule(window=3, tolerance=0.05)
     assert rule.relative_change([1.0] * 5) == np.inf  # fewer than 2 windows

@@ -58,7 +58,10 @@ def centroid_shifts(sa: LabelVolume | Sequence[LabelVolume], *, trend_frame: int
     The LV (blood pool and myocardium) centroid of each slice is compared with a straight line fitted
     through all of them (least squares, weighted by the LV area), and the deviation is taken as the
     slice's shift: a heart's LV axis is close to straight, so breathing shows up as the jitter around
-    that line. Slices without LV labels use the whole heart; slices without heart labels get 0. The
+    that line. A slice with fewer than 4 LV voxels has no point on that line, whatever else it holds, and
+    gets no deviation of its own (0 before the gauge, as a slice without heart labels): the centroid of
+    the RV alone lies far off the LV's line (a basal slice holding only RV gave the voxelised biv-me ED
+    heart a 42 mm "shift" that way, and its whole estimate 14 mm RMS of error against 4.6 without it). The
     result is in the zero-mean gauge and is the starting point of ``d`` with ``init_shifts='centroid'``.
 
     Given the frames of a cine (one geometry), the shifts are shared: every frame has its own line (the
@@ -92,10 +95,9 @@ def centroid_shifts(sa: LabelVolume | Sequence[LabelVolume], *, trend_frame: int
         labels, spacing = frame.array, frame.spacing[1:]
         for k in range(n):
             lv = np.isin(labels[k], (1, 2))
-            mask = lv if lv.sum() >= 4 else labels[k] > 0
-            if mask.any():
-                centres[t, k] = np.argwhere(mask).mean(0) * spacing
-                weights[t, k] = float(mask.sum())
+            if lv.sum() >= 4:  # else no point on the LV's line (see above)
+                centres[t, k] = np.argwhere(lv).mean(0) * spacing
+                weights[t, k] = float(lv.sum())
     d = np.zeros((n, 2))
     usable = (weights > 0).sum(1) >= 3  # a line needs three slices
     if not usable.any():
