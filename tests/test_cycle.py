@@ -282,3 +282,16 @@ def test_clear_motion_in_a_cine_is_searched_on_from_the_shared_estimate(cine):
     motion = result.motion
     ed = motion["key_frames"].index(key_frame_of(stacks, "ED"))
     assert motion["loss_estimate_searched"] < motion["key_frame_losses"][motion["estimate"]][ed]
+
+
+def test_a_cine_searches_on_only_when_every_key_frame_shows_clear_motion(cine):
+    from cardiosr.pipeline import Enhancer
+
+    _, stacks, _ = cine
+    gains = Enhancer(device="cpu").run_cycle(stacks, frames="ED").motion["key_frame_gains"]
+    # a threshold between the key frames' lowest gain and their mean: motion is clear on average, not on every one
+    tau = (min(gains) + float(np.mean(gains))) / 2
+    motion = Enhancer(device="cpu", motion_threshold=tau).run_cycle(stacks, frames="ED").motion
+    assert motion["relative_gain"] > tau >= min(motion["key_frame_gains"])
+    assert "estimate_searched" not in motion  # not clear: the searched hypothesis and the estimate decide
+    assert motion["supported"]  # the mean gain still supports motion against d = 0
