@@ -384,8 +384,8 @@ def _motion_test(
     gain = float(np.mean(gains))
     # clear motion only when every key frame shows it: the shifts are shared, and the shared estimate of a cine
     # is already close (on phantom cines 0.3-0.5 mm from the truth but for its linear trend), so a search from it
-    # under normal motion mostly moves that trend to where the prior's shapes fit better, 2-3 mm RMS away from the
-    # truth (docs/benchmarks.md, section cardiac-cycle-clear-every-key)
+    # under normal motion mostly moves that trend to where the prior's shapes fit better (0.5-2.7 mm worse on the
+    # benchmark's phantom cines; docs/benchmarks.md, sections cardiac-cycle-clear-every-key, prior-tilt-bias)
     clear = min(gains) > options.motion_threshold
     motion: dict[str, Any] = {
         "supported": bool(clear),
