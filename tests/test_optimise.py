@@ -110,7 +110,7 @@ def test_centroid_shifts_recover_a_known_jitter_of_a_tilted_tube():
 
 def test_centroid_shifts_give_a_slice_without_lv_no_shift_of_its_own():
     # the tube of the test above, plus a basal slice that holds only RV, 30 pixels off the LV's line: it says
-    # nothing about where that line is (the old whole-heart fallback made it a 60 mm "shift")
+    # nothing about where that line is (the old whole-heart fallback made it a "shift" of tens of mm)
     jitter = np.array([[0, 1], [2, -2], [-1, 1], [-1, 0], [-1, 0], [-1, 1], [2, -2], [0, 1]])
     lab = np.zeros((9, 64, 64), np.uint8)
     for k in range(8):

@@ -350,7 +350,7 @@ def _motion_test(
     """The motion test on the key frames (losses summed over them), with one frame's rules
     (:func:`~cardiosr.optimise.motion_test.motion_decision`): ``d = 0`` against each shared estimate kept fixed
     (the lower loss on the ED frame is "the estimate"; kept when its relative gain exceeds τ on every key frame,
-    clear motion, and then searched on from on the ED key frame alone with the motion prior at
+    clear motion, and then searched on from there on the ED key frame alone with the motion prior at
     ``options.estimate_search`` unless that is ``None``);
     else the searched shifts, one set shared by the key frames and started from that estimate, with the motion
     prior. When the gain of either (averaged over the key frames) exceeds τs, motion is supported: the searched
