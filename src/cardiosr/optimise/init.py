@@ -61,7 +61,8 @@ def centroid_shifts(sa: LabelVolume | Sequence[LabelVolume], *, trend_frame: int
     that line. A slice with fewer than 4 LV voxels has no point on that line, whatever else it holds, and
     gets no deviation of its own (0 before the gauge, as a slice without heart labels): the centroid of
     the RV alone lies far off the LV's line (a basal slice holding only RV gave the voxelised biv-me ED
-    heart a 42 mm "shift" that way, and its whole estimate 14 mm RMS of error against 4.6 without it). The
+    heart a 42 mm "shift" that way, and its whole estimate 14 mm RMS of error against 4.6 without it: README,
+    *the slice alignment*, and section *shift-estimates-lv* of ``docs/benchmarks.md``). The
     result is in the zero-mean gauge and is the starting point of ``d`` with ``init_shifts='centroid'``.
 
     Given the frames of a cine (one geometry), the shifts are shared: every frame has its own line (the
