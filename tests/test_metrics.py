@@ -93,26 +93,45 @@ def test_surface_distances_of_a_shifted_ring_equal_the_shift_in_mm():
 
 def test_plausibility_accepts_a_normal_heart_and_flags_each_defect():
     good = _ring_heart()
-    p = plausibility(good)
+    p = plausibility(good, 10.0)
     assert p["plausible"] and p["components_LV"] == p["components_MYO"] == p["components_RV"] == 1
 
     split = good.copy()
     split[:, 36:, :] = 0
     split[:, 37:39, 2:5] = 3  # a second, detached RV island
-    assert plausibility(split)["components_RV"] == 2 and not plausibility(split)["plausible"]
+    assert plausibility(split, 10.0)["components_RV"] == 2 and not plausibility(split, 10.0)["plausible"]
 
     holed = good.copy()
     holed[2:4, 19:21, 15:17] = 0  # background enclosed by the LV blood pool
-    assert plausibility(holed)["holes_LV"] == 8 and not plausibility(holed)["plausible"]
+    assert plausibility(holed, 10.0)["holes_LV"] == 8 and not plausibility(holed, 10.0)["plausible"]
 
     gap = good.copy()
     gap[:, 20, 16:27] = np.where(gap[:, 20, 16:27] == 2, 1, gap[:, 20, 16:27])  # LV breaks through the wall
-    result = plausibility(gap)
+    result = plausibility(gap, 10.0)
     assert result["lv_background_contacts"] + result["lv_rv_contacts"] > 0 and not result["plausible"]
 
     no_rv = good.copy()
     no_rv[no_rv == 3] = 0
-    assert plausibility(no_rv)["components_RV"] == 0 and not plausibility(no_rv)["plausible"]
+    assert plausibility(no_rv, 10.0)["components_RV"] == 0 and not plausibility(no_rv, 10.0)["plausible"]
+
+
+def test_plausibility_leaves_out_the_same_length_at_the_lv_ends_on_any_slice_spacing():
+    # the basal slice opens to background (an outflow tract): a gap in its wall
+    heart = _ring_heart()
+    heart[-1, 20, 16:27] = np.where(heart[-1, 20, 16:27] == 2, 1, heart[-1, 20, 16:27])
+    assert plausibility(heart, 10.0)["plausible"]
+    # the same heart on 2 mm planes (each 10 mm slice repeated five times) gets the same verdict
+    fine = np.repeat(heart, 5, axis=0)
+    p = plausibility(fine, 2.0)
+    assert p["plausible"] and p["lv_background_contacts"] == 0
+    # an opening that reaches further than 10 mm from the LV's end is still found
+    deeper = fine.copy()
+    deeper[-7:] = fine[-1]
+    assert plausibility(deeper, 2.0)["lv_background_contacts"] > 0 and not plausibility(deeper, 2.0)["plausible"]
+    # and so is a gap in the middle of the ventricle
+    middle = fine.copy()
+    middle[14] = fine[-1]
+    assert not plausibility(middle, 2.0)["plausible"]
 
 
 def test_clinical_volumes_and_their_errors_by_hand():

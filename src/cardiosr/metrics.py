@@ -38,6 +38,9 @@ from cardiosr.volume import LabelVolume
 MYOCARDIAL_DENSITY_G_PER_ML = 1.05
 #: Default search range of :func:`shift_optimal_dice`: ±this many mm along each in-plane axis.
 SHIFT_SEARCH_MM = 10.0
+#: :func:`plausibility` does not check the LV's separation within this many mm of either end of the LV (mm):
+#: one clinical short-axis slice, where the base opens to the atrium and the outflow tract.
+PLAUSIBILITY_END_MM = 10.0
 
 
 def _check(prediction: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -239,7 +242,7 @@ def surface_distances(
     return out
 
 
-def plausibility(labels: np.ndarray) -> dict[str, int | bool]:
+def plausibility(labels: np.ndarray, slice_mm: float, *, end_mm: float = PLAUSIBILITY_END_MM) -> dict[str, int | bool]:
     """Anatomical plausibility checks of one label map in internal ``(D, H, W)`` order.
 
     * ``components_LV/MYO/RV``: connected components (26-connectivity) of each structure; 1 is plausible
@@ -247,20 +250,34 @@ def plausibility(labels: np.ndarray) -> dict[str, int | bool]:
     * ``holes_LV/MYO/RV``: voxels enclosed by the structure but not part of it (3D hole filling).
     * ``lv_background_contacts``, ``lv_rv_contacts``: in-plane face contacts (along ``H``/``W`` within each
       short-axis slice) between LV blood pool and background or RV. The myocardium separates them when
-      both are 0. Through-plane contacts, and the first and last slice holding LV, are not counted: at the
-      base the cavity opens to the atrium and the outflow tract.
+      both are 0. Through-plane contacts, and the slices within ``end_mm`` of the first and the last slice
+      holding LV, are not counted: at the base the cavity opens to the atrium and the outflow tract.
     * ``plausible``: all structures present as one component without holes, and the LV separated.
+
+    Parameters
+    ----------
+    labels:
+        Internal labels ``(D, H, W)``.
+    slice_mm:
+        Distance between the slices (along ``D``), in mm.
+    end_mm:
+        Length (mm) at each end of the LV where its separation is not checked (default
+        :data:`PLAUSIBILITY_END_MM`, one clinical slice). A length, not a number of slices, so that the same
+        heart gets the same verdict on 10 mm slices and on a 2 mm grid: on 10 mm slices only the end slices
+        are left out, on a 2 mm grid the five planes at each end.
 
     Examples
     --------
     >>> import numpy as np
     >>> a = np.zeros((3, 7, 9), np.uint8)
     >>> a[:, 1:6, 1:6] = 2; a[:, 2:5, 2:5] = 1; a[:, 1:6, 6:8] = 3
-    >>> p = plausibility(a); p["plausible"], p["lv_background_contacts"]
+    >>> p = plausibility(a, 10.0); p["plausible"], p["lv_background_contacts"]
     (True, 0)
     >>> a[1, 3, 1:3] = 1  # a gap in the middle slice's myocardial wall, filled by blood pool
-    >>> plausibility(a)["lv_background_contacts"]
+    >>> plausibility(a, 10.0)["lv_background_contacts"]
     1
+    >>> plausibility(a, 2.0)["lv_background_contacts"]  # 2 mm from either end of the LV: not checked
+    0
     """
     labels = np.asarray(labels)
     out: dict[str, int | bool] = {}
@@ -276,8 +293,10 @@ def plausibility(labels: np.ndarray) -> dict[str, int | bool]:
     lv = labels == LV
     slices = np.flatnonzero(lv.any(axis=(1, 2)))
     checked = np.zeros(labels.shape[0], bool)
-    if slices.size > 2:
-        checked[slices[1:-1]] = True
+    if slices.size:
+        position = np.arange(labels.shape[0]) * float(slice_mm)
+        first, last = position[slices[0]], position[slices[-1]]
+        checked[slices] = (position[slices] - first >= end_mm) & (last - position[slices] >= end_mm)
     lv = lv & checked[:, None, None]
     contacts = {"background": 0, "rv": 0}
     for axis in (1, 2):
@@ -415,7 +434,7 @@ def evaluate(
     for name, values in surface_distances(prediction, reference, spacing).items():
         row[f"hd95_{name}"] = values["hd95"]
         row[f"msd_{name}"] = values["msd"]
-    row.update(plausibility(prediction))
+    row.update(plausibility(prediction, spacing[0]))
     vols, ref_vols = clinical_volumes(prediction, spacing), clinical_volumes(reference, spacing)
     for key, value in vols.items():
         row[key] = value

@@ -119,7 +119,7 @@ class Result:
             "output": {"shape": list(self.sr.shape), "spacing_mm": np.round(self.sr.spacing, 6).tolist()},
             "shifts": self._shift_statistics(),
             "clinical": clinical_volumes(self.sr.array, self.sr.spacing),
-            "plausibility": plausibility(self.sr.array),
+            "plausibility": plausibility(self.sr.array, self.sr.spacing[0]),
             "options": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.options).items()},
         }
 
