@@ -18,6 +18,7 @@ from pathlib import Path
 from _report import write_section
 
 from cardiosr.benchmark import BenchmarkConfig, rebuild_tables, run_benchmark
+from cardiosr.metrics import PLAUSIBILITY_END_MM
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -99,7 +100,8 @@ def main() -> None:
         "the 95th-percentile Hausdorff distance; 'LV error' and 'LV mass error' the mean absolute errors of the LV "
         "cavity volume and myocardial mass (1.05 g/mL) against the ground truth; 'plausible' the share of "
         "results with one component per structure, no holes and the LV blood pool separated in-plane from "
-        "background and RV by myocardium (end slices of the LV excepted).\n\n" + table_s1,
+        f"background and RV by myocardium (the LV's first and last {PLAUSIBILITY_END_MM:g} mm excepted, "
+        "where the base opens to the atrium and the outflow tract).\n\n" + table_s1,
     )
     write_section(
         "paper-table-2",
