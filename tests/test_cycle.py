@@ -202,6 +202,9 @@ def test_batch_puts_ejection_fractions_in_the_cohort_table(cine, tmp_path):
     assert float(rows["c0"]["EF_LV"]) > 20 and rows["c0"]["frames"] == "2"
     assert float(rows["c0"]["EDV_LV_ml"]) > float(rows["c0"]["ESV_LV_ml"])
     assert rows["c1"]["EF_LV"] == "" and float(rows["c1"]["LV_ml"]) > 50
+    # the cine's plausibility: one verdict per fitted frame, and the row's is 1 only when every frame's is
+    frames = json.loads((out / "c0" / "summary.json").read_text())["plausibility"]
+    assert len(frames) == 2 and rows["c0"]["plausible"] == str(int(all(f["plausible"] for f in frames)))
 
 
 @pytest.mark.skipif(not ACDC.is_dir(), reason="needs ../shared/data/acdc")

@@ -132,6 +132,9 @@ def test_plausibility_leaves_out_the_same_length_at_the_lv_ends_on_any_slice_spa
     middle = fine.copy()
     middle[14] = fine[-1]
     assert not plausibility(middle, 2.0)["plausible"]
+    # the counts do not depend on how much background lies round the heart
+    padded = np.pad(middle, ((4, 2), (9, 3), (5, 11)))
+    assert plausibility(padded, 2.0) == plausibility(middle, 2.0)
 
 
 def test_clinical_volumes_and_their_errors_by_hand():

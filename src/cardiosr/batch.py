@@ -515,7 +515,7 @@ def cohort_row(case: str, summary: dict[str, Any]) -> dict[str, Any]:
 
 def cycle_row(case: str, summary: dict[str, Any]) -> dict[str, Any]:
     """A cine's row: volumes at ED (``LV_ml``…) and ES, EF and stroke volumes, the worst frame's consistency,
-    the mean final loss, QC reasons prefixed with their frame."""
+    the mean final loss, QC reasons prefixed with their frame, ``plausible`` 1 when every fitted frame is."""
     c = summary["cycle"]
     ed, es = c["frames"].index(c["ED_frame"]), c["frames"].index(c["ES_frame"])
     finals = summary.get("final_loss", [])
@@ -536,7 +536,7 @@ def cycle_row(case: str, summary: dict[str, Any]) -> dict[str, Any]:
         "LV_ml": _fmt(c["LV_ml"][ed]),
         "RV_ml": _fmt(c["RV_ml"][ed]),
         "LV_mass_g": _fmt(c["LV_mass_g"][ed]),
-        "plausible": "",
+        "plausible": int(all(p.get("plausible") for p in summary["plausibility"])) if "plausibility" in summary else "",
         "la_dice_mean": "",
         "iterations": sum(sum(i.values()) for i in summary.get("iterations", [])),
         "converged": "",

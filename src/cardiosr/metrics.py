@@ -280,6 +280,12 @@ def plausibility(labels: np.ndarray, slice_mm: float, *, end_mm: float = PLAUSIB
     0
     """
     labels = np.asarray(labels)
+    if labels.any():  # the heart's bounding box and one voxel of background round it: the same counts, faster
+        box = tuple(
+            slice(max(int(i.min()) - 1, 0), min(int(i.max()) + 2, n))
+            for i, n in zip(np.nonzero(labels), labels.shape, strict=True)
+        )
+        labels = labels[box]
     out: dict[str, int | bool] = {}
     ok = True
     structure = np.ones((3, 3, 3), bool)

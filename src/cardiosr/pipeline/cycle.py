@@ -18,7 +18,7 @@ import numpy as np
 
 from cardiosr.frames import save_frames
 from cardiosr.io import write_csv, write_json
-from cardiosr.metrics import clinical_volumes, ejection_fraction
+from cardiosr.metrics import clinical_volumes, ejection_fraction, plausibility
 from cardiosr.pipeline.result import Result, save_as_one_set
 from cardiosr.version import __version__
 
@@ -103,6 +103,7 @@ class CycleResult:
                 for item in r.la_evaluation
             ],
             "consistency_dice": [r.consistency_dice for r in self.frames],
+            "plausibility": [plausibility(r.sr.array, r.sr.spacing[0]) for r in self.frames],
             "final_loss": [r.optimisation.final for r in self.frames],
             "iterations": [r.optimisation.iterations for r in self.frames],
             "gauge": first.gauge,
