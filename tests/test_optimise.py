@@ -16,7 +16,7 @@ from cardiosr.degradation import Degradation, Downsample
 from cardiosr.errors import InputError
 from cardiosr.geometry import canonical_frame, resample_labels, resample_probabilities, unit_columns
 from cardiosr.io import load_labels, save_labels
-from cardiosr.metrics import dice
+from cardiosr.metrics import dice, shift_optimal_dice
 from cardiosr.optimise import (
     OptimiseOptions,
     ShortAxisLoss,
@@ -364,8 +364,12 @@ def test_published_pair_with_the_published_prior(tmp_path):
     scores = dice(resample_labels(result.sr.array, result.sr.affine, hr.shape, hr.affine), hr.array)
     upsampled = dice(resample_labels(lr.array, lr.affine, hr.shape, hr.affine), hr.array)
     print("demo_LR → demo_HR Dice:", scores, "up-sampling:", upsampled, "time", result.seconds)
-    assert scores["LV"] > 0.94 and scores["MYO"] > 0.84 and scores["RV"] > 0.93
     assert all(scores[k] > upsampled[k] + 0.01 for k in scores)
+    # as the published code reports its result on this pair (at the best in-plane shift within ±5 voxels):
+    # 0.953 / 0.871 / 0.942, reached or beaten on every structure
+    on_hr = resample_labels(result.sr.array, result.sr.affine, hr.shape, hr.affine)
+    best = shift_optimal_dice(on_hr, hr.array, hr.spacing, search_mm=5 * float(hr.spacing[1]))[0]
+    assert best["LV"] >= 0.953 and best["MYO"] >= 0.871 and best["RV"] >= 0.942, best
 
 
 @needs_shared
