@@ -38,8 +38,8 @@ from cardiosr.volume import LabelVolume
 MYOCARDIAL_DENSITY_G_PER_ML = 1.05
 #: Default search range of :func:`shift_optimal_dice`: ±this many mm along each in-plane axis.
 SHIFT_SEARCH_MM = 10.0
-#: :func:`plausibility` does not check the LV's separation within this many mm of either end of the LV (mm):
-#: one clinical short-axis slice, where the base opens to the atrium and the outflow tract.
+#: :func:`plausibility` does not check the LV's separation within this many mm of either end of the LV: one
+#: clinical short-axis slice, where the base opens to the atrium and the outflow tract.
 PLAUSIBILITY_END_MM = 10.0
 
 
