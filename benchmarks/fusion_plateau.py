@@ -29,7 +29,7 @@ from cardiosr.fidelity import FLAT_FRACTION, fused_labels
 from cardiosr.geometry import from_canonical, hr_grid
 from cardiosr.io import load_labels
 from cardiosr.labels import one_hot
-from cardiosr.metrics import long_axis_dice
+from cardiosr.metrics import long_axis_dice, plausibility
 from cardiosr.optimise import OptimiseOptions
 from cardiosr.optimise.problem import make_problem
 from cardiosr.pipeline import Enhancer
@@ -64,26 +64,31 @@ def real_cases(protocols: set[str], draws: int, seed: int, patients: int | None)
 SHIPPED = OptimiseOptions().fusion_keywords() | {"output_grid": True}
 
 
-def fused_scores(result, problem, score, output_grid: bool = True, **fusion) -> tuple[dict[str, float], float]:
+def fused_scores(
+    result, problem, score, output_grid: bool = True, **fusion
+) -> tuple[dict[str, float], float, bool]:
     """``result`` (fitted without the fusion) fused with its corrected stack (``fusion``: keywords of
     :func:`cardiosr.fidelity.fused_labels` besides the maps) as ``enhance`` does, on the output grid (with
     clean topology) and on the canonical grid: (Dice per structure of the output by ``score``, lowest
-    per-structure consistency Dice of the canonical result). ``output_grid=False``: the output is the
-    canonical result resampled onto the output grid instead (as before the fusion on the output grid)."""
+    per-structure consistency Dice of the canonical result, whether the output passes
+    :func:`cardiosr.metrics.plausibility`). ``output_grid=False``: the output is the canonical result resampled
+    onto the output grid instead (as before the fusion on the output grid)."""
     opt = result.optimisation
     shape, affine = hr_grid(result.sa)
     grids = (None, (shape, affine)) if output_grid else (None,)
     fused = fused_labels(opt.probs, result.frame, result.sa, opt.shifts_mm, grids, **fusion)
     canonical = one_hot(fused[0])
     output = fused[1] if output_grid else from_canonical(canonical, result.frame, result.sa).array
-    scores = score(result.sa.with_array(clean_topology(output), affine))
+    output = result.sa.with_array(clean_topology(output), affine)
+    scores = score(output)
     consistency = consistency_dice(problem, canonical, opt.shifts_mm)
-    return scores, min(v for v in consistency.values() if not np.isnan(v))
+    plausible = bool(plausibility(output.array, float(output.spacing[0]))["plausible"])
+    return scores, min(v for v in consistency.values() if not np.isnan(v)), plausible
 
 
 def score_fused(result, problem, score, **fusion) -> tuple[float, float]:
     """:func:`fused_scores` with the mean Dice over the structures."""
-    scores, lowest = fused_scores(result, problem, score, **fusion)
+    scores, lowest, _ = fused_scores(result, problem, score, **fusion)
     return float(np.mean(list(scores.values()))), lowest
 
 
@@ -119,26 +124,27 @@ def switch_rows(args: argparse.Namespace, keyword: str, values: tuple = (False, 
     (of :func:`fused_scores`) set to each of ``values`` (default off and on): the rows of
     :func:`switch_header` per group and value (the shipped one marked "(default)"), changes against the first."""
     shipped = SHIPPED
-    rows = defaultdict(list)  # (group, value) -> [mean, LV, MYO, RV, margin, change against the first, consistency]
+    rows = defaultdict(list)  # (group, value) -> [mean, LV, MYO, RV, margin, change, consistency, plausible]
     for group, best, result, problem, score in fitted_cases(args):
         means = {}
         for setting in values:
-            scores, lowest = fused_scores(result, problem, score, **shipped | {keyword: setting})
+            scores, lowest, plausible = fused_scores(result, problem, score, **shipped | {keyword: setting})
             means[setting] = float(np.mean(list(scores.values())))
             change = means[setting] - means[values[0]]
             rows[(group, setting)].append(
                 [means[setting], scores["LV"], scores["MYO"], scores["RV"], means[setting] - best, change, lowest]
+                + [plausible]
             )
             print(group, setting, round(means[setting], 4), round(means[setting] - best, 4), flush=True)
     table = []
     for (group, setting), cases in rows.items():
-        mean, lv, myo, rv, margin, change, lowest = np.array(cases).T
+        mean, lv, myo, rv, margin, change, lowest, plausible = np.array(cases, float).T
         label = _value_name(setting) + (" (default)" if setting == shipped[keyword] else "")
         table.append(
             [group, label, str(len(cases))]
             + [f"{x.mean():.4f}" for x in (mean, lv, myo, rv)]
             + [f"{(margin < 0).sum()} ({margin.min():+.4f})", f"{(change < -0.01).sum()} ({change.min():+.4f})"]
-            + [f"{lowest.min():.3f}"]
+            + [f"{lowest.min():.3f}", f"{plausible.mean():.0%}"]
         )
     return table
 
@@ -154,6 +160,7 @@ def switch_header(setting: str, values: tuple = (False, True)) -> list[str]:
     return ["group", setting, "cases", "mean Dice", "LV", "MYO", "RV", "cases below interpolation (lowest)"] + [
         against,
         "min consistency",
+        "plausible",
     ]
 
 

@@ -40,7 +40,7 @@ def main() -> None:
     for group, best, result, problem, score in fitted_cases(args):
         means = {}
         for name, w in weights.items():
-            scores, lowest = fused_scores(result, problem, score, **default.fusion_keywords() | {"rv_weight": w})
+            scores, lowest, _ = fused_scores(result, problem, score, **default.fusion_keywords() | {"rv_weight": w})
             means[name] = float(np.mean(list(scores.values())))
             rows[(group, name)].append([means[name], scores["RV"], means[name] - best, 0.0, lowest])
             print(group, name, round(means[name], 4), round(scores["RV"], 4), round(means[name] - best, 4), flush=True)

@@ -10,7 +10,7 @@ and results on the output grid (NN, SBI and LO with the shipped defaults; the ph
 10 mm stacks without and with normal motion, one draw each; the ACDC files as they are, and with the odd slices
 dropped, protocol (b)).
 Also the mean number of in-plane contacts of the LV blood pool with background or RV that each rule counts.
-Writes the ``plausibility-ends`` section of ``docs/benchmarks.md``.
+Writes the ``plausibility-ends`` section of ``docs/benchmarks.md`` (``--section``, ``--title``: another).
 
     python benchmarks/plausibility_ends.py --phantoms 10 --acdc 20
 """
@@ -33,6 +33,7 @@ from cardiosr.phantom import cohort_member
 from cardiosr.simulate import simulate_case
 
 METHODS = {"NN": "nn", "SBI": "sbi", "LO (shipped defaults)": "lo"}
+TITLE = "The plausibility check's ends of the LV as a length: truths and results (issue 15)"
 
 
 def both_rules(labels: np.ndarray, slice_mm: float) -> tuple[bool, int, bool, int]:
@@ -49,6 +50,8 @@ def main() -> None:
     parser.add_argument("--acdc", type=int, default=20, help="ACDC files enhanced (default 20; truths: all)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--section", default="plausibility-ends", help="section of docs/benchmarks.md")
+    parser.add_argument("--title", default=TITLE, help="its title")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     rows: dict[tuple[str, str], list[tuple[bool, int, bool, int]]] = defaultdict(list)
@@ -80,8 +83,8 @@ def main() -> None:
             + [f"{v[:, 3].mean():.0f}"]
         )
     report(
-        "plausibility-ends",
-        "The plausibility check's ends of the LV as a length: truths and results (issue 15)",
+        args.section,
+        args.title,
         [
             "maps",
             "label map",

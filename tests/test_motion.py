@@ -13,6 +13,7 @@ import torch
 from cardiosr.degradation import drop_odd_slices
 from cardiosr.fidelity import (
     FLAT_FRACTION,
+    enclosed_slices,
     fuse_with_stack,
     fused_labels,
     signed_distance_volume,
@@ -25,7 +26,7 @@ from cardiosr.interpolation import (
     shape_based_interpolation,
 )
 from cardiosr.io import load_labels
-from cardiosr.metrics import dice, shift_optimal_dice
+from cardiosr.metrics import dice, exposed_lv, plausibility, shift_optimal_dice
 from cardiosr.optimise import OptimiseOptions, motion_prior_term, shift_slices
 from cardiosr.optimise.motion_test import motion_decision
 from cardiosr.optimise.problem import make_problem
@@ -229,7 +230,7 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
     # without the plateau and without shifts, weight 0 is exactly shape-based interpolation of the stack
     sbi = shape_based_interpolation(sa, frame.shape, frame.affine)
     as_sbi = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": sa.spacing[0], "basal_mm": None, "flat": 0.0}
-    as_sbi |= {"area_matched": False, "nested_myocardium": False}
+    as_sbi |= {"area_matched": False, "nested_myocardium": False, "closed_wall": False}
     fused0 = fuse_with_stack(probs, frame, sa, 0 * shifts, **as_sbi).argmax(0)
     assert np.array_equal(fused0, sbi)
     # with the shifts, it is SBI of the corrected stack (distances moved rather than labels: nearly the same)
@@ -353,7 +354,7 @@ def test_the_fusion_s_absent_distance_lets_a_structure_run_on_towards_the_slice_
     lv_planes = {}
     for absent_mm, as_sbi in ((0.0, 0.0), (ABSENT, ABSENT), (20.0, 20.0), (50.0, 20.0)):
         plain = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": absent_mm, "basal_mm": None, "flat": 0.0}
-        plain |= {"area_matched": False, "nested_myocardium": False}
+        plain |= {"area_matched": False, "nested_myocardium": False, "closed_wall": False}
         fused = fuse_with_stack(probs, frame, sa, zero, **plain).argmax(0)
         sbi = shape_based_interpolation(sa, frame.shape, frame.affine, absent_mm=as_sbi)
         assert np.array_equal(fused, sbi)
@@ -382,7 +383,7 @@ def test_the_rv_runs_on_beyond_its_basal_end_where_the_heart_goes_on_and_ends_as
     def fuse(volume: LabelVolume, flipped: bool, basal_mm: float | None) -> np.ndarray:
         f = dataclasses.replace(frame, flipped=flipped)
         stack_only = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": ABSENT, "flat": 0.0}
-        stack_only |= {"area_matched": False, "nested_myocardium": False}
+        stack_only |= {"area_matched": False, "nested_myocardium": False, "closed_wall": False}
         return fuse_with_stack(probs, f, volume, zero, basal_mm=basal_mm, **stack_only).argmax(0)
 
     def beyond(volume: LabelVolume, flipped: bool, basal_mm: float | None) -> tuple[float, float]:
@@ -425,13 +426,48 @@ def test_the_rv_takes_its_own_prior_weight_in_the_fusion():
     probs[0] = 1.0  # a prior without any heart
     zero = np.zeros((4, 2))
     common = {"weight": 1.0, "absent_mm": ABSENT, "basal_mm": None, "flat": 0.0}
-    common |= {"area_matched": False, "nested_myocardium": False}
+    common |= {"area_matched": False, "nested_myocardium": False, "closed_wall": False}
     own = fuse_with_stack(probs, frame, sa, zero, rv_weight=0.0, **common).argmax(0)
     shared = fuse_with_stack(probs, frame, sa, zero, rv_weight=1.0, **common).argmax(0)
     sbi = shape_based_interpolation(sa, frame.shape, frame.affine, absent_mm=ABSENT)
     midway = np.abs(t - 0.5) < 0.05
     assert np.array_equal((own == 3)[inside], (sbi == 3)[inside]) and (own == 3)[midway].sum() > 100
     assert (shared == 3)[midway].sum() == 0 and (own == 1)[midway].sum() == 0
+
+
+def _ring(plane: tuple[int, int], centre: tuple[int, int]) -> np.ndarray:
+    """An LV blood pool (radius 5 px) in a myocardial ring (radius 8 px) on one plane."""
+    yy, xx = np.mgrid[: plane[0], : plane[1]]
+    r = np.hypot(yy - centre[0], xx - centre[1])
+    return np.where(r <= 5, 1, np.where(r <= 8, 2, 0)).astype(np.uint8)
+
+
+def test_the_fusion_closes_the_lv_wall_that_the_blend_opens_between_enclosed_slices():
+    """Two slices 10 mm apart whose rings are offset by 6 px, and a prior whose ring lies elsewhere midway:
+    at the prior's weight 0.5 the blend opens the wall there (the blood pool touches the background
+    in-plane). ``closed_wall`` closes it, turning only background or RV into myocardium and leaving the
+    acquired planes as they are; where one of the two slices has an open wall itself, nothing is closed."""
+    plane = (40, 48)
+    sa = LabelVolume(np.stack([_ring(plane, (20, 17)), _ring(plane, (20, 23))]), np.diag([10.0, 1, 1, 1]))
+    frame = CanonicalFrame(affine=np.diag([2.5, 1, 1, 1]), shape=(5, *plane))
+    prior = np.stack([_ring(plane, (20, c)) for c in (12, 20, 30, 20, 28)])
+    probs = np.stack([prior == v for v in range(4)]).astype(np.float32)
+    zero = np.zeros((2, 2))
+    keywords = SHIPPED | {"weight": 0.5}
+    opened = fused_labels(probs, frame, sa, zero, **keywords | {"closed_wall": False})[0]
+    closed = fused_labels(probs, frame, sa, zero, **keywords | {"closed_wall": True})[0]
+    assert exposed_lv(opened)[2].sum() > 5 and not exposed_lv(closed).any()
+    changed = opened != closed
+    assert changed.any() and np.all(closed[changed] == 2) and np.all(np.isin(opened[changed], (0, 3)))
+    assert not changed[[0, 4]].any()  # the acquired slices' planes
+    assert plausibility(closed, 2.5, end_mm=0.0)["lv_background_contacts"] == 0
+    # a slice whose own wall is open: the fusion leaves the blend as it is between it and its neighbour
+    gap = sa.array.copy()
+    gap[1, 20, 28:32] = 1  # the blood pool runs out through the wall of the second slice
+    sa_gap = sa.with_array(gap, sa.affine)
+    assert enclosed_slices(sa_gap).tolist() == [True, False]
+    kept = fused_labels(probs, frame, sa_gap, zero, **keywords | {"closed_wall": True})[0]
+    assert np.array_equal(kept, fused_labels(probs, frame, sa_gap, zero, **keywords | {"closed_wall": False})[0])
 
 
 @pytest.mark.skipif(not DEMO_HR.is_file(), reason="../shared/data (reference data) is absent")

@@ -24,6 +24,9 @@ The RV blood pool takes its own weight (``rv_weight``; :func:`structure_weights`
 from two real hearts and phantoms, is its least exact structure.
 
 Each voxel then takes the structure of lowest blended distance (background where all are positive).
+Between two acquired slices whose myocardium both enclose the LV blood pool in-plane, wherever the prior has
+weight, the background and RV next to LV blood pool in-plane then become myocardium (``closed_wall``;
+:func:`close_lv_wall`): two offset rings blend into a thinner one, or into none where they do not overlap.
 ``weight = 0`` without ``area_matched`` and ``nested_myocardium`` is shape-based interpolation of the
 motion-corrected stack inside the slab.
 """
@@ -38,7 +41,8 @@ from scipy import ndimage
 
 from cardiosr.geometry import CANONICAL_SPACING, CanonicalFrame, box_on_grid, sub_grid_affine
 from cardiosr.interpolation import flatten_near_slices, interpolated_signed_distances, labels_from_signed_distances
-from cardiosr.labels import RV, STRUCTURES, one_hot
+from cardiosr.labels import LV, MYO, RV, STRUCTURES, one_hot
+from cardiosr.metrics import exposed_lv
 from cardiosr.optimise import shift_slices
 from cardiosr.threads import thread_map
 from cardiosr.volume import LabelVolume
@@ -139,7 +143,8 @@ def fuse_with_stack(
     """Fuse the prior's result with the motion-corrected stack on the canonical grid: one-hot ``(4, D, H, W)``.
 
     :func:`fused_labels` on ``frame``'s own grid; ``fusion`` are its keyword-only parameters (``weight``,
-    ``absent_mm``, ``basal_mm``, ``rv_weight``, ``area_matched``, ``nested_myocardium``, ``flat``).
+    ``absent_mm``, ``basal_mm``, ``rv_weight``, ``area_matched``, ``nested_myocardium``, ``closed_wall``,
+    ``flat``).
 
     Examples
     --------
@@ -149,7 +154,8 @@ def fuse_with_stack(
     >>> sa = LabelVolume(a, np.diag([10.0, 1, 1, 1]))
     >>> frame = CanonicalFrame(affine=np.diag([2.5, 1, 1, 1]), shape=(5, 8, 8))
     >>> probs = np.zeros((4, 5, 8, 8), np.float32); probs[0] = 1
-    >>> keywords = dict(absent_mm=5.0, basal_mm=None, rv_weight=None, area_matched=True, nested_myocardium=True)
+    >>> keywords = dict(absent_mm=5.0, basal_mm=None, rv_weight=None, area_matched=True, nested_myocardium=True,
+    ...                 closed_wall=False)
     >>> fused = fuse_with_stack(probs, frame, sa, np.zeros((2, 2)), weight=0.0, **keywords)
     >>> bool((fused[1, 2] == a[0]).all())
     True
@@ -170,6 +176,7 @@ def fused_labels(
     rv_weight: float | None,
     area_matched: bool,
     nested_myocardium: bool,
+    closed_wall: bool,
     flat: float = FLAT_FRACTION,
 ) -> list[np.ndarray]:
     """Fuse the prior's result with the motion-corrected stack (module docstring) on grids: ``uint8`` labels.
@@ -217,6 +224,11 @@ def fused_labels(
         Take the stack's myocardium between the epicardium and the LV blood pool, both interpolated
         (:func:`cardiosr.interpolation.nest_myocardium`; ``enhance`` uses
         :attr:`cardiosr.optimise.OptimiseOptions.nested_myocardium`).
+    closed_wall:
+        Between two acquired slices that both enclose their LV blood pool (:func:`enclosed_slices`), wherever
+        the prior has weight, turn the background and RV round blood pool that touches them in-plane into
+        myocardium (:func:`close_lv_wall`; ``enhance`` uses
+        :attr:`cardiosr.optimise.OptimiseOptions.closed_wall`).
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
         as a fraction of the slice spacing (default :data:`FLAT_FRACTION`).
@@ -234,7 +246,8 @@ def fused_labels(
     >>> sa = LabelVolume(a, np.diag([10.0, 1, 1, 1]))
     >>> frame = CanonicalFrame(affine=np.diag([2.5, 1, 1, 1]), shape=(5, 8, 8))
     >>> probs = np.zeros((4, 5, 8, 8), np.float32); probs[0] = 1
-    >>> keywords = dict(absent_mm=5.0, basal_mm=None, rv_weight=None, area_matched=True, nested_myocardium=True)
+    >>> keywords = dict(absent_mm=5.0, basal_mm=None, rv_weight=None, area_matched=True, nested_myocardium=True,
+    ...                 closed_wall=False)
     >>> grid = ((6, 8, 8), np.diag([2.0, 1, 1, 1]))
     >>> canonical, out = fused_labels(probs, frame, sa, np.zeros((2, 2)), (None, grid), weight=0.0, **keywords)
     >>> canonical.shape, out.shape, int(out[3].sum())
@@ -287,7 +300,72 @@ def fused_labels(
             nested_myocardium=nested_myocardium,
         )
         w = structure_weights(sa, target_frame, weight, rv_weight, missing, flat)
-        fused[target] = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior)
+        blended = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior)
+        if closed_wall:
+            lv = [i for i, (value, _) in enumerate(STRUCTURES) if value == LV][0]
+            blended = close_lv_wall(blended, (w[lv] > 0) & between_enclosed_slices(sa, target_frame))
+        fused[target] = blended
+    return out
+
+
+def enclosed_slices(sa: LabelVolume) -> np.ndarray:
+    """``(D,)``: the acquired slices whose LV blood pool the myocardium encloses in-plane (it holds LV and no
+    LV voxel touches the background or the RV; :func:`cardiosr.metrics.exposed_lv`).
+
+    Examples
+    --------
+    >>> a = np.zeros((3, 5, 6), np.uint8); a[:, 1:4, 1:5] = 2; a[:2, 2, 2:4] = 1; a[1, 2, 4] = 1
+    >>> enclosed_slices(LabelVolume(a, np.eye(4))).tolist()
+    [True, False, False]
+    """
+    return np.asarray(sa.array == LV).any(axis=(1, 2)) & ~exposed_lv(sa.array).any(axis=(1, 2))
+
+
+def between_enclosed_slices(sa: LabelVolume, frame: CanonicalFrame) -> np.ndarray:
+    """``(D, H, W)`` on ``frame``'s grid: the voxels that lie between two consecutive acquired slices of ``sa``
+    that both enclose their LV blood pool (:func:`enclosed_slices`)."""
+    from cardiosr.geometry import voxel_coordinates
+
+    t = voxel_coordinates(sa.affine, frame.affine, frame.shape)[..., 0]
+    low = np.floor(t).astype(int)
+    inside = (low >= 0) & (low + 1 <= sa.shape[0] - 1)
+    enclosed = np.append(enclosed_slices(sa), False)  # index n - 1 + 1 for the voxels beyond: not enclosed
+    low = np.clip(low, 0, sa.shape[0] - 1)
+    return inside & enclosed[low] & enclosed[np.minimum(low + 1, sa.shape[0])]
+
+
+def close_lv_wall(labels: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Close the myocardial wall round LV blood pool that touches the background or the RV in-plane; a copy.
+
+    Where ``where`` is true, the background and RV voxels among the in-plane 8-neighbours (along ``H`` and
+    ``W``, within a slice) of LV blood pool that touches them (:func:`cardiosr.metrics.exposed_lv`) become
+    myocardium: a wall one voxel thick along the opening, joined to the wall's ends, so that no blood pool
+    touches the background or the RV there and the myocardium stays one piece. The blood pool is left as it
+    is. The blend of the stack's and the prior's distances can open the wall between two slices whose walls
+    are both closed: two offset rings blend into a thinner one, or into none where they do not overlap.
+
+    Parameters
+    ----------
+    labels:
+        ``(D, H, W)`` internal labels.
+    where:
+        ``(D, H, W)`` boolean: the voxels that may be changed.
+
+    Returns
+    -------
+    numpy.ndarray
+        The labels with the wall closed.
+
+    Examples
+    --------
+    >>> a = np.zeros((1, 5, 6), np.uint8); a[0, 1:4, 1:5] = 2; a[0, 2, 2:5] = 1   # the pool reaches out
+    >>> closed = close_lv_wall(a, np.ones(a.shape, bool))
+    >>> closed[0, 1:4, 3:].tolist()
+    [[2, 2, 2], [1, 1, 2], [2, 2, 2]]
+    """
+    out = np.array(labels, copy=True)
+    ring = ndimage.binary_dilation(exposed_lv(labels), structure=np.ones((1, 3, 3), bool))
+    out[ring & ((labels == 0) | (labels == RV)) & where] = MYO
     return out
 
 

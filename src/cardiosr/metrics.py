@@ -242,6 +242,38 @@ def surface_distances(
     return out
 
 
+def _in_plane_neighbours(labels: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The labels of the four in-plane face neighbours (along ``H`` and ``W``) of every voxel of a ``(D, H, W)``
+    map; beyond the array's edge the myocardium, which touches nothing (an edge is no contact)."""
+    padded = np.pad(labels, ((0, 0), (1, 1), (1, 1)), constant_values=MYO)
+    return padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]
+
+
+def exposed_lv(labels: np.ndarray) -> np.ndarray:
+    """LV blood-pool voxels of a ``(D, H, W)`` label map that touch the background or the RV in-plane.
+
+    A face neighbour along ``H`` or ``W`` (within the voxel's own short-axis slice) that is background or RV
+    blood pool: there the myocardium does not separate the LV blood pool (:func:`plausibility` counts these
+    contacts). Through-plane neighbours and the array's edge do not count.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.zeros((1, 5, 6), np.uint8); a[0, 1:4, 1:5] = 2; a[0, 2, 2:4] = 1
+    >>> bool(exposed_lv(a).any())
+    False
+    >>> a[0, 2, 4] = 1                 # the blood pool reaches through the wall
+    >>> np.argwhere(exposed_lv(a)).tolist()
+    [[0, 2, 4]]
+    """
+    labels = np.asarray(labels)
+    lv = labels == LV
+    touching = np.zeros_like(lv)
+    for neighbour in _in_plane_neighbours(labels):
+        touching |= (neighbour == 0) | (neighbour == RV)
+    return lv & touching
+
+
 def plausibility(labels: np.ndarray, slice_mm: float, *, end_mm: float = PLAUSIBILITY_END_MM) -> dict[str, int | bool]:
     """Anatomical plausibility checks of one label map in internal ``(D, H, W)`` order.
 
@@ -305,15 +337,9 @@ def plausibility(labels: np.ndarray, slice_mm: float, *, end_mm: float = PLAUSIB
         checked[slices] = (position[slices] - first >= end_mm) & (last - position[slices] >= end_mm)
     lv = lv & checked[:, None, None]
     contacts = {"background": 0, "rv": 0}
-    for axis in (1, 2):
-        for step in (1, -1):
-            neighbour = np.roll(labels, step, axis=axis)
-            valid = np.ones_like(lv)
-            edge = [slice(None)] * 3
-            edge[axis] = slice(0, 1) if step == 1 else slice(-1, None)
-            valid[tuple(edge)] = False  # no wrap-around
-            contacts["background"] += int((lv & valid & (neighbour == 0)).sum())
-            contacts["rv"] += int((lv & valid & (neighbour == RV)).sum())
+    for neighbour in _in_plane_neighbours(labels):
+        contacts["background"] += int((lv & (neighbour == 0)).sum())
+        contacts["rv"] += int((lv & (neighbour == RV)).sum())
     out["lv_background_contacts"] = contacts["background"]
     out["lv_rv_contacts"] = contacts["rv"]
     out["plausible"] = bool(ok and contacts["background"] == 0 and contacts["rv"] == 0)

@@ -140,6 +140,12 @@ class OptimiseOptions:
         distances, which thins or breaks a wall whose sections are offset or change from a ring to a cap.
         Chosen on real anatomy (``benchmarks/fusion_nested.py``, section *fusion-nested*). ``False``: the
         wall's own distances, as plain shape-based interpolation.
+    closed_wall:
+        In the fusion: between two acquired slices that both enclose the LV blood pool in the myocardium,
+        wherever the prior has weight, the background and RV voxels round blood pool that touches them
+        in-plane become myocardium (:func:`cardiosr.fidelity.close_lv_wall`). The blend of the stack's and the prior's
+        distances opens the wall there when their rings are offset. Chosen on real anatomy
+        (``benchmarks/fusion_closed_wall.py``, section *fusion-closed-wall*). ``False``: the blend as it is.
     basal_absent_mm:
         In the fusion: the distance (mm) given instead of ``absent_mm`` to the slices beyond the RV's basal
         end when the slice just beyond that end still holds the heart (the LV or the myocardium): short-axis
@@ -249,6 +255,11 @@ class OptimiseOptions:
         "in the fusion, interpolate the myocardium's own distances instead of taking it between the "
         "interpolated epicardium and LV blood pool",
     )
+    closed_wall: bool = option(
+        True,
+        "in the fusion, leave the LV wall open where the blend opens it between two slices that both enclose "
+        "the LV blood pool",
+    )
     basal_absent_mm: float | None = option(
         0.5,
         "in the fusion, the distance (mm) of a slice beyond the RV's basal end where the heart goes on "
@@ -275,6 +286,7 @@ class OptimiseOptions:
             "basal_mm": self.basal_absent_mm,
             "area_matched": self.area_matching,
             "nested_myocardium": self.nested_myocardium,
+            "closed_wall": self.closed_wall,
         }
 
     def check(self) -> None:
