@@ -64,9 +64,7 @@ def real_cases(protocols: set[str], draws: int, seed: int, patients: int | None)
 SHIPPED = OptimiseOptions().fusion_keywords() | {"output_grid": True}
 
 
-def fused_scores(
-    result, problem, score, output_grid: bool = True, **fusion
-) -> tuple[dict[str, float], float, bool]:
+def fused_scores(result, problem, score, output_grid: bool = True, **fusion) -> tuple[dict[str, float], float, bool]:
     """``result`` (fitted without the fusion) fused with its corrected stack (``fusion``: keywords of
     :func:`cardiosr.fidelity.fused_labels` besides the maps) as ``enhance`` does, on the output grid (with
     clean topology) and on the canonical grid: (Dice per structure of the output by ``score``, lowest
