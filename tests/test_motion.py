@@ -230,7 +230,7 @@ def test_fusion_keeps_the_acquired_slices_and_is_sbi_of_the_corrected_stack_at_w
     # without the plateau and without shifts, weight 0 is exactly shape-based interpolation of the stack
     sbi = shape_based_interpolation(sa, frame.shape, frame.affine)
     as_sbi = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": sa.spacing[0], "basal_mm": None, "flat": 0.0}
-    as_sbi |= {"area_matched": False, "nested_myocardium": False, "closed_wall": False}
+    as_sbi |= {"area_matched": False, "nested_myocardium": False, "closed_wall": False, "basal_clearance_mm": None}
     fused0 = fuse_with_stack(probs, frame, sa, 0 * shifts, **as_sbi).argmax(0)
     assert np.array_equal(fused0, sbi)
     # with the shifts, it is SBI of the corrected stack (distances moved rather than labels: nearly the same)
@@ -354,7 +354,7 @@ def test_the_fusion_s_absent_distance_lets_a_structure_run_on_towards_the_slice_
     lv_planes = {}
     for absent_mm, as_sbi in ((0.0, 0.0), (ABSENT, ABSENT), (20.0, 20.0), (50.0, 20.0)):
         plain = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": absent_mm, "basal_mm": None, "flat": 0.0}
-        plain |= {"area_matched": False, "nested_myocardium": False, "closed_wall": False}
+        plain |= {"area_matched": False, "nested_myocardium": False, "closed_wall": False, "basal_clearance_mm": None}
         fused = fuse_with_stack(probs, frame, sa, zero, **plain).argmax(0)
         sbi = shape_based_interpolation(sa, frame.shape, frame.affine, absent_mm=as_sbi)
         assert np.array_equal(fused, sbi)
@@ -384,6 +384,7 @@ def test_the_rv_runs_on_beyond_its_basal_end_where_the_heart_goes_on_and_ends_as
         f = dataclasses.replace(frame, flipped=flipped)
         stack_only = {"weight": 0.0, "rv_weight": 0.0, "absent_mm": ABSENT, "flat": 0.0}
         stack_only |= {"area_matched": False, "nested_myocardium": False, "closed_wall": False}
+        stack_only |= {"basal_clearance_mm": None}
         return fuse_with_stack(probs, f, volume, zero, basal_mm=basal_mm, **stack_only).argmax(0)
 
     def beyond(volume: LabelVolume, flipped: bool, basal_mm: float | None) -> tuple[float, float]:
@@ -403,6 +404,43 @@ def test_the_rv_runs_on_beyond_its_basal_end_where_the_heart_goes_on_and_ends_as
     ended = sa.with_array(ending, sa.affine)
     assert beyond(ended, False, 1.0) == beyond(ended, False, None)
     assert beyond(ended, True, 1.0) == beyond(ended, True, None)
+
+
+def test_the_rv_s_blunt_basal_end_keeps_its_clearance_from_the_slice_beyond_it():
+    """A large RV disc on the middle three of five 10 mm slices beside an LV disc on all five, fused with the stack
+    alone and the blunt basal end (``basal_mm`` 0.5): without a clearance the RV runs on to within a canonical
+    plane of the slice beyond its base, and degraded back onto the stack (Eq. 1) it appears on that slice;
+    with ``basal_clearance_mm`` it stops that far before it (on whichever side the base is), the apical end and
+    the LV do not move, and the result reproduces the slices."""
+    yy, xx = np.mgrid[:60, :80] * 1.5
+    stack = np.zeros((5, 60, 80), np.uint8)
+    stack[:, np.hypot(yy - 45, xx - 75) <= 12] = 1
+    stack[1:4][:, np.hypot(yy - 45, xx - 35) <= 28] = 3  # a large basal RV, as on real stacks
+    sa = LabelVolume(stack, np.diag([10.0, 1.5, 1.5, 1.0]))
+    frame = make_problem(sa).frame
+    affine = frame.affine.copy()  # a canonical plane 0.6 mm before the last slice's centre, as on real stacks
+    affine[0, 3] += (40.0 - 0.6 - affine[0, 3]) % 2.0
+    problem = make_problem(sa, frame=dataclasses.replace(frame, affine=affine))
+    probs = np.zeros((4, *problem.frame.shape), np.float32)
+    probs[0] = 1.0  # weight 0: the stack alone
+    zero = np.zeros((5, 2))
+    t = voxel_coordinates(sa.affine, problem.frame.affine, problem.frame.shape)[..., 0]
+    stack_only = SHIPPED | {"weight": 0.0, "rv_weight": 0.0, "basal_mm": 0.5, "closed_wall": False}
+
+    def fuse(flipped: bool, clearance: float | None) -> np.ndarray:
+        f = dataclasses.replace(problem.frame, flipped=flipped)
+        return fuse_with_stack(probs, f, sa, zero, **stack_only | {"basal_clearance_mm": clearance})
+
+    for flipped, base in ((False, 4), (True, 0)):
+        plain, cleared = fuse(flipped, None), fuse(flipped, 2.5)
+        reach_plain, reach_cleared = (np.abs(t[f[3] > 0] - base).min() * 10.0 for f in (plain, cleared))
+        assert reach_plain < 1.5 and reach_cleared >= 2.5 - 1e-3  # mm from the slice beyond the base
+        apex = 4 - base
+        assert np.abs(t[plain[3] > 0] - apex).min() == pytest.approx(np.abs(t[cleared[3] > 0] - apex).min())
+        assert np.array_equal(plain[1], cleared[1])  # the LV does not move
+    # base last: degraded onto the stack, the RV appears on the slice beyond its base without the clearance
+    consistency = [consistency_dice(problem, fuse(False, c), zero)["RV"] for c in (None, 2.5)]
+    assert consistency[0] < 0.97 < consistency[1]
 
 
 def test_the_rv_takes_its_own_prior_weight_in_the_fusion():
@@ -426,7 +464,7 @@ def test_the_rv_takes_its_own_prior_weight_in_the_fusion():
     probs[0] = 1.0  # a prior without any heart
     zero = np.zeros((4, 2))
     common = {"weight": 1.0, "absent_mm": ABSENT, "basal_mm": None, "flat": 0.0}
-    common |= {"area_matched": False, "nested_myocardium": False, "closed_wall": False}
+    common |= {"area_matched": False, "nested_myocardium": False, "closed_wall": False, "basal_clearance_mm": None}
     own = fuse_with_stack(probs, frame, sa, zero, rv_weight=0.0, **common).argmax(0)
     shared = fuse_with_stack(probs, frame, sa, zero, rv_weight=1.0, **common).argmax(0)
     sbi = shape_based_interpolation(sa, frame.shape, frame.affine, absent_mm=ABSENT)

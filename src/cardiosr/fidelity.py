@@ -143,8 +143,8 @@ def fuse_with_stack(
     """Fuse the prior's result with the motion-corrected stack on the canonical grid: one-hot ``(4, D, H, W)``.
 
     :func:`fused_labels` on ``frame``'s own grid; ``fusion`` are its keyword-only parameters (``weight``,
-    ``absent_mm``, ``basal_mm``, ``rv_weight``, ``area_matched``, ``nested_myocardium``, ``closed_wall``,
-    ``flat``).
+    ``absent_mm``, ``basal_mm``, ``basal_clearance_mm``, ``rv_weight``, ``area_matched``, ``nested_myocardium``,
+    ``closed_wall``, ``flat``).
 
     Examples
     --------
@@ -155,7 +155,7 @@ def fuse_with_stack(
     >>> frame = CanonicalFrame(affine=np.diag([2.5, 1, 1, 1]), shape=(5, 8, 8))
     >>> probs = np.zeros((4, 5, 8, 8), np.float32); probs[0] = 1
     >>> keywords = dict(absent_mm=5.0, basal_mm=None, rv_weight=None, area_matched=True, nested_myocardium=True,
-    ...                 closed_wall=False)
+    ...                 closed_wall=False, basal_clearance_mm=None)
     >>> fused = fuse_with_stack(probs, frame, sa, np.zeros((2, 2)), weight=0.0, **keywords)
     >>> bool((fused[1, 2] == a[0]).all())
     True
@@ -177,6 +177,7 @@ def fused_labels(
     area_matched: bool,
     nested_myocardium: bool,
     closed_wall: bool,
+    basal_clearance_mm: float | None,
     flat: float = FLAT_FRACTION,
 ) -> list[np.ndarray]:
     """Fuse the prior's result with the motion-corrected stack (module docstring) on grids: ``uint8`` labels.
@@ -224,6 +225,11 @@ def fused_labels(
         Take the stack's myocardium between the epicardium and the LV blood pool, both interpolated
         (:func:`cardiosr.interpolation.nest_myocardium`; ``enhance`` uses
         :attr:`cardiosr.optimise.OptimiseOptions.nested_myocardium`).
+    basal_clearance_mm:
+        With ``basal_mm``: the RV's blunt basal end stops at least this far (mm) before the centre plane of
+        the slice beyond it, at most half the slice spacing
+        (:func:`cardiosr.interpolation.interpolated_signed_distances`; ``None``: no limit; ``enhance`` uses
+        :attr:`cardiosr.optimise.OptimiseOptions.basal_clearance_mm`).
     closed_wall:
         Between two acquired slices that both enclose their LV blood pool (:func:`enclosed_slices`), wherever
         the prior has weight, turn the background and RV round blood pool that touches them in-plane into
@@ -247,7 +253,7 @@ def fused_labels(
     >>> frame = CanonicalFrame(affine=np.diag([2.5, 1, 1, 1]), shape=(5, 8, 8))
     >>> probs = np.zeros((4, 5, 8, 8), np.float32); probs[0] = 1
     >>> keywords = dict(absent_mm=5.0, basal_mm=None, rv_weight=None, area_matched=True, nested_myocardium=True,
-    ...                 closed_wall=False)
+    ...                 closed_wall=False, basal_clearance_mm=None)
     >>> grid = ((6, 8, 8), np.diag([2.0, 1, 1, 1]))
     >>> canonical, out = fused_labels(probs, frame, sa, np.zeros((2, 2)), (None, grid), weight=0.0, **keywords)
     >>> canonical.shape, out.shape, int(out[3].sum())
@@ -298,6 +304,7 @@ def fused_labels(
             base_last=not frame.flipped,
             area_matched=area_matched,
             nested_myocardium=nested_myocardium,
+            basal_clearance_mm=None if basal_clearance_mm is None else min(basal_clearance_mm, 0.5 * spacing),
         )
         w = structure_weights(sa, target_frame, weight, rv_weight, missing, flat)
         blended = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior)

@@ -104,13 +104,10 @@ def signed_distance_slices(
     absent = float(spacing[0]) if absent_mm is None else float(absent_mm)
     basal = absent if basal_mm is None else float(basal_mm)
     region = np.isin(lr.array, np.atleast_1d(value))
-    present = np.nonzero(region.any((1, 2)))[0]
     beyond_base: set[int] = set()
-    if len(present) and basal != absent:
-        end = present[-1] if base_last else present[0]
-        beyond = range(end + 1, lr.shape[0]) if base_last else range(end)
-        if len(beyond) and lr.array[beyond[0] if base_last else beyond[-1]].any():
-            beyond_base = set(beyond)
+    first_beyond = basal_end_slice(lr, value, base_last=base_last) if basal != absent else None
+    if first_beyond is not None:
+        beyond_base = set(range(first_beyond, lr.shape[0]) if base_last else range(first_beyond + 1))
     out = np.empty(lr.shape, np.float32)
     for k in range(lr.shape[0]):
         mask = region[k]
@@ -123,6 +120,29 @@ def signed_distance_slices(
         half = 0.5 * float(np.mean(spacing[1:]))
         out[k] = np.where(mask, half - inside, outside - half)
     return out
+
+
+def basal_end_slice(lr: LabelVolume, value: int | Sequence[int], *, base_last: bool = True) -> int | None:
+    """The first slice beyond a structure's basal end when it still holds the heart, else ``None``.
+
+    The base is the stack's last slice side when ``base_last``, else its first. ``None`` when the structure
+    is absent, reaches the stack's end, or the slice just beyond its basal end holds no label (the heart's
+    own end).
+
+    Examples
+    --------
+    >>> a = np.zeros((4, 3, 3), np.uint8); a[:2, 1, 1] = 3; a[:3, 0, 0] = 1
+    >>> lr = LabelVolume(a, np.eye(4))
+    >>> basal_end_slice(lr, 3), basal_end_slice(lr, 1), basal_end_slice(lr, 3, base_last=False)
+    (2, None, None)
+    """
+    present = np.nonzero(np.isin(lr.array, np.atleast_1d(value)).any((1, 2)))[0]
+    if not len(present):
+        return None
+    beyond = present[-1] + 1 if base_last else present[0] - 1
+    if not 0 <= beyond < lr.shape[0] or not lr.array[beyond].any():
+        return None
+    return int(beyond)
 
 
 def shape_based_interpolation(
@@ -176,6 +196,7 @@ def interpolated_signed_distances(
     base_last: bool = True,
     area_matched: bool = False,
     nested_myocardium: bool = False,
+    basal_clearance_mm: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The signed distance maps of shape-based interpolation on a target grid: ``((3, *shape) mm, inside mask)``.
 
@@ -196,6 +217,10 @@ def interpolated_signed_distances(
     ``nested_myocardium``: the myocardium is the region inside the interpolated epicardium (the LV blood pool
     and myocardium taken as one region) and outside the interpolated LV blood pool, ``max(epi, −LV)``
     (:func:`nest_myocardium`), instead of its own interpolated distances.
+    ``basal_clearance_mm`` (with ``basal_mm``): the RV's blunt basal end stops at least this far (mm, along the
+    slice axis) before the centre plane of the slice beyond it (:func:`basal_end_slice`), which shows no RV
+    over its thickness: the RV's distances there are at least the distance to that plane ``basal_clearance_mm``
+    before it. ``None``: no such limit.
     """
     coords, inside = _stack_coordinates(lr, shape, affine)
     n = np.asarray(lr.shape, float).reshape(3, 1, 1, 1)
@@ -224,6 +249,12 @@ def interpolated_signed_distances(
             sdf[k] = (1.0 - t) * sdf[lo] + t * sdf[hi]
         # linear along the slice axis, linear in-plane: order-1 spline interpolation at the target voxels
         out[i] = ndimage.map_coordinates(sdf, coords, order=1, mode="nearest")
+        if basal is not None and basal_clearance_mm is not None:
+            beyond = basal_end_slice(lr, regions[i], base_last=base_last)
+            if beyond is not None:  # the RV stops basal_clearance_mm before the slice beyond its blunt end
+                towards = 1.0 if base_last else -1.0
+                stop = (coords[0] - beyond) * towards * float(lr.spacing[0]) + float(basal_clearance_mm)
+                np.maximum(out[i], stop, out=out[i])
         if area_matched:
             areas = np.isin(lr.array, np.atleast_1d(regions[i])).sum((1, 2)) * float(np.prod(lr.spacing[1:]))
             match_areas(out[i], coords[0], inside, areas, present, target_pixel_mm2)
