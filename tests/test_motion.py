@@ -484,7 +484,8 @@ def test_the_fusion_closes_the_lv_wall_that_the_blend_opens_between_enclosed_sli
     """Two slices 10 mm apart whose rings are offset by 6 px, and a prior whose ring lies elsewhere midway:
     at the prior's weight 0.5 the blend opens the wall there (the blood pool touches the background
     in-plane). ``closed_wall`` closes it, turning only background or RV into myocardium and leaving the
-    acquired planes as they are; where one of the two slices has an open wall itself, nothing is closed."""
+    acquired planes, closed already, as they are; where one of the two slices has an open wall itself,
+    nothing is closed."""
     plane = (40, 48)
     sa = LabelVolume(np.stack([_ring(plane, (20, 17)), _ring(plane, (20, 23))]), np.diag([10.0, 1, 1, 1]))
     frame = CanonicalFrame(affine=np.diag([2.5, 1, 1, 1]), shape=(5, *plane))
@@ -506,6 +507,35 @@ def test_the_fusion_closes_the_lv_wall_that_the_blend_opens_between_enclosed_sli
     kept = fused_labels(probs, frame, sa_gap, zero, **keywords | {"closed_wall": True})[0]
     blend = fused_labels(probs, frame, sa_gap, zero, **keywords | {"closed_wall": False})[0]
     assert exposed_lv(blend)[1:4].any() and np.array_equal(kept, blend)  # open midway, and left open
+
+
+def _diamond(plane: tuple[int, int], centre: tuple[int, int], radius: int) -> np.ndarray:
+    """An LV blood pool (``|y| + |x| <= radius`` px) in a myocardial wall one pixel thick whose pixels touch
+    each other only diagonally: it encloses the blood pool in-plane, but only just."""
+    yy, xx = np.mgrid[: plane[0], : plane[1]]
+    r = abs(yy - centre[0]) + abs(xx - centre[1])
+    return np.where(r <= radius, 1, np.where(r <= radius + 1, 2, 0)).astype(np.uint8)
+
+
+def test_the_fusion_closes_the_lv_wall_on_an_acquired_plane_where_resampling_opens_it():
+    """Three slices of the same diamond ring (1.5 mm pixels), the middle one shifted by 0.3 px, fused on a
+    1.25 mm grid: on the middle slice's own plane the prior has no weight and the result is the slice moved
+    and resampled, and there the one-pixel wall breaks. ``closed_wall`` closes it there too, turning only
+    background or RV into myocardium."""
+    plane = (24, 24)
+    sa = LabelVolume(np.stack([_diamond(plane, (12, 12), 5)] * 3), np.diag([10.0, 1.5, 1.5, 1]))
+    assert enclosed_slices(sa).all()
+    frame = CanonicalFrame(affine=np.diag([2.5, 1.25, 1.25, 1]), shape=(9, 29, 29))
+    prior = np.stack([_diamond((29, 29), (14, 14), 6)] * 9)
+    probs = np.stack([prior == v for v in range(4)]).astype(np.float32)
+    shifts = np.array([[0.0, 0.0], [0.3, 0.3], [0.0, 0.0]])
+    opened = fused_labels(probs, frame, sa, shifts, **SHIPPED | {"closed_wall": False})[0]
+    closed = fused_labels(probs, frame, sa, shifts, **SHIPPED | {"closed_wall": True})[0]
+    middle = 4  # the middle slice's centre plane: t = 1
+    assert np.allclose(voxel_coordinates(sa.affine, frame.affine, frame.shape)[middle, ..., 0], 1.0)
+    assert exposed_lv(opened)[middle].sum() > 0 and not exposed_lv(closed).any()
+    changed = opened != closed
+    assert changed[middle].any() and np.all(closed[changed] == 2) and np.all(np.isin(opened[changed], (0, 3)))
 
 
 @pytest.mark.skipif(not DEMO_HR.is_file(), reason="../shared/data (reference data) is absent")

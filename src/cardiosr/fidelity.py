@@ -24,9 +24,10 @@ The RV blood pool takes its own weight (``rv_weight``; :func:`structure_weights`
 from two real hearts and phantoms, is its least exact structure.
 
 Each voxel then takes the structure of lowest blended distance (background where all are positive).
-Between two acquired slices whose myocardium both enclose the LV blood pool in-plane, wherever the prior has
-weight, the background and RV next to LV blood pool in-plane then become myocardium (``closed_wall``;
-:func:`close_lv_wall`): two offset rings blend into a thinner one, or into none where they do not overlap.
+On and between two acquired slices whose myocardium both enclose the LV blood pool in-plane, the background
+and RV next to LV blood pool in-plane then become myocardium (``closed_wall``; :func:`close_lv_wall`): two
+offset rings blend into a thinner one, or into none where they do not overlap, and on a slice's own plane a
+wall one pixel thick, moved by a sub-pixel shift and resampled onto the grid, can break.
 ``weight = 0`` without ``area_matched`` and ``nested_myocardium`` is shape-based interpolation of the
 motion-corrected stack inside the slab.
 """
@@ -231,9 +232,9 @@ def fused_labels(
         (:func:`cardiosr.interpolation.interpolated_signed_distances`; ``None``: no limit; ``enhance`` uses
         :attr:`cardiosr.optimise.OptimiseOptions.basal_clearance_mm`).
     closed_wall:
-        Between two acquired slices that both enclose their LV blood pool (:func:`enclosed_slices`), wherever
-        the prior has weight, turn the background and RV round blood pool that touches them in-plane into
-        myocardium (:func:`close_lv_wall`; ``enhance`` uses
+        On and between two acquired slices that both enclose their LV blood pool (:func:`enclosed_slices`),
+        turn the background and RV round blood pool that touches them in-plane into myocardium
+        (:func:`close_lv_wall`, :func:`between_enclosed_slices`; ``enhance`` uses
         :attr:`cardiosr.optimise.OptimiseOptions.closed_wall`).
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
@@ -309,8 +310,7 @@ def fused_labels(
         w = structure_weights(sa, target_frame, weight, rv_weight, missing, flat)
         blended = labels_from_signed_distances((1.0 - w) * data_sdf + w * prior)
         if closed_wall:
-            lv = [i for i, (value, _) in enumerate(STRUCTURES) if value == LV][0]
-            blended = close_lv_wall(blended, (w[lv] > 0) & between_enclosed_slices(sa, target_frame))
+            blended = close_lv_wall(blended, between_enclosed_slices(sa, target_frame))
         fused[target] = blended
     return out
 
@@ -330,7 +330,15 @@ def enclosed_slices(sa: LabelVolume) -> np.ndarray:
 
 def between_enclosed_slices(sa: LabelVolume, frame: CanonicalFrame) -> np.ndarray:
     """``(D, H, W)`` on ``frame``'s grid: the voxels that lie between two consecutive acquired slices of ``sa``
-    that both enclose their LV blood pool (:func:`enclosed_slices`)."""
+    that both enclose their LV blood pool (:func:`enclosed_slices`), the first one's centre plane included.
+
+    Examples
+    --------
+    >>> a = np.zeros((3, 5, 6), np.uint8); a[:, 1:4, 1:5] = 2; a[:, 2, 2:4] = 1; a[2, 2, 4] = 1
+    >>> frame = CanonicalFrame(affine=np.diag([2.5, 1, 1, 1]), shape=(9, 5, 6))   # 4 planes per 10 mm slice
+    >>> between_enclosed_slices(LabelVolume(a, np.diag([10.0, 1, 1, 1])), frame)[:, 0, 0].astype(int).tolist()
+    [1, 1, 1, 1, 0, 0, 0, 0, 0]
+    """
     from cardiosr.geometry import voxel_coordinates
 
     t = voxel_coordinates(sa.affine, frame.affine, frame.shape)[..., 0]

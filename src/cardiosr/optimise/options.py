@@ -141,11 +141,13 @@ class OptimiseOptions:
         Chosen on real anatomy (``benchmarks/fusion_nested.py``, section *fusion-nested*). ``False``: the
         wall's own distances, as plain shape-based interpolation.
     closed_wall:
-        In the fusion: between two acquired slices that both enclose the LV blood pool in the myocardium,
-        wherever the prior has weight, the background and RV voxels round blood pool that touches them
-        in-plane become myocardium (:func:`cardiosr.fidelity.close_lv_wall`). The blend of the stack's and the prior's
-        distances opens the wall there when their rings are offset. Chosen on real anatomy
-        (``benchmarks/fusion_closed_wall.py``, section *fusion-closed-wall*). ``False``: the blend as it is.
+        In the fusion: on and between two acquired slices that both enclose the LV blood pool in the
+        myocardium, the background and RV voxels round blood pool that touches them in-plane become myocardium
+        (:func:`cardiosr.fidelity.close_lv_wall`). The blend of the stack's and the prior's distances opens the
+        wall between the slices when their rings are offset; on a slice's own plane, a wall one pixel thick
+        moved by a sub-pixel shift and resampled can break. Chosen on real anatomy
+        (``benchmarks/fusion_closed_wall.py`` and ``benchmarks/fusion_closed_planes.py``, sections
+        *fusion-closed-wall* and *fusion-closed-planes*). ``False``: the blend as it is.
     basal_clearance_mm:
         In the fusion, with ``basal_absent_mm``: the RV's blunt basal end stops at least this far (mm, at most
         half the slice spacing) before the centre plane of the slice beyond it, which shows no RV over its
@@ -265,8 +267,8 @@ class OptimiseOptions:
     )
     closed_wall: bool = option(
         True,
-        "in the fusion, leave the LV wall open where the blend opens it between two slices that both enclose "
-        "the LV blood pool",
+        "in the fusion, leave the LV wall open where the blend or the resampling opens it on and between two "
+        "slices that both enclose the LV blood pool",
     )
     basal_absent_mm: float | None = option(
         0.5,
