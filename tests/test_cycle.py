@@ -15,6 +15,7 @@ from cardiosr.cli import main
 from cardiosr.degradation import degrade_cine_with_motion
 from cardiosr.errors import InputError
 from cardiosr.frames import count_frames, load_frames, save_frames
+from cardiosr.geometry import sub_grid_affine
 from cardiosr.io import load_labels, save_labels
 from cardiosr.metrics import clinical_volumes
 from cardiosr.optimise import OptimiseOptions
@@ -173,6 +174,22 @@ def test_a_cine_comes_back_as_a_4d_result_with_its_ejection_fraction(tmp_path, c
     assert abs(cycle["EF_LV"] - true_ef) < 6.0
     shifts = json.loads((out / "shifts.json").read_text())["slices"]
     assert len(shifts) == stacks[0].shape[0]  # one shift per slice, shared by the frames
+
+
+def test_a_note_that_every_frame_of_a_cine_shares_is_printed_once_with_the_frame_count(tmp_path, capsys):
+    """Two frames whose stacks both start and stop inside the heart: the coverage note is printed once,
+    counting the other frame once (each frame is checked once, not again after its views are joined)."""
+    hr = phantom_cycle(5, 2)
+    stacks, _ = degrade_cine_with_motion(hr, 0.0, np.random.default_rng(3))
+    heart = np.flatnonzero((stacks[0].array > 0).any((1, 2)))
+    paths = []
+    first, last = heart[1], heart[len(heart) // 2]
+    for t, stack in enumerate(stacks):  # cut inside the heart at both ends: it reaches the first and last slice
+        cut = stack.with_array(stack.array[first : last + 1], sub_grid_affine(stack.affine, [first, 0, 0]))
+        paths.append(str(save_labels(cut, tmp_path / f"frame{t}.nii.gz", convention="ukbb")))
+    assert main(["enhance", "--sa", *paths, "-o", str(tmp_path / "out"), *QUICK]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "heart labels reach" in line]
+    assert len(lines) == 1 and lines[0].endswith("(and 1 more frame like it)"), lines
 
 
 def test_frames_ed_es_get_a_shape_and_keep_the_shifts_of_every_frame(cine, tmp_path):

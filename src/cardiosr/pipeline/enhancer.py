@@ -164,7 +164,7 @@ class Enhancer:
         items = list(cine.frames) if cine is not None else list(sa)
         with warnings.catch_warnings(record=True) as caught:  # one warning per distinct note, not one per frame
             warnings.simplefilter("always")
-            volumes, _, _, _ = self._read(items, None, None)
+            volumes, _, _, _ = self._read(items, None, None, check=False)
             views = self._cine_views(la, volumes, la_frame)
             _, _, _, checks = self._read(volumes, views, None)
         for text, count in _distinct(str(w.message) for w in caught).items():
@@ -240,9 +240,17 @@ class Enhancer:
         return views
 
     def _read(
-        self, sa: Sequence[StackInput], la: Sequence[ViewsInput] | None, la_eval: Sequence[ViewsInput] | None
+        self,
+        sa: Sequence[StackInput],
+        la: Sequence[ViewsInput] | None,
+        la_eval: Sequence[ViewsInput] | None,
+        *,
+        check: bool = True,
     ) -> tuple[list[LabelVolume], list[list[LabelVolume]], list[list[LabelVolume]], list[tuple[dict, list[str]]]]:
-        """The inputs read and checked: stacks, their long-axis views, evaluation views, (checks, notes)."""
+        """The inputs read and checked: stacks, their long-axis views, evaluation views, (checks, notes).
+
+        ``check=False`` reads only (no stack or view checks, no checks returned): a cine reads its frames
+        first and checks them once its views are known, so each check warns once per frame."""
         s = self.settings
         la_list = [None] * len(sa) if la is None else list(la)
         eval_list = [None] * len(sa) if la_eval is None else list(la_eval)
@@ -261,7 +269,7 @@ class Enhancer:
             for vol, views in zip(volumes, eval_list, strict=True)
         ]
         checks = []
-        for vol, views in zip(volumes, la_volumes, strict=True):
+        for vol, views in zip(volumes, la_volumes, strict=True) if check else ():
             found, notes = stack_checks(vol)
             found["view_agreement"], view_notes = view_checks(vol, views)
             notes += view_notes
