@@ -518,7 +518,7 @@ def _diamond(plane: tuple[int, int], centre: tuple[int, int], radius: int) -> np
 
 
 def test_the_fusion_closes_the_lv_wall_on_an_acquired_plane_where_resampling_opens_it():
-    """Three slices of the same diamond ring (1.5 mm pixels), the middle one shifted by 0.3 px, fused on a
+    """Three slices of the same diamond ring (1.5 mm pixels), the middle one shifted by 0.3 mm, fused on a
     1.25 mm grid: on the middle slice's own plane the prior has no weight and the result is the slice moved
     and resampled, and there the one-pixel wall breaks. ``closed_wall`` closes it there too, turning only
     background or RV into myocardium."""
