@@ -332,6 +332,14 @@ def test_the_motion_test_decides_at_its_iteration_and_decodes_only_the_chosen_hy
     gain, searched = result.motion["relative_gain"], result.motion["relative_gain_searched"]
     expected = "estimated" if gain > 0.25 else ("searched" if searched > 0.05 else "none")
     assert result.motion["hypothesis"] == expected
+    # the evidence of iteration 10, which decided the same; only the chosen hypothesis' loss fell after it
+    at = result.motion["at_decision"]
+    assert ("estimated" if at["relative_gain"] > 0.25 else "none") == result.motion["hypothesis"]
+    assert at["loss_searched"] == result.motion["loss_searched"]
+    assert expected == "estimated" or at["relative_gain_searched"] <= 0.05  # else the searched one would lead
+    chosen = "loss_with_motion" if expected == "estimated" else "loss_without_motion"
+    other = "loss_without_motion" if expected == "estimated" else "loss_with_motion"
+    assert at[chosen] >= result.motion[chosen] and at[other] == result.motion[other]
 
 
 def test_the_planar_path_survives_the_rounding_of_a_clinical_header():

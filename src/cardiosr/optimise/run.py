@@ -51,9 +51,9 @@ class Run:
         λ of its motion-prior term (0: none).
     history, done, converged, best:
         Its loss rows, whether it stopped and by the stopping rule, and the :class:`Snapshot` kept.
-    decided_at:
+    decided_at, decision:
         The iteration at which the motion test decided for its subject and stopped the other hypotheses
-        (``None``: it did not decide early).
+        (``None``: it did not decide early), and the losses and relative gains it decided on then.
     """
 
     problem: int
@@ -69,6 +69,7 @@ class Run:
     converged: bool = False
     best: Snapshot | None = None
     decided_at: int | None = None
+    decision: dict | None = None
 
     @property
     def moves_shifts(self) -> bool:

@@ -215,15 +215,18 @@ def _decide_early(runs: list[Run], n_problems: int, options: OptimiseOptions, it
     first iterations, is not taken this early: when it leads, it goes on with ``d = 0`` and the fixed estimate
     (both can still overtake it), and the test is made again every ``decide_after`` iterations until it keeps
     one of those two (the final test then decides as without the early decision), except a fixed estimate too far
-    from τ to reach it (:func:`_stop_a_distant_estimate`). A subject is decided once."""
+    from τ to reach it (:func:`_stop_a_distant_estimate`). A subject is decided once; the losses and relative
+    gains it was decided on are kept (the motion record's ``at_decision``: the record's own are those of the
+    final test, where the chosen hypothesis has gone on and the others' losses are those of the decision)."""
     for index in range(n_problems):
         still = [r for r in runs if r.problem == index and r.zero_motion]
         if not still or still[0].decided_at is not None:
             continue
-        chosen, mine, _ = _chosen_run(index, runs, options)
+        chosen, mine, motion = _chosen_run(index, runs, options)
         if chosen.search and not options.shift_search:
             _stop_a_distant_estimate(index, runs, still[0], options)
             continue  # the searched hypothesis leads: every hypothesis still going goes on
+        still[0].decision = {k: v for k, v in (motion or {}).items() if k.startswith(("loss_", "relative_gain"))}
         keep = mine if chosen in mine else [chosen]
         for run in runs:
             if run.problem == index:
@@ -313,6 +316,7 @@ def _chosen_run(index: int, runs: list[Run], options: OptimiseOptions) -> tuple[
     best, motion = motion_decision(best, still[0], [r for r in runs if r.problem == index and r not in mine], options)
     if still[0].decided_at is not None:
         motion["decided_at_iteration"] = still[0].decided_at
+        motion["at_decision"] = still[0].decision  # the losses and gains of that iteration's test
     if best.freed:
         motion.update(estimate_searched=True, estimate_search_lambda=options.estimate_search)
     return best, mine, motion
