@@ -9,9 +9,9 @@ now acts on and between such slices, whatever the prior's weight (:func:`cardios
 :func:`cardiosr.fidelity.between_enclosed_slices`). Every case of ``benchmarks/real_data.py`` protocols
 (a), (b), (c) and (d) (as in ``benchmarks/fusion_plateau.py``) is fitted once with the shipped defaults but
 without the fusion, then fused with the shipped settings with the closure off and on, put back on the
-input's world grid with clean topology as ``enhance`` does, and scored as in ``real_data.py``; the rows "off"
-are those of *fusion-closed-wall*, whose rows "on" are the closure between the slices alone. Writes the
-``fusion-closed-planes`` section of ``docs/benchmarks.md``.
+input's world grid with clean topology as ``enhance`` does, and scored as in ``real_data.py``; the closure
+between the slices alone, the previous default, is the rows "2.5" of *fusion-basal-clearance* (the same fits
+with the closure of that day). Writes the ``fusion-closed-planes`` section of ``docs/benchmarks.md``.
 
     python benchmarks/fusion_closed_planes.py --protocols a,b,c,d
     python benchmarks/fusion_closed_planes.py --protocols d --no-write
