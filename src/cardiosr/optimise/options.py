@@ -108,7 +108,8 @@ class OptimiseOptions:
         Weight of the prior between the slices in the final fusion with the motion-corrected stack
         (:func:`cardiosr.fidelity.fuse_with_stack`): 0 gives shape-based interpolation of the corrected
         stack inside its slab, 1 the prior midway; the acquired slices are always kept. ``None``: no fusion.
-        The default 0.5 and ``motion_threshold`` 0.25 were chosen on real anatomy
+        The default 0.25 was chosen on real anatomy with the fusion as it now is (``benchmarks/fusion_weight.py``,
+        section *fusion-weight-current*; 0.5 before), ``motion_threshold`` 0.25 too
         (``benchmarks/motion_fidelity.py``).
     rv_fidelity:
         ``fidelity`` for the RV blood pool (:func:`cardiosr.fidelity.structure_weights`). The prior's RV,
@@ -239,7 +240,7 @@ class OptimiseOptions:
         metavar="N",
     )
     fidelity: float | None = option(
-        0.5,
+        0.25,
         "prior weight W in [0, 1] midway between slices when fusing with the motion-corrected stack "
         "(default {default})",
         metavar="W",
