@@ -28,7 +28,7 @@ from cardiosr.interpolation import (
 from cardiosr.io import load_labels
 from cardiosr.metrics import dice, exposed_lv, shift_optimal_dice
 from cardiosr.optimise import OptimiseOptions, motion_prior_term, shift_slices
-from cardiosr.optimise.motion_test import motion_decision
+from cardiosr.optimise.motion_test import motion_decision, stack_self_consistency
 from cardiosr.optimise.problem import make_problem
 from cardiosr.optimise.run import Run, Snapshot
 from cardiosr.phantom import cohort_member
@@ -580,6 +580,41 @@ def test_the_motion_test_keeps_the_estimate_with_the_lower_loss():
     # neither estimate explains enough: d = 0, whichever estimate was lower
     chosen, motion = motion_decision(_run(0.14), still, [_run(0.13, second=True)], options)
     assert chosen is still and motion["hypothesis"] == "none" and motion["estimate"] == "centroid"
+
+
+def test_searched_shifts_below_tau_s_are_kept_only_when_the_stack_corroborates_them():
+    options = OptimiseOptions()  # τ 0.25, τs 0.05, margin 0.005
+    still, fixed = _run(0.100, zero_motion=True), _run(0.104)
+    searched = _run(0.097, search=True)  # a gain of 3 %: above 0, below τs
+    asked = []
+
+    def check(margin_gain):
+        def gain(run):
+            asked.append(run)
+            return margin_gain
+
+        return gain
+
+    chosen, motion = motion_decision(fixed, still, [searched], options, check(0.012))
+    assert chosen is searched and motion["hypothesis"] == "searched" and motion["corroborated"], motion
+    assert motion["self_consistency_gain"] == 0.012 and asked == [searched]
+    chosen, motion = motion_decision(fixed, still, [searched], options, check(0.004))
+    assert chosen is still and motion["hypothesis"] == "none" and "corroborated" not in motion
+    off = dataclasses.replace(options, search_corroboration=None)
+    assert motion_decision(fixed, still, [searched], off, check(0.5))[0] is still
+    # a searched fit that does not lower the loss is never corroborated, and the stack is not read
+    asked.clear()
+    assert motion_decision(fixed, still, [_run(0.101, search=True)], options, check(0.5))[0] is still
+    assert asked == []
+
+
+def test_the_stack_s_self_consistency_rises_when_real_motion_is_undone_and_falls_when_motion_is_invented():
+    hr = cohort_member(1, 0)[0]
+    case = simulate_case("c", hr, 1.0, case_rng(1, 0))  # normal motion
+    still = simulate_case("c", hr, 0.0, case_rng(1, 0))
+    truth = case.shifts_mm - case.shifts_mm.mean(0)
+    assert stack_self_consistency(case.lr, truth) > stack_self_consistency(case.lr, 0 * truth) + 0.02
+    assert stack_self_consistency(still.lr, truth) < stack_self_consistency(still.lr, 0 * truth) - 0.02
 
 
 def test_the_second_estimate_restores_severe_motion_on_a_straight_phantom(default_prior):

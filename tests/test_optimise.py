@@ -453,7 +453,7 @@ def test_while_the_searched_shifts_lead_a_fixed_estimate_far_below_tau_stops(fix
         run.best = Snapshot(torch.zeros(4), torch.zeros(3, 2), 9, {"total": losses[key]})
     gain = 1.0 - fixed_loss
     assert (gain < DISTANT_ESTIMATE_FRACTION * options.motion_threshold) == stopped
-    _decide_early(runs, 1, options, 10)
+    _decide_early(runs, [None], options, 10)  # the searched gain is above τs: the stack is never read
     fixed, still, searched = runs
     assert fixed.done == stopped  # the searched leads (gain 0.3 > τs, the estimate's ≤ τ): the test goes on
     assert not still.done and not searched.done and still.decided_at is None

@@ -12,7 +12,7 @@ import torch
 from cardiosr.labels import N_CLASSES
 from cardiosr.optimise.init import GAUGE_LONG_AXIS, GAUGE_ZERO_MEAN, INITIAL_SHIFTS, apply_gauge, initial_latents
 from cardiosr.optimise.losses import EPS, motion_prior_term
-from cardiosr.optimise.motion_test import motion_decision
+from cardiosr.optimise.motion_test import motion_decision, stack_self_consistency
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.problem import Problem, multi_view_loss
 from cardiosr.optimise.refine import refine_consistency
@@ -167,7 +167,7 @@ def _joint_search(
         if iteration == (options.decide_after or options.window):
             _stop_the_worse_estimate(runs, len(problems))
         if options.decide_after and iteration % options.decide_after == 0:
-            _decide_early(runs, len(problems), options, iteration)
+            _decide_early(runs, problems, options, iteration)
         if progress is not None:
             progress(iteration, options.max_iterations)
         if all(run.done for run in runs):
@@ -206,7 +206,7 @@ def _stop_the_worse_estimate(runs: list[Run], n_problems: int) -> None:
                 r.done = True
 
 
-def _decide_early(runs: list[Run], n_problems: int, options: OptimiseOptions, iteration: int) -> None:
+def _decide_early(runs: list[Run], problems: Sequence[Problem], options: OptimiseOptions, iteration: int) -> None:
     """The motion test decides on the states kept so far and stops the hypotheses it rules out.
 
     When it keeps the fixed estimate or ``d = 0``, only that hypothesis (all its restarts) goes on: its loss can
@@ -218,11 +218,11 @@ def _decide_early(runs: list[Run], n_problems: int, options: OptimiseOptions, it
     from τ to reach it (:func:`_stop_a_distant_estimate`). A subject is decided once; the losses and relative
     gains it was decided on are kept (the motion record's ``at_decision``: the record's own are those of the
     final test, where the chosen hypothesis has gone on and the others' losses are those of the decision)."""
-    for index in range(n_problems):
+    for index, problem in enumerate(problems):
         still = [r for r in runs if r.problem == index and r.zero_motion]
         if not still or still[0].decided_at is not None:
             continue
-        chosen, mine, motion = _chosen_run(index, runs, options)
+        chosen, mine, motion = _chosen_run(index, runs, options, problem)
         if chosen.search and not options.shift_search:
             _stop_a_distant_estimate(index, runs, still[0], options)
             continue  # the searched hypothesis leads: every hypothesis still going goes on
@@ -302,7 +302,22 @@ def _reference_rounds(
         run.done = True
 
 
-def _chosen_run(index: int, runs: list[Run], options: OptimiseOptions) -> tuple[Run, list[Run], dict | None]:
+def _self_consistency_gain(problem: Problem) -> Callable[[Run], float]:
+    """The check of :func:`motion_decision`: how much better the stack of ``problem`` predicts its own slices
+    with a run's shifts than with ``d = 0`` (:func:`stack_self_consistency`, mean Dice)."""
+
+    def gain(run: Run) -> float:
+        n = problem.sa_loss.n_slices
+        d = apply_gauge(run.state.d[None, :n], problem.sa_loss.heart_slices, problem.zero_mean_gauge)[0]
+        d = d.cpu().numpy()
+        return stack_self_consistency(problem.sa, d) - stack_self_consistency(problem.sa, 0 * d)
+
+    return gain
+
+
+def _chosen_run(
+    index: int, runs: list[Run], options: OptimiseOptions, problem: Problem
+) -> tuple[Run, list[Run], dict | None]:
     """Subject ``index``'s run to keep (best restart, then the motion test), its restarts, and the test's record."""
     mine = [
         r
@@ -313,7 +328,8 @@ def _chosen_run(index: int, runs: list[Run], options: OptimiseOptions) -> tuple[
     still = [r for r in runs if r.problem == index and r.zero_motion]
     if not still:
         return best, mine, None
-    best, motion = motion_decision(best, still[0], [r for r in runs if r.problem == index and r not in mine], options)
+    others = [r for r in runs if r.problem == index and r not in mine]
+    best, motion = motion_decision(best, still[0], others, options, _self_consistency_gain(problem))
     if still[0].decided_at is not None:
         motion["decided_at_iteration"] = still[0].decided_at
         motion["at_decision"] = still[0].decision  # the losses and gains of that iteration's test
@@ -329,7 +345,7 @@ def _final_results(
     ``options.refine`` (:func:`~cardiosr.optimise.refine.refine_consistency`), and the final losses."""
     results = []
     for index, problem in enumerate(problems):
-        best, mine, motion = _chosen_run(index, runs, options)
+        best, mine, motion = _chosen_run(index, runs, options, problem)
         zs = torch.stack([r.state.z for r in mine])
         with torch.no_grad():
             logits = decode(zs)
