@@ -122,6 +122,6 @@ def _corroborated(
     margin = options.search_corroboration
     if margin is None or searched_check is None or options.search_threshold is None or gain_s <= 0:
         return False
-    check = searched_check(searched)
-    motion.update(self_consistency_gain=round(check, 4), corroboration_margin=margin)
-    return bool(check > margin)
+    check = searched_check(searched)  # NaN for a stack without interior heart slices: nothing to corroborate
+    motion.update(self_consistency_gain=round(check, 4) if np.isfinite(check) else None, corroboration_margin=margin)
+    return bool(np.isfinite(check) and check > margin)
