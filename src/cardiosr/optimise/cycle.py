@@ -48,6 +48,7 @@ from cardiosr.optimise.init import (
     warm_start_latents,
 )
 from cardiosr.optimise.losses import EPS, motion_prior_term
+from cardiosr.optimise.motion_test import corroborated, self_consistency_gain
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.problem import Problem, multi_view_loss
 from cardiosr.optimise.refine import refine_consistency
@@ -355,7 +356,9 @@ def _motion_test(
     else the searched shifts, one set shared by the key frames and started from that estimate, with the motion
     prior. When the gain of either (averaged over the key frames) exceeds τs, motion is supported: the searched
     shifts when their loss is lower than the fixed estimate's by the relative margin τs too (the estimate has no
-    free parameters), else the estimate. Else ``d = 0``. Returns the chosen shifts and the evidence."""
+    free parameters), else the estimate. Else the searched shifts when their gain is positive and the key frames'
+    stacks corroborate them (:func:`~cardiosr.optimise.motion_test.corroborated`: they predict their own slices
+    better with them, averaged over the key frames), else ``d = 0``. Returns the chosen shifts and the evidence."""
     keys = key_frames(problems)
     zero = np.zeros_like(next(iter(estimates.values())))
     shift_of = {"zero": zero, **estimates}
@@ -427,6 +430,12 @@ def _motion_test(
         search_threshold=options.search_threshold,
     )
     if max(gain, gain_s) <= options.search_threshold:
+        # the key frames' stacks corroborate searched shifts below τs (as a single stack's do): the shifts are
+        # shared, so each key frame predicts its own slices with them, and the gains are averaged
+        stacks = [problems[k].sa for k in keys]
+        if corroborated(gain_s, options, lambda: self_consistency_gain(stacks, searched), motion):
+            motion.update(supported=True, hypothesis="searched", corroborated=True)
+            return searched, motion
         return zero, motion
     # motion is supported: the searched shifts only when they explain the key frames better than the fixed
     # estimate they started from (which has no free parameters) by the same relative margin τs

@@ -55,6 +55,49 @@ def stack_self_consistency(sa: LabelVolume, shifts_mm: np.ndarray) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
+def self_consistency_gain(stacks: Sequence[LabelVolume], shifts_mm: np.ndarray) -> float:
+    """How much better the stacks predict their own slices with the shared shifts ``shifts_mm`` ``(D, 2)`` than
+    with ``d = 0``: :func:`stack_self_consistency` with them minus without, averaged over the stacks (the frames
+    of a cine, or one stack) that have interior heart slices (NaN when none has).
+
+    The shifts' mean over the slices that hold heart labels (in any stack) is removed first: a common
+    translation moves every slice alike and is no motion.
+
+    Examples
+    --------
+    >>> a = np.zeros((5, 20, 20), np.uint8); a[:, 5:12, 5:12] = 1
+    >>> moved = a.copy(); moved[2] = np.roll(a[2], 3, axis=1)
+    >>> stacks = [LabelVolume(moved, np.diag([10.0, 1.0, 1.0, 1.0]))] * 2
+    >>> d = np.zeros((5, 2)); d[2, 1] = 3.0
+    >>> bool(self_consistency_gain(stacks, d) > 0.05)
+    True
+    """
+    d = np.nan_to_num(np.asarray(shifts_mm, float))
+    heart = np.zeros(len(d), bool)
+    for sa in stacks:
+        heart |= sa.array.reshape(len(d), -1).any(1)
+    if heart.any():
+        d = np.where(heart[:, None], d - d[heart].mean(0), 0.0)
+    gains = [stack_self_consistency(sa, d) - stack_self_consistency(sa, 0 * d) for sa in stacks]
+    finite = [g for g in gains if np.isfinite(g)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def corroborated(gain_s: float, options: OptimiseOptions, check: Callable[[], float] | None, motion: dict) -> bool:
+    """Whether the stack itself corroborates searched shifts whose relative loss gain ``gain_s`` is positive
+    but at most τs: ``check()`` (:func:`self_consistency_gain` of those shifts) exceeds
+    ``options.search_corroboration``. Records ``motion["self_consistency_gain"]`` (``None`` for a stack
+    without interior heart slices: nothing to corroborate) and ``motion["corroboration_margin"]``; ``check`` is
+    not called when the rule does not apply (``search_corroboration`` or ``search_threshold`` is ``None``, no
+    check, ``gain_s ≤ 0``)."""
+    margin = options.search_corroboration
+    if margin is None or check is None or options.search_threshold is None or gain_s <= 0:
+        return False
+    value = check()
+    motion.update(self_consistency_gain=round(value, 4) if np.isfinite(value) else None, corroboration_margin=margin)
+    return bool(np.isfinite(value) and value > margin)
+
+
 def motion_decision(
     fixed: Run,
     still: Run,
@@ -103,25 +146,9 @@ def motion_decision(
         if chosen is still and options.search_threshold is not None and gain_s > options.search_threshold:
             chosen = searched[0]
             motion.update(supported=True, hypothesis="searched")
-        elif chosen is still and _corroborated(searched[0], gain_s, options, searched_check, motion):
+        elif chosen is still and corroborated(
+            gain_s, options, None if searched_check is None else lambda: searched_check(searched[0]), motion
+        ):
             chosen = searched[0]
             motion.update(supported=True, hypothesis="searched", corroborated=True)
     return chosen, motion
-
-
-def _corroborated(
-    searched: Run,
-    gain_s: float,
-    options: OptimiseOptions,
-    searched_check: Callable[[Run], float] | None,
-    motion: dict[str, Any],
-) -> bool:
-    """Whether the stack itself corroborates searched shifts whose loss gain is positive but at most τs: the
-    motion-corrected stack predicts its own slices better with them than with ``d = 0`` by more than
-    ``options.search_corroboration`` (recorded as ``motion["self_consistency_gain"]``)."""
-    margin = options.search_corroboration
-    if margin is None or searched_check is None or options.search_threshold is None or gain_s <= 0:
-        return False
-    check = searched_check(searched)  # NaN for a stack without interior heart slices: nothing to corroborate
-    motion.update(self_consistency_gain=round(check, 4) if np.isfinite(check) else None, corroboration_margin=margin)
-    return bool(np.isfinite(check) and check > margin)

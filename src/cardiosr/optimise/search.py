@@ -12,7 +12,7 @@ import torch
 from cardiosr.labels import N_CLASSES
 from cardiosr.optimise.init import GAUGE_LONG_AXIS, GAUGE_ZERO_MEAN, INITIAL_SHIFTS, apply_gauge, initial_latents
 from cardiosr.optimise.losses import EPS, motion_prior_term
-from cardiosr.optimise.motion_test import motion_decision, stack_self_consistency
+from cardiosr.optimise.motion_test import motion_decision, self_consistency_gain
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.problem import Problem, multi_view_loss
 from cardiosr.optimise.refine import refine_consistency
@@ -304,13 +304,12 @@ def _reference_rounds(
 
 def _self_consistency_gain(problem: Problem) -> Callable[[Run], float]:
     """The check of :func:`motion_decision`: how much better the stack of ``problem`` predicts its own slices
-    with a run's shifts than with ``d = 0`` (:func:`stack_self_consistency`, mean Dice)."""
+    with a run's shifts than with ``d = 0`` (:func:`self_consistency_gain`, mean Dice)."""
 
     def gain(run: Run) -> float:
         n = problem.sa_loss.n_slices
         d = apply_gauge(run.state.d[None, :n], problem.sa_loss.heart_slices, problem.zero_mean_gauge)[0]
-        d = d.cpu().numpy()
-        return stack_self_consistency(problem.sa, d) - stack_self_consistency(problem.sa, 0 * d)
+        return self_consistency_gain([problem.sa], d.cpu().numpy())
 
     return gain
 
