@@ -28,7 +28,7 @@ from cardiosr.interpolation import (
 from cardiosr.io import load_labels
 from cardiosr.metrics import dice, exposed_lv, shift_optimal_dice
 from cardiosr.optimise import OptimiseOptions, motion_prior_term, shift_slices
-from cardiosr.optimise.motion_test import motion_decision, stack_self_consistency
+from cardiosr.optimise.motion_test import motion_decision, self_consistency_gain, stack_self_consistency
 from cardiosr.optimise.problem import make_problem
 from cardiosr.optimise.run import Run, Snapshot
 from cardiosr.phantom import cohort_member
@@ -634,3 +634,19 @@ def test_the_second_estimate_restores_severe_motion_on_a_straight_phantom(defaul
 
     print(f"severe phantom: both estimates {score(both):.3f}, alignment only {score(alignment_only):.3f}")
     assert score(both) > score(alignment_only) + 0.02
+
+
+def test_the_self_consistency_gain_of_shared_shifts_averages_the_stacks_that_have_interior_heart_slices():
+    hr = cohort_member(1, 0)[0]
+    case = simulate_case("c", hr, 1.0, case_rng(1, 0))
+    heart = case.lr.array.any((1, 2))
+    truth = np.where(heart[:, None], case.shifts_mm - case.shifts_mm[heart].mean(0), 0.0)  # the gauge of the stack
+    one = self_consistency_gain([case.lr], truth)
+    assert one == pytest.approx(stack_self_consistency(case.lr, truth) - stack_self_consistency(case.lr, 0 * truth))
+    assert one > 0.02
+    # a frame without heart labels has nothing to predict: it neither counts nor turns the mean into NaN
+    empty = LabelVolume(np.zeros_like(case.lr.array), case.lr.affine)
+    assert self_consistency_gain([case.lr, empty], truth) == pytest.approx(one)
+    assert np.isnan(self_consistency_gain([empty], truth))
+    # a common translation of every slice is no motion
+    assert self_consistency_gain([case.lr], truth + 2.5) == pytest.approx(one)
