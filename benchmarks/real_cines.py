@@ -1,18 +1,18 @@
 """Real cines: ED and ES enhanced as one two-frame cine against each frame alone and interpolation (issue 17).
 
-Real anatomy without a high-resolution truth, in two protocols of ``benchmarks/real_data.py`` given as cines.
-(b) The ACDC patients in ``../shared/data/acdc`` (ED and ES as two files, as distributed): the even-numbered
-slices of each frame are the input (20 mm apart where the slices are 10 mm), the dropped odd-numbered slices are
-scored, each at its own best in-plane translation within ±5 mm. (c) M&Ms-2 case 001, ED and ES: the short-axis
-stacks are restored and sliced on each frame's four-chamber view, which is used for evaluation only (the paper's
-Table 3 protocol). Methods: NN and SBI frame by frame, LO with the shipped default prior on each frame alone
+Real anatomy without a high-resolution truth, in two protocols of ``benchmarks/real_data.py`` given as cines. (b)
+The ACDC patients in ``../shared/data/acdc`` (ED and ES as two files, as distributed): the even-numbered slices of
+each frame are the input (20 mm apart where the slices are 10 mm), the dropped odd-numbered slices are scored, each
+at its own best in-plane translation within ±5 mm. (c) M&Ms-2 case 001, ED and ES: the short-axis stacks are
+restored and sliced on each frame's four-chamber view, which is used for evaluation only (the paper's Table 3
+protocol). Methods: NN and SBI frame by frame, LO with the shipped default prior on each frame alone
 (:meth:`cardiosr.pipeline.Enhancer.run`) and on the two frames as one cine (one shift per slice shared by both,
-:meth:`~cardiosr.pipeline.Enhancer.run_cycle`); ``--set NAME=VALUE`` adds the cine with changed options. Per
-method: mean Dice per structure over the frames, the frames where LO's mean Dice is below the better of NN and
-SBI on the same frame (and the lowest margin), the mean absolute LV EF error against the EF counted on the full
-input stacks (ACDC: every slice, voxel volumes; M&Ms-2: the input stacks), the cine's motion decisions and
-seconds per frame (after one untimed warm-up call). Writes the ``real-cines`` section of ``docs/benchmarks.md``
-(``--section``, ``--title``: another).
+:meth:`~cardiosr.pipeline.Enhancer.run_cycle`); ``--set NAME=VALUE`` adds the cine with changed options,
+``--published`` both LO methods with the published SRHeart prior. Per method: mean Dice per structure over the
+frames, the frames where LO's mean Dice is below the better of NN and SBI on the same frame (and the lowest margin),
+the mean absolute LV EF error against the EF counted on the full input stacks (ACDC: every slice, voxel volumes;
+M&Ms-2: the input stacks), the cine's motion decisions and seconds per frame (after one untimed warm-up call).
+Writes the ``real-cines`` section of ``docs/benchmarks.md`` (``--section``, ``--title``: another).
 
     python benchmarks/real_cines.py --acdc-patients 50
 """
@@ -26,12 +26,13 @@ from collections import Counter, defaultdict
 
 import numpy as np
 from _report import SHARED, report
-from real_data import NAMES, parse_option, score_on_dropped
+from real_data import NAMES, SRHEART, parse_option, score_on_dropped
 
 from cardiosr.degradation import drop_odd_slices
 from cardiosr.io import load_labels
 from cardiosr.metrics import clinical_volumes, long_axis_dice
 from cardiosr.pipeline import Enhancer
+from cardiosr.prior import load_prior
 from cardiosr.volume import LabelVolume
 
 #: Title of the ``real-cines`` section.
@@ -138,6 +139,9 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="also the cine with this enhance option, e.g. --set search_corroboration=None (repeatable)",
     )
+    parser.add_argument(
+        "--published", action="store_true", help="also LO with the published SRHeart prior (when present)"
+    )
     parser.add_argument("--section", default="real-cines", help="docs/benchmarks.md section to write")
     parser.add_argument("--title", default=TITLE, help="the section's title")
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -156,6 +160,10 @@ def main() -> None:
         enhancers["LO, ED + ES cine, " + ", ".join(f"{k}={v!r}" for k, v in chosen.items())] = Enhancer(
             device="cpu", **chosen
         )
+    if args.published and SRHEART.is_file():
+        published = Enhancer(device="cpu", prior=load_prior(f"srheart:{SRHEART}")[0])
+        enhancers["LO (published prior), each frame alone"] = published
+        enhancers["LO (published prior), ED + ES cine"] = published
     protocols = set(args.protocols.split(","))
     rows: dict = defaultdict(list)
     if "b" in protocols and (SHARED / "acdc").is_dir():
