@@ -53,7 +53,8 @@ HEADER = [
 
 
 def ejection_fraction(volumes: list[LabelVolume]) -> float:
-    """LV EF (%) of the ED and ES label maps (voxel volumes): ED the larger LV cavity, as ``summary.json``."""
+    """LV EF (%) of the ED and ES label maps (voxel volumes): ED the larger LV cavity, as ``summary.json``; not
+    rounded (:func:`cardiosr.metrics.ejection_fraction` rounds to 0.01, and the errors are differences of two)."""
     lv = [clinical_volumes(v.array, v.spacing)["LV_ml"] for v in volumes]
     return 100.0 * (max(lv) - min(lv)) / max(lv)
 
