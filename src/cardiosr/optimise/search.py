@@ -304,12 +304,11 @@ def _reference_rounds(
 
 def _self_consistency_gain(problem: Problem) -> Callable[[Run], float]:
     """The check of :func:`motion_decision`: how much better the stack of ``problem`` predicts its own slices
-    with a run's shifts than with ``d = 0`` (:func:`self_consistency_gain`, mean Dice)."""
+    with a run's shifts than with ``d = 0`` (:func:`self_consistency_gain`, mean Dice; it puts the shifts in the
+    zero-mean gauge of the stack's heart slices itself)."""
 
     def gain(run: Run) -> float:
-        n = problem.sa_loss.n_slices
-        d = apply_gauge(run.state.d[None, :n], problem.sa_loss.heart_slices, problem.zero_mean_gauge)[0]
-        return self_consistency_gain([problem.sa], d.cpu().numpy())
+        return self_consistency_gain([problem.sa], run.state.d[: problem.sa_loss.n_slices].cpu().numpy())
 
     return gain
 
