@@ -113,13 +113,22 @@ def score_on_hr(sr: LabelVolume, hr: LabelVolume) -> dict[str, float]:
     return shift_optimal_dice(on_hr, hr.array, hr.spacing, search_mm=6.0)[0]
 
 
-def score_on_dropped(sr: LabelVolume, full: LabelVolume) -> dict[str, float]:
-    """Protocol (b)'s score: Dice per structure on the dropped (odd) slices of ``full``, each at its own best
-    in-plane translation within ±5 mm."""
+#: Protocol (b)'s search for each dropped slice's own breath-hold offset, mm (issue 15).
+DROPPED_WINDOW_MM = 5.0
+
+
+def dropped_slices_moved(sr: LabelVolume, full: LabelVolume, search_mm: float = DROPPED_WINDOW_MM) -> np.ndarray:
+    """``sr`` on the dropped (odd) slices of ``full``, each slice moved to its own best in-plane translation
+    within ±``search_mm`` mm, ``(len(dropped), H, W)``."""
     dropped = np.arange(1, full.shape[0], 2)
     on_stack = resample_labels(sr.array, sr.affine, full.shape, full.affine)[dropped]
-    moved = slicewise_shift_optimal(on_stack, full.array[dropped], full.spacing, 5.0)
-    return dice(moved, full.array[dropped])
+    return slicewise_shift_optimal(on_stack, full.array[dropped], full.spacing, search_mm)
+
+
+def score_on_dropped(sr: LabelVolume, full: LabelVolume, search_mm: float = DROPPED_WINDOW_MM) -> dict[str, float]:
+    """Protocol (b)'s score: Dice per structure on the dropped (odd) slices of ``full``, each at its own best
+    in-plane translation within ±``search_mm`` mm (the protocol's ±5 mm by default)."""
+    return dice(dropped_slices_moved(sr, full, search_mm), full.array[1::2])
 
 
 def protocol_a(runs, draws: int, seed: int, only: list[str] | None = None):

@@ -13,6 +13,7 @@ from cardiosr.metrics import (
     long_axis_dice,
     plausibility,
     shift_optimal_dice,
+    slicewise_shift_optimal,
     surface_distances,
 )
 from cardiosr.volume import LabelVolume
@@ -59,6 +60,19 @@ def test_shift_optimal_dice_search_range_is_respected():
     far, t_far = shift_optimal_dice(pred, ref, (10.0, 2.0, 2.0), search_mm=12.0)
     assert t_far == (0.0, -12.0) and far["LV"] == 1.0
     assert abs(t_near[1]) <= 10.0 and near["LV"] < 1.0
+
+
+def test_slicewise_shift_optimal_moves_each_slice_by_its_own_offset_within_the_window_only():
+    ref = _ring_heart()
+    pred = ref.copy()
+    pred[1] = np.roll(ref[1], 2, axis=0)  # 4 mm: within the protocol's ±5 mm
+    pred[3] = np.roll(ref[3], -6, axis=1)  # 12 mm: a breath-hold offset beyond it
+    spacing = (10.0, 2.0, 2.0)
+    narrow = slicewise_shift_optimal(pred, ref, spacing, 5.0)
+    wide = slicewise_shift_optimal(pred, ref, spacing, 12.0)
+    assert (wide == ref).all()
+    assert (narrow[[0, 1, 2, 4, 5]] == ref[[0, 1, 2, 4, 5]]).all()
+    assert dice(narrow[3:4], ref[3:4])["LV"] < 0.7  # 7 mm left over
 
 
 def test_shift_optimal_dice_never_worse_than_plain_dice_and_keeps_zero_on_ties():
