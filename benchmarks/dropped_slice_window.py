@@ -66,10 +66,13 @@ def place_of(full: LabelVolume, k: int) -> str:
 
 def worst_slice(full: LabelVolume, lo: np.ndarray, base: np.ndarray) -> str:
     """The dropped slice where ``lo`` has the most wrong voxels more than ``base`` (both moved dropped slices):
-    its index, place and the structure that loses most there."""
+    its index, place and the structure that loses most there (Dice can lose where no slice has more wrong voxels:
+    it weighs each structure by its size)."""
     truth = full.array[1::2]
     losses = [(lo[j] != truth[j]).sum() - (base[j] != truth[j]).sum() for j in range(len(truth))]
     j = int(np.argmax(losses))
+    if losses[j] <= 0:
+        return "no dropped slice has more wrong voxels"
     by_structure = {
         name: int(((lo[j] == label) != (truth[j] == label)).sum() - ((base[j] == label) != (truth[j] == label)).sum())
         for label, name in STRUCTURES
