@@ -120,9 +120,8 @@ DROPPED_WINDOW_MM = 5.0
 def dropped_slices_moved(sr: LabelVolume, full: LabelVolume, search_mm: float = DROPPED_WINDOW_MM) -> np.ndarray:
     """``sr`` on the dropped (odd) slices of ``full``, each slice moved to its own best in-plane translation
     within ±``search_mm`` mm, ``(len(dropped), H, W)``."""
-    dropped = np.arange(1, full.shape[0], 2)
-    on_stack = resample_labels(sr.array, sr.affine, full.shape, full.affine)[dropped]
-    return slicewise_shift_optimal(on_stack, full.array[dropped], full.spacing, search_mm)
+    on_stack = resample_labels(sr.array, sr.affine, full.shape, full.affine)[1::2]
+    return slicewise_shift_optimal(on_stack, full.array[1::2], full.spacing, search_mm)
 
 
 def score_on_dropped(sr: LabelVolume, full: LabelVolume, search_mm: float = DROPPED_WINDOW_MM) -> dict[str, float]:
