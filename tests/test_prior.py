@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from cardiosr.cli import main
 from cardiosr.errors import InputError
-from cardiosr.geometry import CANONICAL_SHAPE, REFERENCE_LV_TO_RV_ANGLE_DEG, to_canonical
+from cardiosr.geometry import CANONICAL_SHAPE, CANONICAL_SPACING, REFERENCE_LV_TO_RV_ANGLE_DEG, to_canonical
 from cardiosr.io import load_labels
 from cardiosr.labels import LV, MYO, RV
 from cardiosr.metrics import dice
@@ -174,6 +174,45 @@ def test_augmentation_identity_rotation_and_mirror(phantom):
     out = rotated(labels, torch.Generator().manual_seed(3))[0].numpy()
     turned = _lv_to_rv_angle(out) - _lv_to_rv_angle(original)
     assert abs(abs(turned) - abs(angle)) < 2.0 and abs(angle) > 1.0
+
+
+def _rod_tilt_deg(labels: np.ndarray) -> float:
+    """Angle (degrees) between the line through the slice centroids of label 1 and the slice normal."""
+    spacing = np.asarray(CANONICAL_SPACING)
+    rows = [(k, *np.argwhere(labels[k] == 1).mean(0)) for k in range(labels.shape[0]) if (labels[k] == 1).sum() > 5]
+    points = np.asarray(rows) * spacing
+    slope = np.polyfit(points[:, 0], points[:, 1:], 1)[0]
+    return float(np.degrees(np.arctan(np.linalg.norm(slope))))
+
+
+def test_tilt_augmentation_leans_the_long_axis_by_a_rotation_within_its_disc():
+    augment = RandomInPlaneAffine(0.0, 0.0, max_tilt_deg=15.0)
+    half = (np.asarray(CANONICAL_SHAPE) * np.asarray(CANONICAL_SPACING) / 2)[::-1]
+    tilts = augment.tilts(200, torch.Generator().manual_seed(0)).numpy()
+    angles = []
+    for tilt in tilts:
+        rotation = np.diag(half) @ tilt @ np.diag(1 / half)  # back to millimetres
+        assert np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-12) and np.linalg.det(rotation) > 0
+        angles.append(np.degrees(np.arccos(rotation[2, 2])))
+    angles = np.asarray(angles)
+    # Uniform over the disc: at most 15°, and the share within 7.5° is a quarter, not a half.
+    assert angles.max() <= 15.0 + 1e-9 and 0.15 < np.mean(angles < 7.5) < 0.35
+    # A rod along the slice normal through the centre leans by the drawn angle.
+    rod = torch.zeros(1, *CANONICAL_SHAPE, dtype=torch.uint8)
+    rod[0, 8:56, 60:68, 60:68] = 1
+    assert _rod_tilt_deg(rod[0].numpy()) < 0.1
+    for seed in range(3):
+        theta = augment.matrices(1, torch.Generator().manual_seed(seed)).numpy()[0, :, :3]
+        drawn = np.degrees(np.arccos((np.diag(half) @ theta @ np.diag(1 / half))[2, 2]))
+        leaned = _rod_tilt_deg(augment(rod, torch.Generator().manual_seed(seed))[0].numpy())
+        assert abs(leaned - drawn) < 1.0, (seed, leaned, drawn)
+    # Without a tilt nothing leans and no random numbers are drawn for it.
+    plain = RandomInPlaneAffine(10.0, 0.1)
+    first = plain.matrices(3, torch.Generator().manual_seed(1))
+    assert torch.equal(
+        first, RandomInPlaneAffine(10.0, 0.1, max_tilt_deg=0.0).matrices(3, torch.Generator().manual_seed(1))
+    )
+    assert np.allclose(first[:, 2, :3].numpy(), [0, 0, 1])
 
 
 @needs_shared

@@ -80,6 +80,13 @@ def add_train_prior_verb(sub: Any) -> None:
     p.add_argument("--val-fraction", type=float, default=defaults.val_fraction, help="validation share (default 0.1)")
     p.add_argument("--no-augment", action="store_true", help="no in-plane rotation/scaling augmentation")
     p.add_argument("--mirror", type=float, default=0.0, metavar="P", help="probability of the handedness mirror (0)")
+    p.add_argument(
+        "--max-tilt",
+        type=float,
+        default=defaults.max_tilt_deg,
+        metavar="DEG",
+        help=f"radius of the disc of extra long-axis tilts, degrees (default {defaults.max_tilt_deg:g}; 0: none)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda (default auto)")
     p.add_argument("--workers", type=int, help="processes making phantoms (default: all cores)")
     p.add_argument("--resume", "--continue", action="store_true", help="continue from OUTPUT/last.pt")
@@ -139,6 +146,7 @@ def _cmd_train_prior(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         augment=not args.no_augment,
         mirror_probability=args.mirror,
+        max_tilt_deg=args.max_tilt,
         device=args.device,
         extra={"command": command},
     )

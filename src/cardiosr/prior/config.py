@@ -32,8 +32,9 @@ class TrainConfig:
         Seeds initialisation, the validation split, shuffling, augmentation and noise.
     val_fraction : float
         Share of the data held out for validation (at least one map).
-    max_rotation_deg, max_scaling, mirror_probability : float
+    max_rotation_deg, max_scaling, mirror_probability, max_tilt_deg : float
         Augmentation (:class:`~cardiosr.prior.augment.RandomInPlaneAffine`); ``augment=False`` disables it.
+        ``max_tilt_deg`` (degrees) leans the long axis further against the slice normal, uniformly over a disc.
     """
 
     architecture: str = "vae"
@@ -52,6 +53,7 @@ class TrainConfig:
     max_rotation_deg: float = 10.0
     max_scaling: float = 0.1
     mirror_probability: float = 0.0
+    max_tilt_deg: float = 0.0
     device: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -230,7 +230,7 @@ def train_prior(
         log(f"resuming after epoch {start_epoch} of {config.epochs}")
 
     augment = (
-        RandomInPlaneAffine(config.max_rotation_deg, config.max_scaling, config.mirror_probability)
+        RandomInPlaneAffine(config.max_rotation_deg, config.max_scaling, config.mirror_probability, config.max_tilt_deg)
         if config.augment
         else None
     )
