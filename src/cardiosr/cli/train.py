@@ -85,7 +85,7 @@ def add_train_prior_verb(sub: Any) -> None:
         type=float,
         default=defaults.max_tilt_deg,
         metavar="DEG",
-        help=f"radius of the disc of extra long-axis tilts, degrees (default {defaults.max_tilt_deg:g}; 0: none)",
+        help=f"radius of the disc of extra long-axis tilts, degrees (default {defaults.max_tilt_deg:g}; 0 is none)",
     )
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda (default auto)")
     p.add_argument("--workers", type=int, help="processes making phantoms (default: all cores)")
