@@ -269,7 +269,8 @@ def test_train_prior_and_sample_prior_commands(tmp_path, capsys):
         "4",
         "--batch-size",
         "2",
-        "--no-augment",
+        "--max-tilt",
+        "7",
         "--quiet",
         "--workers",
         "1",
@@ -281,6 +282,7 @@ def test_train_prior_and_sample_prior_commands(tmp_path, capsys):
     assert main([*args, "--epochs", "2", "--resume"]) == 0
     meta = json.loads((out / "prior.json").read_text())
     assert meta["training"]["epochs"] == 2 and "train-prior" in meta["training"]["command"]
+    assert meta["training"]["config"]["augment"] and meta["training"]["config"]["max_tilt_deg"] == 7.0
     capsys.readouterr()
     assert main([*args, "--epochs", "3", "--resume", "--seed", "5"]) == 2
     err = capsys.readouterr().err.strip()
