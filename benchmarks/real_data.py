@@ -187,6 +187,29 @@ def protocol_c(runs):
     return rows
 
 
+def summary_table(rows) -> list[list[str]]:
+    """One table row per (protocol, method) of ``rows`` (what ``protocol_a``/``_b``/``_c`` return)."""
+    table = []
+    for (protocol, title), cases in rows.items():
+        per = {k: np.mean([c[0][k] for c in cases]) for k in NAMES}
+        below = "–"
+        if title.startswith("LO"):  # per case: LO's mean Dice against the better of NN and SBI on the same case
+            margins = [
+                np.mean([c[0][k] for k in NAMES]) - max(np.mean([o[0][k] for k in NAMES]) for o in others)
+                for c, *others in zip(cases, rows[(protocol, "NN")], rows[(protocol, "SBI")], strict=True)
+            ]
+            below = f"{sum(m < 0 for m in margins)} ({min(margins):+.3f})"
+        rms = [c[1] for c in cases if not np.isnan(c[1])]
+        consistency = [c[3] for c in cases if not np.isnan(c[3])]
+        table.append(
+            [protocol, title, str(len(cases))]
+            + [f"{per[k]:.3f}" for k in NAMES]
+            + [f"{np.mean(list(per.values())):.3f}", f"{np.mean(rms):.2f}" if rms else "–"]
+            + [f"{min(consistency):.3f}" if consistency else "–", below, f"{np.mean([c[2] for c in cases]):.1f}"]
+        )
+    return table
+
+
 def parse_option(text: str, parser: argparse.ArgumentParser) -> tuple[str, object]:
     """``NAME=VALUE`` of ``--set``: the value read as a Python literal (else kept as text)."""
     name, sep, value = text.partition("=")
@@ -247,24 +270,7 @@ def main() -> None:
         rows.update(acdc_rows)
     if "c" in protocols:
         rows.update(protocol_c(runs))
-    table = []
-    for (protocol, title), cases in rows.items():
-        per = {k: np.mean([c[0][k] for c in cases]) for k in NAMES}
-        below = "–"
-        if title.startswith("LO"):  # per case: LO's mean Dice against the better of NN and SBI on the same case
-            margins = [
-                np.mean([c[0][k] for k in NAMES]) - max(np.mean([o[0][k] for k in NAMES]) for o in others)
-                for c, *others in zip(cases, rows[(protocol, "NN")], rows[(protocol, "SBI")], strict=True)
-            ]
-            below = f"{sum(m < 0 for m in margins)} ({min(margins):+.3f})"
-        rms = [c[1] for c in cases if not np.isnan(c[1])]
-        consistency = [c[3] for c in cases if not np.isnan(c[3])]
-        table.append(
-            [protocol, title, str(len(cases))]
-            + [f"{per[k]:.3f}" for k in NAMES]
-            + [f"{np.mean(list(per.values())):.3f}", f"{np.mean(rms):.2f}" if rms else "–"]
-            + [f"{min(consistency):.3f}" if consistency else "–", below, f"{np.mean([c[2] for c in cases]):.1f}"]
-        )
+    table = summary_table(rows)
     intro = (
         __doc__.split("\n\n")[1].replace("\n", " ")
         + (
