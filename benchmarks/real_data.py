@@ -187,6 +187,11 @@ def protocol_c(runs):
     return rows
 
 
+#: The columns of :func:`summary_table`'s rows.
+HEADER = ["protocol", "method", "cases", "LV", "MYO", "RV", "mean", "shift RMS mm", "min consistency"]
+HEADER += ["cases below interpolation (lowest margin)", "s"]
+
+
 def summary_table(rows) -> list[list[str]]:
     """One table row per (protocol, method) of ``rows`` (what ``protocol_a``/``_b``/``_c`` return)."""
     table = []
@@ -298,19 +303,7 @@ def main() -> None:
     report(
         args.section,
         args.title,
-        [
-            "protocol",
-            "method",
-            "cases",
-            "LV",
-            "MYO",
-            "RV",
-            "mean",
-            "shift RMS mm",
-            "min consistency",
-            "cases below interpolation (lowest margin)",
-            "s",
-        ],
+        HEADER,
         table,
         intro,
         write=not args.no_write,
