@@ -60,26 +60,33 @@ def training_codes(prior: VAE3D, n_phantoms: int, n_shapes: int, copies: int, se
     return torch.cat(codes).numpy()
 
 
+def reparametrised(prior: VAE3D, scaled: torch.Tensor, mean: torch.Tensor) -> VAE3D:
+    """``prior`` with ``z = mean + scaled · c`` (``scaled`` ``(M, k)`` of full column rank): a VAE3D with latent
+    dimension ``k`` (same file format) whose decoder's first linear layer and encoder's mean layer are composed
+    with that affine map (the encoder's mean maps back by the pseudo-inverse). Decodes every ``c`` as ``prior``
+    decodes ``z``; only the coordinates the latent search moves in change."""
+    k = scaled.shape[1]
+    reduced = VAE3D(**{**prior.config(), "latent_dim": k})  # the constructor's arguments
+    kept = {n: w for n, w in prior.state_dict().items() if not n.startswith(("fc_mu", "fc_logvar", "fc_decode"))}
+    reduced.load_state_dict(kept, strict=False)
+    with torch.no_grad():
+        reduced.fc_decode.weight.copy_(prior.fc_decode.weight @ scaled)
+        reduced.fc_decode.bias.copy_(prior.fc_decode.weight @ mean + prior.fc_decode.bias)
+        project = torch.linalg.pinv(scaled)  # c = project @ (z − mean)
+        reduced.fc_mu.weight.copy_(project @ prior.fc_mu.weight)
+        reduced.fc_mu.bias.copy_(project @ (prior.fc_mu.bias - mean))
+        reduced.fc_logvar.weight.copy_(prior.fc_logvar.weight[:k])
+        reduced.fc_logvar.bias.copy_(prior.fc_logvar.bias[:k])
+    return reduced.eval()
+
+
 def subspace_prior(prior: VAE3D, codes: np.ndarray, k: int) -> VAE3D:
     """``prior`` with ``z = μ + V_K · diag(σ_K) · c``: a VAE3D with latent dimension ``k`` (same file format)."""
     mean = codes.mean(0)
     _, singular, directions = np.linalg.svd(codes - mean, full_matrices=False)
     sigma = torch.tensor(singular[:k] / np.sqrt(len(codes) - 1), dtype=torch.float32)
     basis = torch.tensor(directions[:k], dtype=torch.float32).T  # (M, k)
-    mu = torch.tensor(mean, dtype=torch.float32)
-    reduced = VAE3D(**{**prior.config(), "latent_dim": k})  # the constructor's arguments
-    kept = {n: w for n, w in prior.state_dict().items() if not n.startswith(("fc_mu", "fc_logvar", "fc_decode"))}
-    reduced.load_state_dict(kept, strict=False)
-    with torch.no_grad():
-        scaled = basis * sigma  # z − μ = scaled @ c
-        reduced.fc_decode.weight.copy_(prior.fc_decode.weight @ scaled)
-        reduced.fc_decode.bias.copy_(prior.fc_decode.weight @ mu + prior.fc_decode.bias)
-        project = (basis / sigma).T  # c = project @ (z − μ)
-        reduced.fc_mu.weight.copy_(project @ prior.fc_mu.weight)
-        reduced.fc_mu.bias.copy_(project @ (prior.fc_mu.bias - mu))
-        reduced.fc_logvar.weight.copy_(prior.fc_logvar.weight[:k])
-        reduced.fc_logvar.bias.copy_(prior.fc_logvar.bias[:k])
-    return reduced.eval()
+    return reparametrised(prior, basis * sigma, torch.tensor(mean, dtype=torch.float32))
 
 
 def main() -> None:

@@ -608,6 +608,32 @@ def test_searched_shifts_below_tau_s_are_kept_only_when_the_stack_corroborates_t
     assert asked == []
 
 
+def test_searched_shifts_above_tau_s_are_rejected_when_the_stack_contradicts_them():
+    options = OptimiseOptions()  # τ 0.25, τs 0.05, margin 0.005, corroborate_every_search
+    still, fixed = _run(0.100, zero_motion=True), _run(0.104)
+    searched = _run(0.080, search=True)  # a gain of 20 %: above τs
+
+    def check(value):
+        return lambda run: value
+
+    chosen, motion = motion_decision(fixed, still, [searched], options, check(0.012))
+    assert chosen is searched and motion["hypothesis"] == "searched" and "contradicted" not in motion, motion
+    assert motion["self_consistency_gain"] == 0.012
+    chosen, motion = motion_decision(fixed, still, [searched], options, check(0.004))
+    assert chosen is still and motion["hypothesis"] == "none" and motion["contradicted"] and not motion["supported"]
+    # a stack without interior heart slices has nothing to check: the gain decides
+    assert motion_decision(fixed, still, [searched], options, check(float("nan")))[0] is searched
+    for off in (
+        dataclasses.replace(options, corroborate_every_search=False),
+        dataclasses.replace(options, search_corroboration=None),
+    ):
+        chosen, motion = motion_decision(fixed, still, [searched], off, check(-0.5))
+        assert chosen is searched and "self_consistency_gain" not in motion
+    # the fixed estimate's clear motion is not checked
+    clear = _run(0.06)
+    assert motion_decision(clear, still, [searched], options, check(-0.5))[0] is clear
+
+
 def test_the_stack_s_self_consistency_rises_when_real_motion_is_undone_and_falls_when_motion_is_invented():
     hr = cohort_member(1, 0)[0]
     case = simulate_case("c", hr, 1.0, case_rng(1, 0))  # normal motion
