@@ -55,7 +55,8 @@ def main() -> None:
     runs = [("NN", {"method": "nn"}), ("SBI", {"method": "sbi"})]
     for name, p in priors:
         runs.append((f"LO ({name})", {"method": "lo", "prior": p}))
-        runs.append((f"LO ({name}, no check above τs)", {"method": "lo", "prior": p, "corroborate_every_search": False}))
+        unchecked = {"method": "lo", "prior": p, "corroborate_every_search": False}
+        runs.append((f"LO ({name}, no check above τs)", unchecked))
     warm_up(runs)
     rows = protocol_a(runs, args.draws, 1)
     intro = (
