@@ -38,7 +38,7 @@ def stack_self_consistency(sa: LabelVolume, shifts_mm: np.ndarray) -> float:
     True
     """
     d = np.nan_to_num(np.asarray(shifts_mm, float))
-    corrected = shift_slices(sa, -d) if np.any(d) else sa
+    corrected = _heart_box(shift_slices(sa, -d) if np.any(d) else sa)
     labels = corrected.array
     heart = labels.reshape(len(labels), -1).any(1)
     inner = [k for k in range(1, len(labels) - 1) if heart[k - 1] and heart[k] and heart[k + 1]]
@@ -53,6 +53,21 @@ def stack_self_consistency(sa: LabelVolume, shifts_mm: np.ndarray) -> float:
         if total:
             scores.append(2.0 * overlap / total)
     return float(np.mean(scores)) if scores else float("nan")
+
+
+def _heart_box(sa: LabelVolume, margin: int = 2) -> LabelVolume:
+    """``sa`` cropped in-plane to the box round every slice's labels plus ``margin`` pixels of background (its
+    affine moved with it). The check's in-plane distances are the same on it: a pixel's nearest point of the
+    other kind lies inside the box, whose rim is background. A quarter of the pixels or fewer on a clinical
+    stack, so the check takes that much less time, at every early decision where the searched shifts lead."""
+    rows, cols = np.nonzero(sa.array.any(0))
+    if len(rows) == 0:
+        return sa
+    r0, c0 = max(rows.min() - margin, 0), max(cols.min() - margin, 0)
+    r1, c1 = min(rows.max() + margin + 1, sa.shape[1]), min(cols.max() + margin + 1, sa.shape[2])
+    affine = sa.affine.copy()
+    affine[:3, 3] += affine[:3, 1] * r0 + affine[:3, 2] * c0
+    return LabelVolume(sa.array[:, r0:r1, c0:c1], affine)
 
 
 def self_consistency_gain(stacks: Sequence[LabelVolume], shifts_mm: np.ndarray) -> float:
