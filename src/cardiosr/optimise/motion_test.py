@@ -117,7 +117,7 @@ def contradicted(options: OptimiseOptions, check: Callable[[], float] | None, mo
     """Whether the stack contradicts searched shifts whose relative loss gain exceeds τs: with
     ``options.corroborate_every_search``, ``check()`` (:func:`self_consistency_gain` of those shifts) is finite
     and at most ``options.search_corroboration``. The loss gain of the searched hypothesis over ``d = 0`` is
-    within the latent search's own scatter (the same motion-free real stack gains 2 % or 11 % depending only on
+    within the latent search's own scatter (on a motion-free real stack it crosses τs or not depending only on
     how the latent space is parametrised), so a gain above τs alone does not show motion. Records
     ``motion["self_consistency_gain"]`` and ``motion["corroboration_margin"]`` when the check runs; ``False``
     without a check, without a margin (``search_corroboration`` ``None``), with the option off, or for a stack

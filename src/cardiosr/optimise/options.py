@@ -102,11 +102,11 @@ class OptimiseOptions:
         Single stacks, with ``search_corroboration``: searched shifts whose relative gain exceeds τs are kept only
         when the stack does not contradict them, i.e. when the same leave-one-slice-out check gains more than that
         margin (else ``d = 0``). The gain of the searched hypothesis over ``d = 0`` is within the latent search's
-        own scatter: on the motion-free Rodero stack it is 2 % with the shipped prior and 10-11 % with the same
-        prior's latent space rotated or scaled (the same shapes), which invents 1.4-1.8 mm of motion and puts
-        the stack below interpolation; the check rejects those shifts and keeps every searched hypothesis of the
-        normal-motion real stacks (measured in ``docs/benchmarks.md``, section *search-parametrisation*).
-        ``False``: a gain above τs suffices.
+        own scatter: with the same prior's latent space rotated at random (the same shapes, another path for
+        Adam) the test kept 1.4 mm of invented motion on the motion-free Rodero stack under 2 of 3 rotations,
+        below interpolation; the check rejects those shifts and changes no other real stack's result, with or
+        without motion (``docs/benchmarks.md``, section *search-parametrisation*). ``False``: a gain above τs
+        suffices.
     decide_after:
         With the motion test: the iteration at which it decides, on the losses reached so far, and stops every
         other hypothesis of the subject (their states are kept, so the final test, on the kept states, decides
