@@ -58,8 +58,16 @@ def stack_self_consistency(sa: LabelVolume, shifts_mm: np.ndarray) -> float:
 def _heart_box(sa: LabelVolume, margin: int = 2) -> LabelVolume:
     """``sa`` cropped in-plane to the box round every slice's labels plus ``margin`` pixels of background (its
     affine moved with it). The check's in-plane distances are the same on it: a pixel's nearest point of the
-    other kind lies inside the box, whose rim is background. A quarter of the pixels or fewer on a clinical
-    stack, so the check takes that much less time, at every early decision where the searched shifts lead."""
+    other kind lies inside the box, whose rim is background. The distance transforms then run on the box only
+    (the check is made at every early decision while the searched shifts lead).
+
+    Examples
+    --------
+    >>> a = np.zeros((2, 20, 30), np.uint8); a[0, 5:8, 10:12] = 1; a[1, 6, 20] = 3
+    >>> box = _heart_box(LabelVolume(a, np.diag([10.0, 1.5, 2.0, 1.0])))
+    >>> box.shape, int(box.array.astype(bool).sum()), box.affine[:3, 3].tolist()
+    ((2, 7, 15), 7, [0.0, 4.5, 16.0])
+    """
     rows, cols = np.nonzero(sa.array.any(0))
     if len(rows) == 0:
         return sa
