@@ -116,9 +116,16 @@ def corroborated(gain_s: float, options: OptimiseOptions, check: Callable[[], fl
     margin = options.search_corroboration
     if margin is None or check is None or options.search_threshold is None or gain_s <= 0:
         return False
+    value = _recorded_check(check, margin, motion)
+    return bool(np.isfinite(value) and value > margin)
+
+
+def _recorded_check(check: Callable[[], float], margin: float, motion: dict) -> float:
+    """``check()``, recorded in ``motion`` with the margin it is compared with (``None`` for NaN: a stack
+    without interior heart slices has nothing to check)."""
     value = check()
     motion.update(self_consistency_gain=round(value, 4) if np.isfinite(value) else None, corroboration_margin=margin)
-    return bool(np.isfinite(value) and value > margin)
+    return value
 
 
 def contradicted(options: OptimiseOptions, check: Callable[[], float] | None, motion: dict) -> bool:
@@ -133,8 +140,7 @@ def contradicted(options: OptimiseOptions, check: Callable[[], float] | None, mo
     margin = options.search_corroboration
     if not options.corroborate_every_search or margin is None or check is None:
         return False
-    value = check()
-    motion.update(self_consistency_gain=round(value, 4) if np.isfinite(value) else None, corroboration_margin=margin)
+    value = _recorded_check(check, margin, motion)
     return bool(np.isfinite(value) and value <= margin)
 
 
