@@ -643,6 +643,18 @@ def test_the_stack_s_self_consistency_rises_when_real_motion_is_undone_and_falls
     assert stack_self_consistency(still.lr, truth) < stack_self_consistency(still.lr, 0 * truth) - 0.02
 
 
+def test_the_stack_s_check_moves_the_heart_s_box_alone_and_gives_the_labels_of_moving_the_whole_stack():
+    case = simulate_case("c", cohort_member(1, 0)[0], 1.0, case_rng(1, 0))
+    rows, cols = np.nonzero(case.lr.array.any(0))
+    # the heart against the image's edge, on pixels of 1.2 × 1.6 mm: shifts push it across the edge too
+    labels = case.lr.array[:, rows.min() + 3 :, : cols.max() - 2]
+    sa = LabelVolume(np.ascontiguousarray(labels), np.diag([10.0, 1.2, 1.6, 1.0]))
+    for scale in (1.0, 3.0, 9.0):
+        d = np.random.default_rng(int(scale)).normal(0.0, scale, (sa.shape[0], 2))
+        # the stack moved back whole first, then checked as it stands: what the check computed before the crop
+        assert stack_self_consistency(sa, d) == stack_self_consistency(shift_slices(sa, -d), 0 * d)
+
+
 def test_the_second_estimate_restores_severe_motion_on_a_straight_phantom(default_prior):
     hr = cohort_member(1, 1)[0]
     case = simulate_case("c", hr, 4.0, case_rng(1, 1))
