@@ -12,7 +12,9 @@ motion); shift-optimal mean Dice per frame against the truth (mean over frames, 
 errors against the truth's (points, mL); the largest frame-to-frame jump of the LV volume curve beyond the truth's
 (mL); seconds per frame; peak resident memory of the process. With ``--la`` every cine is also enhanced with a
 long-axis view of every frame (a four-chamber-like plane through the truth,
-:func:`cardiosr.degradation.long_axis_view`; γ = 1), and its ED frame alone with the ED view. With ``--long N`` a
+:func:`cardiosr.degradation.long_axis_view`; γ = 1), and its ED frame alone with the ED view; with ``--two-views``
+also with a two-chamber-like view of every frame beside it (both views of the ED frame for the ED frame alone).
+With ``--long N`` a
 phantom cine of N frames (normal motion, about 12 slices) is also enhanced in a fresh process: its wall time,
 seconds per frame and that process's peak resident memory (the clinical size: 50 frames in UK Biobank). With
 ``--draws N`` every cine and pattern gets N motion draws (seeds 11, 12, ...): each number is the mean over the
@@ -45,8 +47,9 @@ from cardiosr.pipeline import Enhancer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 PATTERNS = {"normal": 1.0, "severe": 4.0}
-#: Inputs of each cine: the short-axis stacks alone, and (``--la``) with a four-chamber-like view of every frame.
-INPUTS = ("SA", "SA + 4ch view per frame")
+#: Inputs of each cine: the short-axis stacks alone, (``--la``) with a four-chamber-like view of every frame and
+#: (``--two-views``) with a two-chamber-like view of every frame too; each with the views it uses.
+INPUTS = {"SA": (), "SA + 4ch view per frame": ("4ch",), "SA + 2ch and 4ch views per frame": ("4ch", "2ch")}
 
 
 def _rms(estimate: np.ndarray, truth: np.ndarray, *, tilt: bool = False) -> float:
@@ -98,6 +101,7 @@ def main() -> None:
     parser = cine_arguments(__doc__.splitlines()[0])
     parser.add_argument("--long", type=int, default=0, help="also time an N-frame cine in a fresh process (0: no)")
     parser.add_argument("--la", action="store_true", help="also every cine with a long-axis view of each frame")
+    parser.add_argument("--two-views", action="store_true", help="also every cine with 2ch and 4ch views of each frame")
     parser.add_argument("--draws", type=int, default=1, help="motion draws per cine and pattern (default 1)")
     parser.add_argument("--section", default="cardiac-cycle", help="docs/benchmarks.md section (default cardiac-cycle)")
     parser.add_argument("--title", default=TITLE, help="the section's title")
@@ -117,7 +121,7 @@ def main() -> None:
         ed, es = int(np.argmax(lv)), int(np.argmin(lv))
         true_ef = 100 * (lv[ed] - lv[es]) / lv[ed]
         for pattern, scale in PATTERNS.items():
-            for inputs in INPUTS[: 2 if args.la else 1]:
+            for inputs in list(INPUTS)[: 3 if args.two_views else 2 if args.la else 1]:
                 runs = []
                 for draw in range(args.draws):
                     stacks, shifts = degrade_cine_with_motion(hr, scale, np.random.default_rng(11 + draw))
@@ -131,12 +135,12 @@ def main() -> None:
 
 def _one_run(enhancer, hr, stacks, shifts, inputs, lv, ed, es, true_ef) -> dict:
     """One motion draw of a cine: the cine and its ED frame alone enhanced, and their numbers."""
-    # with views: a four-chamber-like view of every frame's truth (a 4D long-axis file)
-    views = Cine(tuple(long_axis_view(f) for f in hr), None, ()) if inputs != "SA" else None
+    # with views: a long-axis view of every frame's truth (a 4D long-axis file) for each view of the inputs
+    views = [Cine(tuple(long_axis_view(f, view=v) for f in hr), None, ()) for v in INPUTS[inputs]] or None
     t0 = time.perf_counter()
     cycle = enhancer.run_cycle(stacks, views)
     per_frame = (time.perf_counter() - t0) / len(stacks)
-    alone = enhancer.run(stacks[ed], [views.frames[ed]] if views else None)
+    alone = enhancer.run(stacks[ed], [v.frames[ed] for v in views] if views else None)
     c = cycle.cycle()
     curve = np.array(c["LV_ml"])
     dice = [_dice(r, hr[t]) for t, r in zip(cycle.frame_indices, cycle.frames, strict=True)]

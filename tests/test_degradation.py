@@ -16,9 +16,11 @@ from cardiosr.degradation import (
     SliceShift,
     add_segmentation_errors,
     degrade_labels,
+    long_axis_view,
     lr_affine,
     simulate_shifts,
 )
+from cardiosr.geometry import unit_columns
 from cardiosr.io import load_labels
 from cardiosr.metrics import dice
 from cardiosr.simulate import motion_scale
@@ -204,3 +206,19 @@ def test_report_dice_of_our_degradation_against_the_published_demo_pair(capsys):
             {k: round(v, 3) for k, v in scores.items()},
         )
     assert all(v > 0.5 for v in scores.values())  # same heart, same place; the published pair has its own motion
+
+
+def test_the_two_chamber_view_is_perpendicular_to_the_four_chamber_view_through_the_lv(phantom):
+    hr, _ = phantom
+    four, two = long_axis_view(hr), long_axis_view(hr, view="2ch")
+    normal_4, normal_2 = (unit_columns(v.affine)[:, 0] for v in (four, two))
+    assert abs(normal_4 @ normal_2) < 1e-9  # perpendicular planes
+    long_axis = unit_columns(hr.affine)[:, 0]
+    assert abs(unit_columns(two.affine)[:, 1] @ long_axis) == pytest.approx(1.0)  # both hold the long axis
+    lv = (hr.affine @ np.r_[np.argwhere(hr.array == 1).mean(0), 1.0])[:3]
+    assert abs((lv - two.affine[:3, 3]) @ normal_2) < 1e-6  # through the LV blood pool's centre
+    counts = {value: int((two.array == value).sum()) for value in (1, 2, 3)}
+    assert counts[1] > 0 and counts[2] > 0 and counts[3] < 0.05 * counts[1], counts  # LV walls, hardly any RV
+    assert (four.array == 3).sum() > 0
+    with pytest.raises(ValueError, match="'4ch' or '2ch'"):
+        long_axis_view(hr, view="3ch")

@@ -28,7 +28,12 @@ from cardiosr.interpolation import (
 from cardiosr.io import load_labels
 from cardiosr.metrics import dice, exposed_lv, shift_optimal_dice
 from cardiosr.optimise import OptimiseOptions, motion_prior_term, shift_slices
-from cardiosr.optimise.motion_test import motion_decision, self_consistency_gain, stack_self_consistency
+from cardiosr.optimise.motion_test import (
+    motion_decision,
+    self_consistency_gain,
+    stack_self_consistency,
+    weighed_objective,
+)
 from cardiosr.optimise.problem import make_problem
 from cardiosr.optimise.run import Run, Snapshot
 from cardiosr.phantom import cohort_member
@@ -566,6 +571,26 @@ def _run(total: float, **kind) -> Run:
     run = Run(0, 0, **kind)
     run.best = Snapshot(torch.zeros(2), torch.zeros(3, 2), 5, {"total": total})
     return run
+
+
+def _run_with_views(stack: float, views: list[float], **kind) -> Run:
+    run = Run(0, 0, **kind)
+    losses = {"total": stack + sum(views), "sa": stack} | {f"la{i}": v for i, v in enumerate(views)}
+    run.best = Snapshot(torch.zeros(2), torch.zeros(3, 2), 5, losses)
+    return run
+
+
+def test_the_motion_test_weighs_a_second_view_as_the_first_and_keeps_clear_motion():
+    # the stack gains 0.08 of its 0.10 with the estimate, each view 0.01 of its 0.20
+    options = OptimiseOptions()  # τ 0.25
+    decided = {}
+    for n in (1, 2, 3):
+        still, fixed = _run_with_views(0.10, [0.20] * n, zero_motion=True), _run_with_views(0.02, [0.19] * n)
+        chosen, motion = motion_decision(fixed, still, [], options)
+        decided[n] = (chosen is fixed, motion["relative_gain"])
+    assert decided[1] == decided[2] == decided[3] == (True, round(0.09 / 0.30, 4)), decided
+    # summed, the second view alone would have diluted the gain below τ: (0.50 - 0.40) / 0.50 = 0.2
+    assert weighed_objective({"total": 0.50, "sa": 0.10, "la0": 0.20, "la1": 0.20}) == pytest.approx(0.30)
 
 
 def test_the_motion_test_keeps_the_estimate_with_the_lower_loss():

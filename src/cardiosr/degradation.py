@@ -442,20 +442,30 @@ def drop_odd_slices(volume: LabelVolume) -> LabelVolume:
 
 
 def long_axis_view(
-    hr: LabelVolume, *, offset_mm: float = 0.0, pixel_mm: float = 1.5, size: int = 140, thickness_mm: float = 2.0
+    hr: LabelVolume,
+    *,
+    view: str = "4ch",
+    offset_mm: float = 0.0,
+    pixel_mm: float = 1.5,
+    size: int = 140,
+    thickness_mm: float = 2.0,
 ) -> LabelVolume:
-    """A four-chamber-like long-axis view of an HR label map (simulation, like the views of the paper's §3.3).
+    """A four- or two-chamber-like long-axis view of an HR label map (simulation, like the views of the paper's §3.3).
 
-    The plane holds ``hr``'s slice axis and the direction from the LV's centre to the RV's (made
-    perpendicular to the slice axis), and passes through the heart's centre moved by ``offset_mm`` along its
-    normal. Labels are sampled by nearest neighbour.
+    Both planes hold ``hr``'s slice axis. The four-chamber-like plane (``view='4ch'``) also holds the direction
+    from the LV's centre to the RV's (made perpendicular to the slice axis) and passes through the heart's
+    centre; the two-chamber-like plane (``'2ch'``) is perpendicular to it and passes through the LV blood pool's
+    centre, so it cuts the LV's anterior and inferior walls and not the RV. Either is moved by ``offset_mm``
+    along its normal. Labels are sampled by nearest neighbour.
 
     Parameters
     ----------
     hr:
         Internal labels with LV and RV present, slices along axis 0.
+    view:
+        ``'4ch'`` (default) or ``'2ch'``.
     offset_mm:
-        Distance of the plane from the heart's centre along its normal, mm.
+        Distance of the plane from its centre (the heart's, or the LV blood pool's) along its normal, mm.
     pixel_mm, size:
         Pixel size (mm) and side (pixels) of the square view.
     thickness_mm:
@@ -466,13 +476,22 @@ def long_axis_view(
     LabelVolume
         One slice ``(1, size, size)`` with its affine (axis 1 along the slice axis of ``hr``).
 
+    Raises
+    ------
+    ValueError
+        For a ``view`` other than ``'4ch'`` and ``'2ch'``.
+
     Examples
     --------
     >>> lab = np.zeros((20, 30, 30), np.uint8); lab[2:18, 5:15, 8:14] = 1; lab[2:18, 15:25, 8:14] = 3
     >>> view = long_axis_view(LabelVolume(lab, np.eye(4)), pixel_mm=1.0, size=40)
     >>> view.shape, sorted(np.unique(view.array).tolist())
     ((1, 40, 40), [0, 1, 3])
+    >>> sorted(np.unique(long_axis_view(LabelVolume(lab, np.eye(4)), view="2ch", size=40).array).tolist())
+    [0, 1]
     """
+    if view not in ("4ch", "2ch"):
+        raise ValueError(f"view must be '4ch' or '2ch', got {view!r}")
     axes = unit_columns(hr.affine)
     centre = (hr.affine @ np.r_[np.argwhere(hr.array > 0).mean(0), 1.0])[:3]
     lv = (hr.affine @ np.r_[np.argwhere(hr.array == 1).mean(0), 1.0])[:3]
@@ -480,6 +499,8 @@ def long_axis_view(
     along = axes[:, 0]
     across = (rv - lv) - ((rv - lv) @ along) * along
     across /= np.linalg.norm(across)
+    if view == "2ch":
+        across, centre = np.cross(along, across), lv
     normal = np.cross(along, across)
     affine = np.eye(4)
     affine[:3, 0] = normal * thickness_mm

@@ -48,7 +48,7 @@ from cardiosr.optimise.init import (
     warm_start_latents,
 )
 from cardiosr.optimise.losses import EPS, motion_prior_term
-from cardiosr.optimise.motion_test import corroborated, self_consistency_gain
+from cardiosr.optimise.motion_test import corroborated, self_consistency_gain, weighed_objective
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.problem import Problem, multi_view_loss
 from cardiosr.optimise.refine import refine_consistency
@@ -374,7 +374,7 @@ def _motion_test(
     )  # the items are independent (no temporal pairs), so each gets exactly its own gradient
     per_frame: dict[str, list[float]] = {h: [] for h in shift_of}
     for (h, _), history in zip(items, histories, strict=True):
-        per_frame[h].append(min(row["total"] for row in history))
+        per_frame[h].append(weighed_objective(min(history, key=lambda row: row["total"])))
     losses = {h: float(sum(v)) for h, v in per_frame.items()}
     # the estimate is chosen on the ED frame, where the prior fits best: the ES frame's loss prefers the
     # smoother slice alignment even where the LV-centroid line is 2-3 times closer to the truth (measured in
@@ -470,11 +470,12 @@ def _search_shifts(
 def _searched_loss(
     searched: np.ndarray, histories: Sequence[list[dict]], key_problems: Sequence[Problem], motion_prior: float
 ) -> list[float]:
-    """Each searched frame's last loss of a shift search plus its share of the motion-prior term."""
+    """Each searched frame's last loss of a shift search (:func:`~cardiosr.optimise.motion_test.weighed_objective`)
+    plus its share of the motion-prior term."""
     heart = torch.stack([p.sa_loss.heart_slices.cpu() for p in key_problems]).any(0)
     d = torch.from_numpy(searched).float()[None]
     share = motion_prior * float(motion_prior_term(d, heart)[0])  # |key| · λ · (−log p) shared by |key| frames
-    return [history[-1]["total"] + share for history in histories]
+    return [weighed_objective(history[-1]) + share for history in histories]
 
 
 def estimate_on_ed(per_frame: dict[str, list[float]], ed: int, names: Sequence[str]) -> str:

@@ -12,7 +12,7 @@ import torch
 from cardiosr.labels import N_CLASSES
 from cardiosr.optimise.init import GAUGE_LONG_AXIS, GAUGE_ZERO_MEAN, INITIAL_SHIFTS, apply_gauge, initial_latents
 from cardiosr.optimise.losses import EPS, motion_prior_term
-from cardiosr.optimise.motion_test import motion_decision, self_consistency_gain
+from cardiosr.optimise.motion_test import motion_decision, self_consistency_gain, weighed_objective
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.problem import Problem, multi_view_loss
 from cardiosr.optimise.refine import refine_consistency
@@ -250,11 +250,11 @@ DISTANT_ESTIMATE_FRACTION = 0.5
 def _stop_a_distant_estimate(index: int, runs: list[Run], still: Run, options: OptimiseOptions) -> None:
     """Stop subject ``index``'s fixed-estimate runs whose gain over ``d = 0`` is below
     :data:`DISTANT_ESTIMATE_FRACTION` × τ (one decoder pass less per iteration while the others go on)."""
-    loss_0 = still.state.total
+    loss_0 = weighed_objective(still.state.losses)
     for run in runs:
         if run.problem != index or run.zero_motion or run.search or run.done:
             continue
-        gain = (loss_0 - run.state.total) / max(loss_0, EPS)
+        gain = (loss_0 - weighed_objective(run.state.losses)) / max(loss_0, EPS)
         if gain < DISTANT_ESTIMATE_FRACTION * options.motion_threshold:
             run.done = True
 
