@@ -171,7 +171,7 @@ def weighed_objective(losses: Mapping[str, float]) -> float:
     >>> round(weighed_objective({"total": 0.50, "sa": 0.10, "la0": 0.25, "la1": 0.15}), 6)  # 0.10 + 0.40 / 2
     0.3
     """
-    views = sum(1 for key in losses if key.startswith("la"))
+    views = sum(1 for key in losses if key.startswith("la") and key[2:].isdigit())  # la0, la1, ...
     total = float(losses["total"])
     if views <= 1:
         return total
