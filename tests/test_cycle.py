@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 from tests_helpers import long_axis_view
 
 from cardiosr.cli import main
@@ -19,7 +21,7 @@ from cardiosr.geometry import sub_grid_affine
 from cardiosr.io import load_labels, save_labels
 from cardiosr.metrics import clinical_volumes
 from cardiosr.optimise import OptimiseOptions
-from cardiosr.optimise.cycle import estimate_on_ed, key_frame_of, select_frames, shared_shift_estimate
+from cardiosr.optimise.cycle import _searched_loss, estimate_on_ed, key_frame_of, select_frames, shared_shift_estimate
 from cardiosr.optimise.problem import make_problem
 from cardiosr.phantom import cycle_phase, phantom_cycle
 from cardiosr.slice_alignment import alignment_shifts
@@ -341,3 +343,13 @@ def test_a_cine_keeps_searched_shifts_below_tau_s_only_when_its_key_frames_corro
     motion = Enhancer(**strict).run_cycle(moving, frames="ED").motion
     assert motion["hypothesis"] == "none" and not motion.get("corroborated") and not motion["supported"]
     assert motion["self_consistency_gain"] == 0.005 and asked == [2]  # both key frames' stacks, once
+
+
+def test_a_cine_s_motion_test_weighs_two_views_of_a_key_frame_as_one():
+    # the searched hypothesis's loss per key frame: the stack's term plus the views' mean (0.10 + 0.40 / 2), as a
+    # single stack's test reads it, plus the key frame's share of the motion-prior term (none at d = 0)
+    key = SimpleNamespace(sa_loss=SimpleNamespace(heart_slices=torch.tensor([True, True, False])))
+    history = [[{"total": 0.9, "sa": 0.5}, {"total": 0.50, "sa": 0.10, "la0": 0.25, "la1": 0.15}]]
+    assert _searched_loss(np.zeros((3, 2)), history, [key], 0.003) == [pytest.approx(0.30)]
+    shifted = np.array([[1.7416, 0.0], [0.0, 0.0], [0.0, 0.0]])  # −log p = 1.7416² / (2 · 3.0235) / 2 slices
+    assert _searched_loss(shifted, history, [key], 0.003)[0] == pytest.approx(0.30 + 0.003 * 0.2508, abs=1e-5)
