@@ -160,9 +160,10 @@ def weighed_objective(losses: Mapping[str, float]) -> float:
     ``γ·Σ L_LA`` is divided by their number: the test's relative gains (τ, τs) were set on stacks with one view or
     none, and each view adds a loss of its own (on the benchmark cines 2–4 times the stack's) that the shifts
     change far less, so with views summed every view added would dilute the gains further — with a second view
-    a cine's clear motion was read as none and an estimate 8 mm from the truth was kept
-    (``python benchmarks/cardiac_cycle.py --two-views``, section *cardiac-cycle-two-views* of
-    ``docs/benchmarks.md``). The fits themselves still minimise Eq. 5 with the views summed.
+    a cine's clear motion was read as none and an estimate 8 mm from the truth was kept (the README's *With two
+    long-axis views of every frame*; with the views weighed as one: ``python benchmarks/cardiac_cycle.py
+    --two-views``, section *cardiac-cycle-two-views* of ``docs/benchmarks.md``). The fits themselves still
+    minimise Eq. 5 with the views summed.
 
     Examples
     --------
