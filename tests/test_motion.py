@@ -27,7 +27,7 @@ from cardiosr.interpolation import (
 )
 from cardiosr.io import load_labels
 from cardiosr.metrics import dice, exposed_lv, shift_optimal_dice
-from cardiosr.optimise import OptimiseOptions, motion_prior_term, shift_slices
+from cardiosr.optimise import OptimiseOptions, motion_prior_term, search, shift_slices
 from cardiosr.optimise.motion_test import (
     motion_decision,
     self_consistency_gain,
@@ -591,6 +591,27 @@ def test_the_motion_test_weighs_a_second_view_as_the_first_and_keeps_clear_motio
     assert decided[1] == decided[2] == decided[3] == (True, round(0.09 / 0.30, 4)), decided
     # summed, the second view alone would have diluted the gain below τ: (0.50 - 0.40) / 0.50 = 0.2
     assert weighed_objective({"total": 0.50, "sa": 0.10, "la0": 0.20, "la1": 0.20}) == pytest.approx(0.30)
+
+
+def test_the_two_estimates_are_weighed_with_two_views_as_the_motion_test_weighs_them():
+    # align fits the stack far better (0.02 against 0.05), centroid each view a little better (0.08 against 0.10):
+    # summed, centroid is lower (0.21 against 0.22); with the views averaged, align (0.12 against 0.13)
+    options = OptimiseOptions()
+    still = _run_with_views(0.10, [0.12, 0.12], zero_motion=True)
+    first, second = _run_with_views(0.02, [0.10, 0.10]), _run_with_views(0.05, [0.08, 0.08], second=True)
+    assert second.state.total < first.state.total
+    chosen, motion = motion_decision(first, still, [second], options)
+    assert chosen is first and motion["estimate"] == "align", motion
+    assert motion["estimate_losses"] == {"align": 0.12, "centroid": 0.13}
+    # the race between the two estimates stops the one the test would not pick
+    search._stop_the_worse_estimate([still, first, second], 1)
+    assert second.done and not first.done
+    # with one view the two weighings are Eq. 5 itself and agree: centroid
+    still1 = _run_with_views(0.10, [0.12], zero_motion=True)
+    first1, second1 = _run_with_views(0.02, [0.12]), _run_with_views(0.05, [0.08], second=True)
+    assert motion_decision(first1, still1, [second1], options)[1]["estimate"] == "centroid"
+    search._stop_the_worse_estimate([still1, first1, second1], 1)
+    assert first1.done and not second1.done
 
 
 def test_the_motion_test_keeps_the_estimate_with_the_lower_loss():

@@ -189,19 +189,23 @@ def motion_decision(
 ) -> tuple[Run, dict[str, Any]]:
     """The motion test: which hypothesis explains the stack (``d = 0``, the estimate, the searched estimate).
 
-    With a second estimate, the fixed hypothesis is the one of the two estimates with the lower loss
-    (``motion["estimate"]`` names it). ``searched_check(run)``: the gain of the stack's self-consistency
+    Every loss it compares is :func:`weighed_objective` (Eq. 5 with two or more long-axis views averaged). With a
+    second estimate, the fixed hypothesis is the one of the two estimates with the lower such loss
+    (``motion["estimate"]`` names it, ``motion["estimate_losses"]`` holds both). ``searched_check(run)``: the gain of the stack's self-consistency
     (:func:`stack_self_consistency`) with that searched run's shifts over ``d = 0``; with
     ``options.search_corroboration`` the searched shifts are also kept when their loss gain is positive but
     at most τs and this check's gain exceeds that margin (``motion["corroborated"]``), and with
     ``options.corroborate_every_search`` searched shifts whose gain exceeds τs are rejected when the check's gain
     is at most that margin (:func:`contradicted`; ``motion["contradicted"]``, and ``d = 0`` is kept).
     """
-    estimate, estimate_losses = options.init_shifts, {options.init_shifts: round(fixed.state.total, 6)}
+    estimate, estimate_losses = (
+        options.init_shifts,
+        {options.init_shifts: round(weighed_objective(fixed.state.losses), 6)},
+    )
     second = [r for r in others if r.second]
-    if second:
-        estimate_losses[str(options.second_estimate)] = round(second[0].state.total, 6)
-        if second[0].state.total < fixed.state.total:
+    if second:  # the two estimates are weighed as the test weighs them (with one view or none: Eq. 5)
+        estimate_losses[str(options.second_estimate)] = round(weighed_objective(second[0].state.losses), 6)
+        if weighed_objective(second[0].state.losses) < weighed_objective(fixed.state.losses):
             fixed, estimate = second[0], options.second_estimate
     loss_0, loss_d = weighed_objective(still.state.losses), weighed_objective(fixed.state.losses)
     gain = (loss_0 - loss_d) / max(loss_0, EPS)

@@ -190,7 +190,8 @@ def _joint_search(
 def _stop_the_worse_estimate(runs: list[Run], n_problems: int) -> None:
     """The two fixed shift estimates of a subject race until the early decision (``decide_after``; without it,
     for one stopping-rule window): the one with the higher loss then stops (its state is kept), so the second
-    estimate costs that much decoding, not a whole fit.
+    estimate costs that much decoding, not a whole fit. The losses are those the motion test weighs
+    (:func:`~cardiosr.optimise.motion_test.weighed_objective`), so the estimate kept going is the one it picks.
     The motion test compares the kept states, so the stopped one is never preferred."""
     for index in range(n_problems):
         mine = [r for r in runs if r.problem == index and not (r.zero_motion or r.search)]
@@ -198,8 +199,8 @@ def _stop_the_worse_estimate(runs: list[Run], n_problems: int) -> None:
         second = [r for r in mine if r.second and not r.done]
         if not first or not second:
             continue
-        best_first = min(first, key=lambda r: r.state.total)
-        if second[0].state.total > best_first.state.total:
+        best_first = min(first, key=lambda r: r.state.total)  # restarts of one hypothesis: by Eq. 5 itself
+        if weighed_objective(second[0].state.losses) > weighed_objective(best_first.state.losses):
             second[0].done = True
         else:
             for r in first:
