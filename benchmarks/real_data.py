@@ -14,7 +14,9 @@ own best in-plane translation within ±5 mm (its breath-hold offset is unknowabl
 on the four-chamber view's plane, which is used for evaluation only.
 Methods: NN, SBI, EDSR (shipped normal-motion model), LO with the shipped default prior and LO with the
 published SRHeart prior (trained on real hearts, when present); ``--candidate PATH`` adds LO with another prior;
-``--methods`` runs only some of them besides NN and SBI. Mean Dice per structure, shift RMS of LO (mm, common
+``--methods`` runs only some of them besides NN and SBI. With ``--views 2ch,4ch`` every LO run of protocol (a) is also
+given those long-axis views of the HR heart (:func:`cardiosr.degradation.long_axis_view`, motion-free; NN and SBI
+read the stack alone). Mean Dice per structure, shift RMS of LO (mm, common
 translation removed), the lowest per-structure consistency Dice of LO (its result degraded by Eq. 1 against the
 input stack) and seconds per case. Writes the ``real-data`` section of ``docs/benchmarks.md``.
 
@@ -23,6 +25,7 @@ input stack) and seconds per case. Writes the ``real-data`` section of ``docs/be
     python benchmarks/real_data.py --protocols b --section real-data-acdc
     python benchmarks/real_data.py --protocols a,b --acdc-subjects patient009,patient019 --candidate PRIOR
     python benchmarks/real_data.py --methods candidate --candidate PRIOR --section real-data-candidate
+    python benchmarks/real_data.py --protocols a --methods default --views 2ch,4ch --section real-data-views
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from collections import defaultdict
 import numpy as np
 from _report import SHARED, report
 
-from cardiosr.degradation import drop_odd_slices
+from cardiosr.degradation import drop_odd_slices, long_axis_view
 from cardiosr.geometry import resample_labels, to_canonical
 from cardiosr.io import load_labels
 from cardiosr.labels import STRUCTURES
@@ -130,15 +133,16 @@ def score_on_dropped(sr: LabelVolume, full: LabelVolume, search_mm: float = DROP
     return dice(dropped_slices_moved(sr, full, search_mm), full.array[1::2])
 
 
-def protocol_a(runs, draws: int, seed: int, only: list[str] | None = None):
+def protocol_a(runs, draws: int, seed: int, only: list[str] | None = None, views: list[str] | None = None):
     rows = defaultdict(list)
     for heart_name, hr in real_hearts(only):
+        la = [long_axis_view(hr, view=v) for v in views] if views else None
         for pattern, scale in PATTERNS.items():
             for draw in range(draws if scale else 1):
                 case = simulate_case("heart", hr, scale, np.random.default_rng([seed, draw]))
                 for title, kwargs in runs:
                     t0 = time.perf_counter()
-                    result = enhance(case.lr, **kwargs)
+                    result = enhance(case.lr, la if kwargs["method"] == "lo" else None, **kwargs)
                     seconds = time.perf_counter() - t0
                     scores = score_on_hr(result.sr, hr)
                     rms = consistency = np.nan
@@ -240,6 +244,9 @@ def main() -> None:
     parser.add_argument(
         "--methods", help=f"besides NN and SBI, only these (comma-separated of {', '.join(METHOD_NAMES)}; default all)"
     )
+    parser.add_argument(
+        "--views", help="protocol a: give every LO run these long-axis views of the HR heart (comma-separated: 2ch,4ch)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--section", default="real-data", help="docs/benchmarks.md section to write")
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -266,7 +273,10 @@ def main() -> None:
     first_calls = warm_up(runs)
     protocols = set(args.protocols.split(","))
     hearts = args.hearts.split(",") if args.hearts else None
-    rows = protocol_a(runs, args.draws, args.seed, hearts) if "a" in protocols else {}
+    views = args.views.split(",") if args.views else None
+    if views and not set(views) <= {"2ch", "4ch"}:
+        parser.error("--views: choose from 2ch, 4ch")
+    rows = protocol_a(runs, args.draws, args.seed, hearts, views) if "a" in protocols else {}
     n_patients = 0
     if "b" in protocols:
         acdc_rows, n_patients = protocol_b(
@@ -284,6 +294,12 @@ def main() -> None:
             " Consistency: the lowest per-structure consistency Dice over the cases."
             " Below interpolation: the number of cases where LO's mean Dice is below the better of NN and SBI on the"
             " same case, and the lowest margin."
+        )
+        + (
+            f" Protocol (a): every LO run is also given the {' and '.join(views)} long-axis view(s) of the HR heart"
+            " (``--views``); NN and SBI read the stack alone."
+            if views
+            else ""
         )
         + (
             " Every method with the canonical grid snapped to the slices (``--snap-slices``)."

@@ -45,6 +45,7 @@ from cardiosr.optimise.init import (
     GAUGE_ZERO_MEAN,
     INITIAL_SHIFTS,
     centroid_shifts,
+    corrected_by_views,
     warm_start_latents,
 )
 from cardiosr.optimise.losses import EPS, motion_prior_term
@@ -282,7 +283,7 @@ def cycle_optimisation(
     names = [options.init_shifts]
     if options.second_estimate not in (None, options.init_shifts):
         names.append(str(options.second_estimate))
-    estimates = {name: shared_shift_estimate(problems, name) for name in names}
+    estimates = {name: corrected_by_views(shared_shift_estimate(problems, name), problems, options) for name in names}
     d, motion = estimates[names[0]], {}
     if options.motion_test:
         d, motion = _motion_test(decode, prior, problems, estimates, options, device)

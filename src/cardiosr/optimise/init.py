@@ -17,6 +17,7 @@ from cardiosr.optimise.problem import Problem
 from cardiosr.optimise.run import Run
 from cardiosr.prior.networks import VAE3D, GenerativePrior
 from cardiosr.slice_alignment import alignment_shifts
+from cardiosr.view_alignment import view_alignment_shifts
 from cardiosr.volume import LabelVolume
 
 #: Description of the zero-mean gauge, written into ``shifts.json``.
@@ -146,6 +147,17 @@ INITIAL_SHIFTS: dict[str, Callable[[LabelVolume], np.ndarray]] = {
     "zero": _zero_shifts,
 }
 assert tuple(INITIAL_SHIFTS) == INITIAL_SHIFT_NAMES
+
+
+def corrected_by_views(d: np.ndarray, problems: Sequence[Problem], options: OptimiseOptions) -> np.ndarray:
+    """A stack-only shift estimate ``d`` ``(D, 2)`` mm of one stack (one problem) or of the frames of a cine
+    (their shared shifts) corrected by where the slices cross the long-axis views
+    (:func:`~cardiosr.view_alignment.view_alignment_shifts`, ``d`` kept where the views cannot tell) when
+    ``options.view_alignment`` and a problem has views with γ > 0; else ``d`` itself."""
+    if not options.view_alignment or not any(p.views and p.gamma > 0 for p in problems):
+        return d
+    views = [p.views if p.gamma > 0 else () for p in problems]
+    return view_alignment_shifts([p.sa for p in problems], views, reference=d)
 
 
 def shift_slices(sa: LabelVolume, d: np.ndarray) -> LabelVolume:

@@ -191,8 +191,9 @@ def motion_decision(
 
     Every loss it compares is :func:`weighed_objective` (Eq. 5 with two or more long-axis views averaged). With a
     second estimate, the fixed hypothesis is the one of the two estimates with the lower such loss
-    (``motion["estimate"]`` names it, ``motion["estimate_losses"]`` holds both). ``searched_check(run)``: the gain of the stack's self-consistency
-    (:func:`stack_self_consistency`) with that searched run's shifts over ``d = 0``; with
+    (``motion["estimate"]`` names it, ``motion["estimate_losses"]`` holds both). ``searched_check(run)``: the
+    gain of the stack's self-consistency (:func:`stack_self_consistency`) with that searched run's shifts over
+    ``d = 0``; with
     ``options.search_corroboration`` the searched shifts are also kept when their loss gain is positive but
     at most τs and this check's gain exceeds that margin (``motion["corroborated"]``), and with
     ``options.corroborate_every_search`` searched shifts whose gain exceeds τs are rejected when the check's gain

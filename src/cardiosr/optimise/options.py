@@ -33,6 +33,11 @@ class OptimiseOptions:
         smooth as possible along the slice axis); ``'centroid'``: from :func:`centroid_shifts` (the LV
         centroids' deviation from a straight line, the default before; 7.7 against 4.6 mm RMS error on real
         hearts under severe motion, ``benchmarks/shift_estimates.py``); ``'zero'``: ``d = 0`` (paper).
+    view_alignment:
+        With long-axis views (and γ > 0): every shift estimate (``init_shifts``, ``second_estimate``) is
+        corrected by where the slices cross the views (:func:`cardiosr.view_alignment.view_alignment_shifts`,
+        the estimate kept where the views cannot tell): each view shows the heart where every slice crosses it,
+        in one breath-hold, so the slices' shifts are read from it without the shape prior.
     restarts:
         Number of starts per subject; the lowest final loss is kept, and with 2 or more the spread of the
         results gives a per-voxel uncertainty map.
@@ -198,6 +203,9 @@ class OptimiseOptions:
         "align",
         "start of d: slice alignment, LV-centroid line or 0 (paper) (default {default})",
         choices=INITIAL_SHIFT_NAMES,
+    )
+    view_alignment: bool = option(
+        True, "with long-axis views: keep the stack-only shift estimates, without the views' crossings"
     )
     restarts: int = option(1, "starts per subject; ≥ 2 also writes uncertainty.nii.gz (default {default})")
     restart_spread: float = 1.0

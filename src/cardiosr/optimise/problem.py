@@ -17,7 +17,8 @@ from cardiosr.volume import LabelVolume
 
 @dataclass
 class Problem:
-    """One subject: its short-axis term, long-axis terms, γ and the canonical frame.
+    """One subject: its short-axis term, long-axis terms, γ, the canonical frame and the long-axis views
+    themselves (for :func:`~cardiosr.view_alignment.view_alignment_shifts`).
 
     Build it with :func:`make_problem`.
     """
@@ -27,6 +28,7 @@ class Problem:
     sa_loss: ShortAxisLoss
     la_losses: list[LongAxisLoss]
     gamma: float
+    views: tuple[LabelVolume, ...] = ()
     _canonical_lr: LabelVolume | None = None
 
     @property
@@ -103,6 +105,7 @@ def make_problem(
         sa_loss=ShortAxisLoss(sa, frame),
         la_losses=[LongAxisLoss(v, frame) for v in la],
         gamma=float(gamma),
+        views=tuple(la),
     )
 
 

@@ -10,7 +10,14 @@ import numpy as np
 import torch
 
 from cardiosr.labels import N_CLASSES
-from cardiosr.optimise.init import GAUGE_LONG_AXIS, GAUGE_ZERO_MEAN, INITIAL_SHIFTS, apply_gauge, initial_latents
+from cardiosr.optimise.init import (
+    GAUGE_LONG_AXIS,
+    GAUGE_ZERO_MEAN,
+    INITIAL_SHIFTS,
+    apply_gauge,
+    corrected_by_views,
+    initial_latents,
+)
 from cardiosr.optimise.losses import EPS, motion_prior_term
 from cardiosr.optimise.motion_test import motion_decision, self_consistency_gain, weighed_objective
 from cardiosr.optimise.options import OptimiseOptions
@@ -115,9 +122,9 @@ def latent_optimisation(
     shifts = [np.zeros((p.sa_loss.n_slices, 2)) for p in problems]
     second = list(shifts)
     if options.schedule == "joint":
-        shifts = [INITIAL_SHIFTS[options.init_shifts](p.sa) for p in problems]
+        shifts = [corrected_by_views(INITIAL_SHIFTS[options.init_shifts](p.sa), [p], options) for p in problems]
         if any(run.second for run in runs):
-            second = [INITIAL_SHIFTS[options.second_estimate](p.sa) for p in problems]
+            second = [corrected_by_views(INITIAL_SHIFTS[options.second_estimate](p.sa), [p], options) for p in problems]
     z = initial_latents(prior, problems, runs, options, shifts, second).requires_grad_(True)
     d0 = np.zeros((len(runs), n_slices, 2), np.float32)
     for i, run in enumerate(runs):

@@ -1,0 +1,206 @@
+"""Slice shifts read where the short-axis slices cross the long-axis views (beyond the paper).
+
+A long-axis view is acquired in one breath-hold and cuts every short-axis slice along a line. Along that
+line the view shows the heart as it lies in the view's world position, and slice ``k`` shows the same
+heart moved by its breathing shift ``d_k``: the content at world point ``x`` of the slice is the heart's at
+``x − d_k``. So ``d_k`` is the in-plane translation that makes the slice's labels along the line agree best
+with the view's, whatever shape the heart has: no shape prior enters, so a prior's preference for one
+shape over another (a tilt of the long axis, section *prior-tilt-bias* of ``docs/benchmarks.md``) cannot
+pull it. A view measures the component of ``d_k`` along its line directly (the labels slide along it)
+and the component across it only through how the cross-section changes from one chord to the next; two
+views at an angle (the two- and four-chamber views are about 90° apart) measure both.
+
+:func:`view_alignment_shifts` scores every candidate shift of a slice by the Dice of LV, MYO and RV along
+each line where it crosses a view (summed over the structures, averaged over the lines: the frames of a cine
+share their shifts, so every frame's lines add evidence), on a 1 mm grid within ``reach_mm`` and then a
+0.25 mm grid around the best, and takes the mean of the candidates that share the best score (labels are
+sampled by nearest neighbour, so the score is flat over fractions of a pixel). A small penalty on the
+distance from a reference estimate (a stack-only estimate: :func:`cardiosr.slice_alignment.alignment_shifts`)
+decides between equal scores, so a component the views cannot tell keeps the reference's value; a slice no
+view crosses with at least ``MIN_LINE_POINTS`` heart points (an apical or basal slice with a few pixels of
+heart) gets the mean shift of the slices the views see: no motion of its own, as a stack-only estimate is
+least reliable on such slices (on the voxelised biv-me heart the slice alignment put its basal slice of 29
+pixels 8 mm off). The reference is in a gauge of its own (a stack-only estimate: the zero-mean gauge) and
+the views fix the world position, so the penalty pulls towards the reference moved by its offset from the
+best scores, along the directions the lines measure.
+
+Why written here: image registration libraries (SimpleITK, ``skimage.registration``) align one image to
+another of the same dimension; here each slice is matched to one-dimensional profiles in other images'
+planes, through the scanner's world coordinates. The idea is that of segmentation-based motion correction of
+multi-view cardiac MR (e.g. Sinclair et al., 2017), which no maintained library implements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from cardiosr.labels import LV, MYO, RV
+from cardiosr.volume import LabelVolume
+
+#: Largest shift searched per slice and axis, mm (severe motion in the paper's model reaches about 13 mm).
+VIEW_REACH_MM = 15.0
+#: Points (1 mm apart) of view labels a crossing line needs to count as seeing the slice.
+MIN_LINE_POINTS = 4
+#: Penalty per mm² of distance from the reference estimate, in units of the score (Dice summed over three
+#: structures): small enough to decide only between equal scores (1 mm costs 0.001, a one-pixel slide of a
+#: 50 mm chord about 0.05).
+TIE_WEIGHT = 1e-3
+
+
+def crossing_line(sa: LabelVolume, view: LabelVolume, k: int, *, step_mm: float = 1.0):
+    """Where the centre plane of slice ``k`` of ``sa`` crosses ``view``: the points' pixel coordinates in the
+    slice ``(n, 2)`` (rows, columns) and the view's labels there ``(n,)``, points ``step_mm`` apart; ``None``
+    when the planes are parallel or the line misses the view.
+
+    Examples
+    --------
+    >>> sa = LabelVolume(np.zeros((3, 10, 10), np.uint8), np.diag([10.0, 1.0, 1.0, 1.0]))  # slices at x = 0, 10, 20
+    >>> la = np.zeros((1, 30, 10), np.uint8); la[0, :, 4] = 1
+    >>> plane = np.array([[0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 5], [0, 0, 0, 1.0]])  # the plane z = 5 mm
+    >>> ij, labels = crossing_line(sa, LabelVolume(la, plane), 1)
+    >>> ij.round(6).tolist()[:3], labels.tolist()
+    ([[0.0, 5.0], [1.0, 5.0], [2.0, 5.0]], [0, 0, 0, 0, 1, 0, 0, 0, 0, 0])
+    """
+    to_slice = np.linalg.inv(sa.affine) @ view.affine  # view voxel (0, a, b) → stack voxel (k, i, j)
+    c0, c1, c2 = to_slice[0, 3], to_slice[0, 1], to_slice[0, 2]
+    norm = float(np.hypot(c1, c2))
+    if norm < 1e-9:
+        return None
+    normal = np.array([c1, c2]) / norm
+    along = np.array([-normal[1], normal[0]])
+    rows, cols = view.shape[1:]
+    mm_per_unit = float(np.linalg.norm(view.affine[:3, 1:3] @ along))
+    t = np.arange(-(rows + cols), rows + cols, step_mm / mm_per_unit)
+    ab = normal * (k - c0) / norm + t[:, None] * along  # view pixel coordinates on the line
+    keep = (ab[:, 0] > -0.5) & (ab[:, 0] < rows - 0.5) & (ab[:, 1] > -0.5) & (ab[:, 1] < cols - 0.5)
+    if not keep.any():
+        return None
+    ab = ab[keep]
+    labels = view.array[0][np.rint(ab[:, 0]).astype(int), np.rint(ab[:, 1]).astype(int)]
+    ij = ab @ to_slice[1:3, 1:3].T + to_slice[1:3, 3]
+    return ij, labels
+
+
+def _scores(labels: np.ndarray, lines: Sequence[tuple[np.ndarray, np.ndarray]], spacing, candidates) -> np.ndarray:
+    """Mean over ``lines`` of the Dice of LV, MYO and RV (summed) between the view's labels and the slice's
+    ``labels`` moved by each candidate shift ``(m, 2)`` mm: ``(m,)``."""
+    rows, cols = labels.shape
+    step = candidates / np.asarray(spacing, float)[None]
+    total = np.zeros(len(candidates))
+    for ij, view_labels in lines:
+        at = ij[None] + step[:, None]  # the heart at x lies at x + d in a slice moved by d
+        i, j = np.rint(at[..., 0]).astype(int), np.rint(at[..., 1]).astype(int)
+        inside = (i >= 0) & (i < rows) & (j >= 0) & (j < cols)
+        moved = np.where(inside, labels[i.clip(0, rows - 1), j.clip(0, cols - 1)], 0)
+        for value in (LV, MYO, RV):
+            a, b = moved == value, (view_labels == value).astype(float)
+            total += 2.0 * (a @ b) / np.maximum(a.sum(1) + b.sum(), 1.0)
+    return total / max(len(lines), 1)
+
+
+def view_alignment_shifts(
+    stacks: LabelVolume | Sequence[LabelVolume],
+    views: Sequence[LabelVolume] | Sequence[Sequence[LabelVolume]],
+    *,
+    reference: np.ndarray | None = None,
+    reach_mm: float = VIEW_REACH_MM,
+) -> np.ndarray:
+    """In-plane shift of every slice (mm) that makes the stack agree with the long-axis views where they cross.
+
+    Parameters
+    ----------
+    stacks:
+        The short-axis stack (internal labels, slices along axis 0), or the frames of a cine (one geometry),
+        whose slices share their shifts.
+    views:
+        The long-axis views (single slices in the same world space as the stack): for one stack a sequence of
+        views, for a cine one sequence per frame (empty for a frame without views).
+    reference:
+        ``(D, 2)`` shifts (mm, any gauge) kept, moved into the views' world position, for a component no view
+        measures (default 0).
+    reach_mm:
+        Largest shift searched per slice and axis, mm.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(D, 2)`` shifts along the stack's rows and columns, mm (the slice content was moved by ``+d``, the
+        convention of :class:`~cardiosr.degradation.SliceShift`), in the views' world position (no gauge is
+        imposed: the views fix it); 0 for slices without heart labels in any frame.
+
+    Examples
+    --------
+    >>> lab = np.zeros((20, 40, 40), np.uint8); lab[2:18, 12:28, 10:20] = 1; lab[2:18, 12:28, 20:30] = 3
+    >>> hr = LabelVolume(lab, np.diag([2.0, 1.5, 1.5, 1.0]))
+    >>> from cardiosr.degradation import long_axis_view
+    >>> views = [long_axis_view(hr, pixel_mm=1.0, size=80), long_axis_view(hr, view="2ch", pixel_mm=1.0, size=80)]
+    >>> stack = LabelVolume(lab[1::5].copy(), np.diag([10.0, 1.5, 1.5, 1.0]) @ np.eye(4))
+    >>> stack.affine[0, 3] = 2.0                                    # slices at z = 2, 12, 22, 32 mm
+    >>> stack.array[2] = np.roll(stack.array[2], 2, axis=0)          # slice 2 moved by 2 rows of 1.5 mm
+    >>> d = view_alignment_shifts(stack, views)
+    >>> bool(abs(d[2, 0] - 3.0) < 0.5), bool(np.abs(np.delete(d, 2, 0)).max() < 0.5)
+    (True, True)
+    """
+    frames = [stacks] if isinstance(stacks, LabelVolume) else list(stacks)
+    per_frame = [list(views)] if isinstance(stacks, LabelVolume) else [list(v) for v in views]
+    if len(per_frame) != len(frames):
+        raise ValueError(f"{len(frames)} stacks but views for {len(per_frame)}")
+    depth = frames[0].shape[0]
+    reference = np.zeros((depth, 2)) if reference is None else np.asarray(reference, float)
+    heart = np.zeros(depth, bool)
+    for frame in frames:
+        heart |= frame.array.reshape(depth, -1).any(1)
+    work = {}  # slice → every frame's (labels, crossing lines, pixel spacing)
+    for k in np.nonzero(heart)[0]:
+        items = []
+        for frame, frame_views in zip(frames, per_frame, strict=True):
+            if frame.array[k].any():
+                lines = [line for view in frame_views if (line := crossing_line(frame, view, int(k))) is not None]
+                lines = [line for line in lines if int((line[1] > 0).sum()) >= MIN_LINE_POINTS]
+                if lines:
+                    items.append((frame.array[k], lines, frame.spacing[1:]))
+        if items:
+            work[int(k)] = items
+    d = np.array(reference, float)
+    if work:
+        # the views fix the world position, the reference is in a gauge of its own: the offset between the
+        # two, along the directions the lines measure, from the best scores alone (no pull towards the reference)
+        free = {k: _best_over_frames(items, reference[k], reach_mm, tie_weight=0.0) for k, items in work.items()}
+        offset = _offset(free, reference, work)
+        for k, items in work.items():
+            d[k] = _best_over_frames(items, reference[k] + offset, reach_mm)
+        unseen = heart.copy()
+        unseen[list(work)] = False
+        d[unseen] = d[list(work)].mean(0)
+    d[~heart] = 0.0
+    return d
+
+
+def _offset(free: dict[int, np.ndarray], reference: np.ndarray, work) -> np.ndarray:
+    """The translation ``c`` (mm) that best moves ``reference`` onto the free best shifts ``free`` along the
+    directions their crossing lines measure (least squares; a direction no line has gets 0)."""
+    normal, rhs = np.zeros((2, 2)), np.zeros(2)
+    for k, items in work.items():
+        for _, lines, spacing in items:
+            for ij, _ in lines:
+                u = (ij[-1] - ij[0]) * np.asarray(spacing, float)
+                u = u / max(float(np.linalg.norm(u)), 1e-9)
+                normal += np.outer(u, u)
+                rhs += np.outer(u, u) @ (free[k] - reference[k])
+    return np.linalg.pinv(normal, rcond=1e-3) @ rhs
+
+
+def _best_over_frames(work, reference: np.ndarray, reach_mm: float, tie_weight: float = TIE_WEIGHT) -> np.ndarray:
+    """The shift of one slice from every frame's lines (the frames share it): a 1 mm grid within ``reach_mm``,
+    then a 0.25 mm grid within 1.5 mm of its best, the mean of the candidates with the best score."""
+    centre = np.zeros(2)
+    for step, half in ((1.0, reach_mm), (0.25, 1.5)):
+        axis = np.arange(-half, half + 1e-9, step)
+        grid = centre + np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+        score = sum(_scores(labels, lines, spacing, grid) for labels, lines, spacing in work) / len(work)
+        score = score - tie_weight * ((grid - reference) ** 2).sum(1)
+        top = score >= score.max() - 1e-9
+        centre = grid[top].mean(0) if step < 1.0 else grid[np.argmax(score)]
+    return centre
