@@ -46,6 +46,9 @@ from cardiosr.optimise.init import (
     INITIAL_SHIFTS,
     centroid_shifts,
     corrected_by_views,
+    keep_measured,
+    views_correct_estimates,
+    views_unmeasured,
     warm_start_latents,
 )
 from cardiosr.optimise.losses import EPS, motion_prior_term
@@ -173,6 +176,7 @@ def _fit_latents(
     temporal_weight: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
     search: torch.Tensor | None = None,
+    free: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[list[dict]], bool]:
     """Adam on the latent codes of several items; returns z, histories, converged.
 
@@ -183,7 +187,8 @@ def _fit_latents(
     :class:`StoppingRule` on that sum (the items are coupled, so they stop together). The shifts are fixed
     (``shifts``), or with ``search`` (a ``(D, 2)`` start; only its heart slices move) one set of shifts shared by
     every item is searched too, with the motion prior ``λ·(−log p(d))`` (``options.motion_prior``); the
-    searched shifts are written back into ``search``.
+    searched shifts are written back into ``search``; with ``free`` (:func:`~cardiosr.optimise.init.views_unmeasured`)
+    they keep the components the long-axis views measured at the start.
     """
     z = z0.clone().requires_grad_(True)
     groups = [{"params": [z], "lr": options.lr_z}]
@@ -192,6 +197,7 @@ def _fit_latents(
         mask = heart.to(search.dtype)[:, None]
         d = search.clone().requires_grad_(True)
         groups.append({"params": [d], "lr": options.lr_d})
+        start = search.clone()
     optimiser = torch.optim.Adam(groups)
     rule = StoppingRule(options.window, options.tolerance)
     totals: list[float] = []
@@ -227,6 +233,8 @@ def _fit_latents(
             converged = rule.converged(totals)
             break
         optimiser.step()
+        if search is not None and free is not None:
+            keep_measured(d, start, free)
     if search is not None:
         search.copy_((d * mask).detach())
     return z.detach(), histories, converged
@@ -285,8 +293,10 @@ def cycle_optimisation(
         names.append(str(options.second_estimate))
     estimates = {name: corrected_by_views(shared_shift_estimate(problems, name), problems, options) for name in names}
     d, motion = estimates[names[0]], {}
+    unmeasured = views_unmeasured(problems, options)
+    free = None if unmeasured is None else torch.from_numpy(unmeasured).float().to(device)
     if options.motion_test:
-        d, motion = _motion_test(decode, prior, problems, estimates, options, device)
+        d, motion = _motion_test(decode, prior, problems, estimates, options, device, free)
     d_t = torch.from_numpy(d).float().to(device)
     options = replace(options, window=options.cycle_window)  # the per-frame stages' stopping rule
     fitted = [problems[t] for t in wanted]
@@ -348,6 +358,7 @@ def _motion_test(
     estimates: dict[str, np.ndarray],
     options: OptimiseOptions,
     device: torch.device,
+    free: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The motion test on the key frames (losses summed over them), with one frame's rules
     (:func:`~cardiosr.optimise.motion_test.motion_decision`): ``d = 0`` against each shared estimate kept fixed
@@ -406,13 +417,15 @@ def _motion_test(
         "key_frame_losses": {h: [round(x, 6) for x in v] for h, v in per_frame.items()},
         "shifts_from": "every frame (stack-only estimates); searched shifts: shared by the key frames",
     }
+    if any(p.views for p in problems):
+        motion["view_alignment"] = views_correct_estimates(problems, options)
     if clear:
         if options.estimate_search is None:
             return estimates[best], motion
         # clear motion: the estimate is the start of the joint search of the ED frame's z and the shifts (on
         # the ED frame, where the prior fits best, as the estimate is chosen)
         lam, ed = options.estimate_search, [key_frame_of([p.sa for p in problems], "ED")]
-        searched, histories = _search_shifts(decode, prior, problems, ed, estimates[best], options, lam)
+        searched, histories = _search_shifts(decode, prior, problems, ed, estimates[best], options, lam, free)
         loss_e = _searched_loss(searched, histories, [problems[k] for k in ed], lam)
         motion.update(
             estimate_searched=True, estimate_search_lambda=lam, loss_estimate_searched=round(float(sum(loss_e)), 6)
@@ -421,7 +434,9 @@ def _motion_test(
     if options.search_threshold is None:
         return zero, motion
     # the estimate with the lower loss is the start: the search can only improve on it
-    searched, histories = _search_shifts(decode, prior, problems, keys, estimates[best], options, options.motion_prior)
+    searched, histories = _search_shifts(
+        decode, prior, problems, keys, estimates[best], options, options.motion_prior, free
+    )
     searched_frames = _searched_loss(searched, histories, [problems[k] for k in keys], options.motion_prior)
     loss_s = float(sum(searched_frames))
     gain_s = float(np.mean([(a - b) / max(a, EPS) for a, b in zip(per_frame["zero"], searched_frames, strict=True)]))
@@ -455,15 +470,17 @@ def _search_shifts(
     start: np.ndarray,
     options: OptimiseOptions,
     motion_prior: float,
+    free: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, list[list[dict]]]:
     """One set of shifts shared by the frames ``keys``, searched with their latent codes from ``start`` with
-    the motion prior at ``motion_prior`` (λ): the shifts ``(D, 2)`` (float64) and each frame's loss history."""
+    the motion prior at ``motion_prior`` (λ): the shifts ``(D, 2)`` (float64) and each frame's loss history
+    (``free``: only the components no long-axis view measured move)."""
     device = next(prior.parameters()).device
     key_problems = [problems[k] for k in keys]
     searched = torch.from_numpy(start).float().to(device)
     z0 = _start(prior, key_problems, [start] * len(keys), options, device)
     _, histories, _ = _fit_latents(
-        decode, key_problems, [], z0, replace(options, motion_prior=motion_prior), search=searched
+        decode, key_problems, [], z0, replace(options, motion_prior=motion_prior), search=searched, free=free
     )
     return searched.cpu().numpy().astype(float), histories
 

@@ -17,7 +17,7 @@ from cardiosr.optimise.problem import Problem
 from cardiosr.optimise.run import Run
 from cardiosr.prior.networks import VAE3D, GenerativePrior
 from cardiosr.slice_alignment import alignment_shifts
-from cardiosr.view_alignment import view_alignment_shifts
+from cardiosr.view_alignment import unmeasured_directions, view_alignment_shifts
 from cardiosr.volume import LabelVolume
 
 #: Description of the zero-mean gauge, written into ``shifts.json``.
@@ -149,15 +149,46 @@ INITIAL_SHIFTS: dict[str, Callable[[LabelVolume], np.ndarray]] = {
 assert tuple(INITIAL_SHIFTS) == INITIAL_SHIFT_NAMES
 
 
+def views_correct_estimates(problems: Sequence[Problem], options: OptimiseOptions) -> bool:
+    """Whether :func:`corrected_by_views` corrects the shift estimates of ``problems`` (``options.view_alignment``
+    and a long-axis view with γ > 0)."""
+    return bool(options.view_alignment and any(p.views and p.gamma > 0 for p in problems))
+
+
 def corrected_by_views(d: np.ndarray, problems: Sequence[Problem], options: OptimiseOptions) -> np.ndarray:
     """A stack-only shift estimate ``d`` ``(D, 2)`` mm of one stack (one problem) or of the frames of a cine
     (their shared shifts) corrected by where the slices cross the long-axis views
     (:func:`~cardiosr.view_alignment.view_alignment_shifts`, ``d`` kept where the views cannot tell) when
     ``options.view_alignment`` and a problem has views with γ > 0; else ``d`` itself."""
-    if not options.view_alignment or not any(p.views and p.gamma > 0 for p in problems):
+    if not views_correct_estimates(problems, options):
         return d
     views = [p.views if p.gamma > 0 else () for p in problems]
     return view_alignment_shifts([p.sa for p in problems], views, reference=d)
+
+
+def views_unmeasured(problems: Sequence[Problem], options: OptimiseOptions) -> np.ndarray | None:
+    """With :func:`corrected_by_views` correcting the estimates: per slice, the projection ``(D, 2, 2)`` onto the
+    directions of its shift no view measures (:func:`~cardiosr.view_alignment.unmeasured_directions`), the only
+    ones a search of the shifts from such an estimate moves (:func:`keep_measured`); else ``None``."""
+    if not views_correct_estimates(problems, options):
+        return None
+    return unmeasured_directions([p.sa for p in problems], [p.views if p.gamma > 0 else () for p in problems])
+
+
+def keep_measured(d: torch.Tensor, start: torch.Tensor, free: torch.Tensor) -> None:
+    """Put the components of the shifts ``d`` ``(..., D, 2)`` that the views measure back to ``start``'s
+    (in place): ``d ← start + P (d − start)`` with ``free`` the projections ``(D, 2, 2)`` of
+    :func:`views_unmeasured`, after every step of a search (a projected gradient step).
+
+    Examples
+    --------
+    >>> d, start = torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.zeros(2, 2)
+    >>> free = torch.stack([torch.zeros(2, 2), torch.tensor([[1.0, 0.0], [0.0, 0.0]])])  # slice 1: rows free
+    >>> keep_measured(d, start, free); d.tolist()
+    [[0.0, 0.0], [3.0, 0.0]]
+    """
+    with torch.no_grad():
+        d.copy_(start + torch.einsum("kij,...kj->...ki", free, d - start))
 
 
 def shift_slices(sa: LabelVolume, d: np.ndarray) -> LabelVolume:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from cardiosr.optimise.init import apply_gauge
+from cardiosr.optimise.init import apply_gauge, keep_measured
 from cardiosr.optimise.losses import cross_entropy, motion_prior_term
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.problem import Problem, multi_view_loss
@@ -19,6 +19,7 @@ def refine_consistency(
     options: OptimiseOptions,
     fix_shifts: bool = False,
     gauge: bool = True,
+    free: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
     """Data-consistency stage (beyond the paper): a smooth residual on ``G(z)`` so that it agrees with the slices.
 
@@ -32,7 +33,8 @@ def refine_consistency(
     the latent search (on the published pair it adds 1.3 s to 1.9 s of latent search).
 
     ``gauge=False`` (only with ``fix_shifts``) uses ``d`` exactly as given: the shifts a cine shares over its
-    frames, already in their gauge.
+    frames, already in their gauge. ``free`` ``(D, 2, 2)`` (:func:`~cardiosr.optimise.init.views_unmeasured`):
+    the moving shifts keep the components the long-axis views measured (:func:`~cardiosr.optimise.init.keep_measured`).
 
     Returns
     -------
@@ -41,6 +43,7 @@ def refine_consistency(
     base = logits.detach()
     r = torch.zeros(1, base.shape[1], *options.refine_grid, device=base.device, requires_grad=True)
     dd = d.detach().clone()[None].requires_grad_(not fix_shifts)
+    start = d.detach().clone()
     groups = [{"params": [r], "lr": options.refine_lr}]
     if not fix_shifts:
         groups.append({"params": [dd], "lr": options.lr_d})
@@ -92,6 +95,8 @@ def refine_consistency(
             break
         objective.backward()
         optimiser.step()
+        if free is not None and not fix_shifts:
+            keep_measured(dd[0], start, free)
     with torch.no_grad():
         residual = F.interpolate(r, size=base.shape[2:], mode="trilinear", align_corners=True)
         d_out = apply_gauge(dd, heart, zero_mean)[0]

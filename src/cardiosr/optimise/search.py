@@ -17,6 +17,9 @@ from cardiosr.optimise.init import (
     apply_gauge,
     corrected_by_views,
     initial_latents,
+    keep_measured,
+    views_correct_estimates,
+    views_unmeasured,
 )
 from cardiosr.optimise.losses import EPS, motion_prior_term
 from cardiosr.optimise.motion_test import motion_decision, self_consistency_gain, weighed_objective
@@ -134,11 +137,13 @@ def latent_optimisation(
     d = torch.from_numpy(d0).to(device).requires_grad_(True)
     rule = StoppingRule(options.window, options.tolerance)
     decode = prior.frozen_decoder().to(device)
+    free = [views_unmeasured([p], options) if options.schedule == "joint" else None for p in problems]
+    free = [None if f is None else torch.from_numpy(f).float().to(device) for f in free]
     if options.schedule == "reference":
         _reference_rounds(decode, problems, runs, z, d, progress, rounds=options.reference_rounds)
     else:
-        _joint_search(decode, problems, runs, z, d, options, rule, progress)
-    results = _final_results(decode, problems, runs, options)
+        _joint_search(decode, problems, runs, z, d, options, rule, progress, free)
+    results = _final_results(decode, problems, runs, options, free)
     elapsed = time.perf_counter() - start
     for r in results:
         r.seconds = elapsed / len(results)
@@ -154,7 +159,12 @@ def _joint_search(
     options: OptimiseOptions,
     rule: StoppingRule,
     progress: Callable[[int, int], None] | None,
+    free: Sequence[torch.Tensor | None] = (),
 ) -> None:
+    """Adam on every run still going until each stops; ``free`` (per problem, :func:`views_unmeasured`): after
+    every step a searching run's shifts keep the components the long-axis views measured at their start."""
+    start = d.detach().clone()
+    views = [(i, free[run.problem]) for i, run in enumerate(runs) if free and free[run.problem] is not None]
     groups = [{"params": [z], "lr": options.lr_z}]
     may_free = options.estimate_search is not None and options.decide_after is not None
     if may_free or any(run.search for run in runs):
@@ -183,6 +193,10 @@ def _joint_search(
         if d.grad is not None:  # the shifts of the other runs stay where they are (Adam: no step)
             d.grad.mul_(torch.tensor([run.moves_shifts for run in runs], device=d.device)[:, None, None])
         optimiser.step()
+        for i, projection in views:
+            if runs[i].moves_shifts:
+                n = len(projection)
+                keep_measured(d[i, :n], start[i, :n], projection)
     else:
         # The cap was reached: record the state after the last step.
         active = [i for i, run in enumerate(runs) if not run.done]
@@ -336,6 +350,8 @@ def _chosen_run(
         return best, mine, None
     others = [r for r in runs if r.problem == index and r not in mine]
     best, motion = motion_decision(best, still[0], others, options, _self_consistency_gain(problem))
+    if problem.views:
+        motion["view_alignment"] = views_correct_estimates([problem], options)
     if still[0].decided_at is not None:
         motion["decided_at_iteration"] = still[0].decided_at
         motion["at_decision"] = still[0].decision  # the losses and gains of that iteration's test
@@ -345,7 +361,11 @@ def _chosen_run(
 
 
 def _final_results(
-    decode: torch.nn.Module, problems: Sequence[Problem], runs: list[Run], options: OptimiseOptions
+    decode: torch.nn.Module,
+    problems: Sequence[Problem],
+    runs: list[Run],
+    options: OptimiseOptions,
+    free: Sequence[torch.Tensor | None] = (),
 ) -> list[OptimisationResult]:
     """Per subject: the chosen run decoded, the restarts' uncertainty, the data-consistency stage when
     ``options.refine`` (:func:`~cardiosr.optimise.refine.refine_consistency`), and the final losses."""
@@ -371,7 +391,10 @@ def _final_results(
         refine_iterations, latent_probs = 0, None
         if options.refine and options.refine_iterations > 0 and options.schedule == "joint":
             latent_probs = torch.softmax(final_logits, 1)[0].cpu().numpy()
-            final_logits, d, rows = refine_consistency(final_logits, d, problem, options, fix_shifts=not best.search)
+            projection = free[index] if free else None
+            final_logits, d, rows = refine_consistency(
+                final_logits, d, problem, options, fix_shifts=not best.search, free=projection
+            )
             history += rows
             refine_iterations = len(rows) - 1
         with torch.no_grad():

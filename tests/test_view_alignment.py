@@ -1,0 +1,84 @@
+"""Slice shifts read where the short-axis slices cross the long-axis views (cardiosr.view_alignment)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cardiosr.degradation import degrade_cine_with_motion, long_axis_view
+from cardiosr.phantom import generate_phantom, phantom_cycle
+from cardiosr.simulate import simulate_case
+from cardiosr.slice_alignment import alignment_shifts
+from cardiosr.view_alignment import crossing_line, view_alignment_shifts
+
+
+def _error(estimate: np.ndarray, truth: np.ndarray, heart: np.ndarray) -> np.ndarray:
+    """Per heart slice, the estimate's error with the common translation removed (the views fix the world
+    position, the simulation's shifts are not centred)."""
+    e = estimate[heart] - truth[heart]
+    return e - e.mean(0)
+
+
+@pytest.fixture(scope="module")
+def heart():
+    return generate_phantom(3)[0]
+
+
+def test_two_views_recover_severe_motion_that_the_stack_alone_cannot(heart):
+    case = simulate_case("p", heart, 4.0, np.random.default_rng(5))
+    views = [long_axis_view(heart), long_axis_view(heart, view="2ch")]
+    on_heart = case.lr.array.reshape(case.lr.shape[0], -1).sum(1) >= 50
+    truth = case.shifts_mm
+    d = view_alignment_shifts(case.lr, views, reference=alignment_shifts(case.lr))
+    rms = float(np.sqrt((_error(d, truth, on_heart) ** 2).sum(1).mean()))
+    alone = float(np.sqrt((_error(alignment_shifts(case.lr), truth, on_heart) ** 2).sum(1).mean()))
+    assert np.sqrt((truth[on_heart] ** 2).sum(1).mean()) > 5.0  # severe: the motion itself
+    assert rms < 1.0 < alone, (rms, alone)
+    # the views fix the world position: the mean shift is recovered too, not only the slices' differences
+    assert np.abs(d[on_heart].mean(0) - truth[on_heart].mean(0)).max() < 1.0
+
+
+def test_one_view_measures_the_component_along_its_line(heart):
+    case = simulate_case("p", heart, 4.0, np.random.default_rng(6))
+    view = long_axis_view(heart)
+    k = int(np.argmax(case.lr.array.reshape(case.lr.shape[0], -1).sum(1)))
+    ij, _ = crossing_line(case.lr, view, k)
+    along = (ij[-1] - ij[0]) * case.lr.spacing[1:]
+    along /= np.linalg.norm(along)
+    on_heart = case.lr.array.reshape(case.lr.shape[0], -1).sum(1) >= 50
+    d = view_alignment_shifts(case.lr, [view], reference=alignment_shifts(case.lr))
+    error = _error(d, case.shifts_mm, on_heart) @ along
+    assert np.sqrt(np.mean(error**2)) < 1.0, error
+    assert np.sqrt(np.mean((_error(0 * d, case.shifts_mm, on_heart) @ along) ** 2)) > 3.0
+
+
+def test_the_frames_of_a_cine_share_their_shifts_and_a_frame_without_views_adds_none():
+    frames = phantom_cycle(2, 4)
+    stacks, shifts = degrade_cine_with_motion(frames, 1.0, np.random.default_rng(3))
+    views = [[long_axis_view(f), long_axis_view(f, view="2ch")] for f in frames]
+    on_heart = np.all([s.array.reshape(s.shape[0], -1).sum(1) >= 50 for s in stacks], 0)
+    d = view_alignment_shifts(stacks, views)
+    assert np.sqrt((_error(d, shifts, on_heart) ** 2).sum(1).mean()) < 0.8
+    # views of the first frame only: the same as that frame alone
+    only_first = view_alignment_shifts(stacks, [views[0], [], [], []])
+    np.testing.assert_allclose(only_first, view_alignment_shifts(stacks[0], views[0]))
+    with pytest.raises(ValueError, match="views for"):
+        view_alignment_shifts(stacks, views[:2])
+
+
+def test_a_slice_no_view_sees_keeps_the_seen_slices_mean_and_an_empty_slice_zero(heart):
+    case = simulate_case("p", heart, 1.0, np.random.default_rng(7))
+    stack = case.lr
+    counts = stack.array.reshape(stack.shape[0], -1).sum(1)
+    k = int(np.nonzero(counts)[0][0])  # the apical-most heart slice: keep a speck of LV only
+    array = stack.array.copy()
+    speck = np.argwhere(array[k] > 0)[0]
+    array[k] = 0
+    array[k, speck[0], speck[1]] = 1
+    stack = stack.with_array(array)
+    views = [long_axis_view(heart), long_axis_view(heart, view="2ch")]
+    reference = np.full_like(case.shifts_mm, 7.0)
+    d = view_alignment_shifts(stack, views, reference=reference)
+    seen = (stack.array.reshape(stack.shape[0], -1) > 0).sum(1) >= 50
+    np.testing.assert_allclose(d[k], d[seen].mean(0))
+    np.testing.assert_array_equal(d[counts == 0], 0.0)
