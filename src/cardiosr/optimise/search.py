@@ -350,7 +350,7 @@ def _chosen_run(
         return best, mine, None
     others = [r for r in runs if r.problem == index and r not in mine]
     best, motion = motion_decision(best, still[0], others, options, _self_consistency_gain(problem))
-    if problem.views:
+    if problem is not None and problem.views:
         motion["view_alignment"] = views_correct_estimates([problem], options)
     if still[0].decided_at is not None:
         motion["decided_at_iteration"] = still[0].decided_at
