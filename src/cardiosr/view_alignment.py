@@ -58,7 +58,9 @@ MEASURED_ANGLE_DEG = 45.0
 TIE_WEIGHT = 1e-3
 
 
-def crossing_line(sa: LabelVolume, view: LabelVolume, k: int, *, step_mm: float = 1.0):
+def crossing_line(
+    sa: LabelVolume, view: LabelVolume, k: int, *, step_mm: float = 1.0
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Where the centre plane of slice ``k`` of ``sa`` crosses ``view``: the points' pixel coordinates in the
     slice ``(n, 2)`` (rows, columns) and the view's labels there ``(n,)``, points ``step_mm`` apart; ``None``
     when the planes are parallel or the line misses the view.
