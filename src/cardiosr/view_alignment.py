@@ -24,7 +24,7 @@ the slice alignment put its basal slice of 29 pixels 8 mm off). The reference is
 stack-only estimate: the zero-mean gauge) and the views fix the world position, so the penalty pulls towards
 the reference moved by its offset from the best scores, along the directions the lines measure.
 :func:`unmeasured_directions` gives, per slice, the directions of its shift that no view measures: the
-only ones a later search of the shifts moves (:func:`cardiosr.optimise.init.corrected_by_views`).
+only ones a later search of the shifts moves (:func:`cardiosr.optimise.init.keep_measured`).
 
 Why written here: image registration libraries (SimpleITK, ``skimage.registration``) align one image to
 another of the same dimension; here each slice is matched to one-dimensional profiles in other images'
@@ -228,8 +228,8 @@ def view_alignment_shifts(
     if work:
         # the views fix the world position, the reference is in a gauge of its own: the offset between the
         # two, along the directions the lines measure, from the best scores alone (no pull towards the reference)
-        free = {k: _best_over_frames(items, reference[k], reach_mm, tie_weight=0.0) for k, items in work.items()}
-        offset = _offset(free, reference, work)
+        best = {k: _best_over_frames(items, reference[k], reach_mm, tie_weight=0.0) for k, items in work.items()}
+        offset = _offset(best, reference, work)
         for k, items in work.items():
             d[k] = _best_over_frames(items, reference[k] + offset, reach_mm)
         unseen = heart.copy()
@@ -239,8 +239,8 @@ def view_alignment_shifts(
     return d
 
 
-def _offset(free: dict[int, np.ndarray], reference: np.ndarray, work) -> np.ndarray:
-    """The translation ``c`` (mm) that best moves ``reference`` onto the free best shifts ``free`` along the
+def _offset(best: dict[int, np.ndarray], reference: np.ndarray, work) -> np.ndarray:
+    """The translation ``c`` (mm) that best moves ``reference`` onto the unpenalised best shifts ``best`` along the
     directions their crossing lines measure (least squares; a direction no line has gets 0)."""
     normal, rhs = np.zeros((2, 2)), np.zeros(2)
     for k, items in work.items():
@@ -248,7 +248,7 @@ def _offset(free: dict[int, np.ndarray], reference: np.ndarray, work) -> np.ndar
             for ij, _ in lines:
                 u = _direction(ij, spacing)
                 normal += np.outer(u, u)
-                rhs += np.outer(u, u) @ (free[k] - reference[k])
+                rhs += np.outer(u, u) @ (best[k] - reference[k])
     return np.linalg.pinv(normal, rcond=1e-3) @ rhs
 
 
