@@ -16,9 +16,10 @@ Methods: NN, SBI, EDSR (shipped normal-motion model), LO with the shipped defaul
 published SRHeart prior (trained on real hearts, when present); ``--candidate PATH`` adds LO with another prior;
 ``--methods`` runs only some of them besides NN and SBI. With ``--views 2ch,4ch`` every LO run of protocol (a) is also
 given those long-axis views of the HR heart (:func:`cardiosr.degradation.long_axis_view`, motion-free; NN and SBI
-read the stack alone). Mean Dice per structure, shift RMS of LO (mm, common
-translation removed), the lowest per-structure consistency Dice of LO (its result degraded by Eq. 1 against the
-input stack) and seconds per case. Writes the ``real-data`` section of ``docs/benchmarks.md``.
+read the stack alone); ``--view-motion 1`` gives each view its own breath-hold displacement of the heart.
+Mean Dice per structure, shift RMS of LO (mm, common translation removed), the lowest per-structure
+consistency Dice of LO (its result degraded by Eq. 1 against the input stack) and seconds per case. Writes
+the ``real-data`` section of ``docs/benchmarks.md``.
 
     python benchmarks/real_data.py                      # everything: every ACDC file
     python benchmarks/real_data.py --acdc-patients 10 --protocols a,b
@@ -26,6 +27,7 @@ input stack) and seconds per case. Writes the ``real-data`` section of ``docs/be
     python benchmarks/real_data.py --protocols a,b --acdc-subjects patient009,patient019 --candidate PRIOR
     python benchmarks/real_data.py --methods candidate --candidate PRIOR --section real-data-candidate
     python benchmarks/real_data.py --protocols a --methods default --views 2ch,4ch --section real-data-views
+    python benchmarks/real_data.py --protocols a --methods default --views 2ch,4ch --view-motion 1
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from collections import defaultdict
 import numpy as np
 from _report import SHARED, report
 
-from cardiosr.degradation import drop_odd_slices, long_axis_view
+from cardiosr.degradation import drop_odd_slices, long_axis_view, simulate_view_displacements
 from cardiosr.geometry import resample_labels, to_canonical
 from cardiosr.io import load_labels
 from cardiosr.labels import STRUCTURES
@@ -133,13 +135,23 @@ def score_on_dropped(sr: LabelVolume, full: LabelVolume, search_mm: float = DROP
     return dice(dropped_slices_moved(sr, full, search_mm), full.array[1::2])
 
 
-def protocol_a(runs, draws: int, seed: int, only: list[str] | None = None, views: list[str] | None = None):
+def protocol_a(
+    runs,
+    draws: int,
+    seed: int,
+    only: list[str] | None = None,
+    views: list[str] | None = None,
+    view_motion: float = 0.0,
+):
     rows = defaultdict(list)
     for heart_name, hr in real_hearts(only):
         la = [long_axis_view(hr, view=v) for v in views] if views else None
         for pattern, scale in PATTERNS.items():
             for draw in range(draws if scale else 1):
                 case = simulate_case("heart", hr, scale, np.random.default_rng([seed, draw]))
+                if views and view_motion:
+                    moves = simulate_view_displacements(len(views), view_motion, np.random.default_rng([seed, draw, 7]))
+                    la = [long_axis_view(hr, view=v, displacement_mm=d) for v, d in zip(views, moves, strict=True)]
                 for title, kwargs in runs:
                     t0 = time.perf_counter()
                     result = enhance(case.lr, la if kwargs["method"] == "lo" else None, **kwargs)
@@ -247,6 +259,14 @@ def main() -> None:
     parser.add_argument(
         "--views", help="protocol a: give every LO run these long-axis views of the HR heart (comma-separated: 2ch,4ch)"
     )
+    parser.add_argument(
+        "--view-motion",
+        type=float,
+        default=0.0,
+        metavar="SCALE",
+        help="with --views: each view acquired in its own breath-hold, the heart moved by the motion model's"
+        " amplitude times SCALE in a random 3D direction (1: normal; default 0: the views agree with the HR heart)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--section", default="real-data", help="docs/benchmarks.md section to write")
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -276,7 +296,9 @@ def main() -> None:
     views = args.views.split(",") if args.views else None
     if views and not set(views) <= {"2ch", "4ch"}:
         parser.error("--views: choose from 2ch, 4ch")
-    rows = protocol_a(runs, args.draws, args.seed, hearts, views) if "a" in protocols else {}
+    if args.view_motion and not views:
+        parser.error("--view-motion needs --views")
+    rows = protocol_a(runs, args.draws, args.seed, hearts, views, args.view_motion) if "a" in protocols else {}
     n_patients = 0
     if "b" in protocols:
         acdc_rows, n_patients = protocol_b(
@@ -298,6 +320,13 @@ def main() -> None:
         + (
             f" Protocol (a): every LO run is also given the {' and '.join(views)} long-axis view(s) of the HR heart"
             " (``--views``); NN and SBI read the stack alone."
+            + (
+                f" Each view was acquired in its own breath-hold (``--view-motion {args.view_motion:g}``): the heart it"
+                " shows is moved by the motion model's amplitude times that scale in a random 3D direction"
+                " (:func:`cardiosr.degradation.simulate_view_displacements`), its plane left where it was planned."
+                if args.view_motion
+                else ""
+            )
             if views
             else ""
         )

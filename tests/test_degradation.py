@@ -222,3 +222,18 @@ def test_the_two_chamber_view_is_perpendicular_to_the_four_chamber_view_through_
     assert (four.array == 3).sum() > 0
     with pytest.raises(ValueError, match="'4ch' or '2ch'"):
         long_axis_view(hr, view="3ch")
+
+
+def test_a_view_in_its_own_breath_hold_shows_the_moved_heart_on_the_planned_plane(phantom):
+    hr, _ = phantom
+    planned = long_axis_view(hr, pixel_mm=1.5)
+    normal, along, across = (unit_columns(planned.affine)[:, k] for k in range(3))
+    # Moved within the plane by whole pixels: the same labels, moved by those pixels, on the same affine.
+    moved = long_axis_view(hr, pixel_mm=1.5, displacement_mm=3.0 * along - 4.5 * across)
+    np.testing.assert_array_equal(moved.affine, planned.affine)
+    np.testing.assert_array_equal(moved.array[0, 2:, :-3], planned.array[0, :-2, 3:])
+    assert (moved.array != planned.array).sum() > 50  # and it did move
+    # Moved along the normal: the cut the still heart shows on the plane moved the other way.
+    lifted = long_axis_view(hr, pixel_mm=1.5, displacement_mm=-4.0 * normal)
+    np.testing.assert_array_equal(lifted.array, long_axis_view(hr, pixel_mm=1.5, offset_mm=4.0).array)
+    assert (lifted.array != planned.array).sum() > 50

@@ -15,6 +15,8 @@ All layers work on class-probability volumes ``(B, C, D, H, W)``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -308,6 +310,25 @@ def simulate_shifts(n_slices: int, scale: float, rng: np.random.Generator) -> np
     return np.stack([amplitude * np.cos(angle), amplitude * np.sin(angle)], 1)
 
 
+def simulate_view_displacements(n_views: int, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Draw each long-axis view's own breath-hold displacement of the heart (mm, world ``(x, y, z)``).
+
+    The amplitude follows the paper's in-plane motion model (:func:`simulate_shifts`: a Gaussian of mean
+    2.3 mm and standard deviation 0.87 mm, times ``scale``), the direction is uniform in 3D, since a view's
+    breath-hold moves the heart through its plane as well as within it. For ``long_axis_view(...,
+    displacement_mm=...)``.
+
+    Examples
+    --------
+    >>> d = simulate_view_displacements(2, 1.0, np.random.default_rng(0))
+    >>> d.shape, bool(np.all(np.linalg.norm(d, axis=1) < 6.0))
+    ((2, 3), True)
+    """
+    amplitude = np.abs(rng.normal(NORMAL_MOTION_MEAN_MM, NORMAL_MOTION_STD_MM, size=n_views)) * float(scale)
+    direction = rng.normal(size=(n_views, 3))
+    return amplitude[:, None] * direction / np.linalg.norm(direction, axis=1, keepdims=True)
+
+
 def add_segmentation_errors(labels: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
     """ε of Eq. 1 (simulation only): voxel-wise label errors along boundaries and small topological defects.
 
@@ -446,6 +467,7 @@ def long_axis_view(
     *,
     view: str = "4ch",
     offset_mm: float = 0.0,
+    displacement_mm: Sequence[float] | np.ndarray | None = None,
     pixel_mm: float = 1.5,
     size: int = 140,
     thickness_mm: float = 2.0,
@@ -456,7 +478,9 @@ def long_axis_view(
     from the LV's centre to the RV's (made perpendicular to the slice axis) and passes through the heart's
     centre; the two-chamber-like plane (``'2ch'``) is perpendicular to it and passes through the LV blood pool's
     centre, so it cuts the LV's anterior and inferior walls and not the RV. Either is moved by ``offset_mm``
-    along its normal. Labels are sampled by nearest neighbour.
+    along its normal. Labels are sampled by nearest neighbour. ``displacement_mm`` simulates a view acquired in
+    its own breath-hold: the plane stays where it was planned on ``hr`` and the heart it shows is moved by
+    that world vector (the part along the normal changes the cut, the rest moves the labels in the view).
 
     Parameters
     ----------
@@ -466,6 +490,8 @@ def long_axis_view(
         ``'4ch'`` (default) or ``'2ch'``.
     offset_mm:
         Distance of the plane from its centre (the heart's, or the LV blood pool's) along its normal, mm.
+    displacement_mm:
+        World translation ``(x, y, z)`` of the heart during this view's acquisition, mm (default: none).
     pixel_mm, size:
         Pixel size (mm) and side (pixels) of the square view.
     thickness_mm:
@@ -507,4 +533,9 @@ def long_axis_view(
     affine[:3, 1] = along * pixel_mm
     affine[:3, 2] = across * pixel_mm
     affine[:3, 3] = centre + offset_mm * normal - (size - 1) / 2 * pixel_mm * (along + across)
-    return LabelVolume(resample_labels(hr.array, hr.affine, (1, size, size), affine), affine)
+    if displacement_mm is None:
+        return LabelVolume(resample_labels(hr.array, hr.affine, (1, size, size), affine), affine)
+    # The heart moved by d shows on the planned plane what the still heart shows on the plane moved by -d.
+    moved = affine.copy()
+    moved[:3, 3] -= np.asarray(displacement_mm, float)
+    return LabelVolume(resample_labels(hr.array, hr.affine, (1, size, size), moved), affine)
