@@ -19,7 +19,10 @@ phantom cine of N frames (normal motion, about 12 slices) is also enhanced in a 
 seconds per frame and that process's peak resident memory (the clinical size: 50 frames in UK Biobank). With
 ``--draws N`` every cine and pattern gets N motion draws (seeds 11, 12, ...): each number is the mean over the
 draws (the LV EF error: its mean absolute value), and a column counts the draws where the shared shifts' RMS is
-below the ED frame's alone. Writes the
+below the ED frame's alone. ``--inputs 2v`` runs only the rows with both views (``sa``, ``4ch``, ``2v``: any of
+them); with ``--view-motion 1`` each view (all its frames) was acquired in its own breath-hold, its heart moved by
+the motion model's amplitude in a random 3D direction (:func:`cardiosr.degradation.simulate_view_displacements`,
+seeds ``[11 + draw, 7]``). Writes the
 ``cardiac-cycle`` section of ``docs/benchmarks.md`` (``--section``, ``--title``: another).
 
     python benchmarks/cardiac_cycle.py --phantoms 2 --frames 10 --bivme-step 3 --long 50 --la
@@ -37,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from _report import report
 
-from cardiosr.degradation import degrade_cine_with_motion, long_axis_view
+from cardiosr.degradation import degrade_cine_with_motion, long_axis_view, simulate_view_displacements
 from cardiosr.frames import Cine
 from cardiosr.geometry import canonical_frame, to_canonical
 from cardiosr.mesh_hearts import BIVME_FOLDER, BIVME_FRAMES, bivme_heart
@@ -50,6 +53,8 @@ PATTERNS = {"normal": 1.0, "severe": 4.0}
 #: Inputs of each cine: the short-axis stacks alone, (``--la``) with a four-chamber-like view of every frame and
 #: (``--two-views``) with a two-chamber-like view of every frame too; each with the views it uses.
 INPUTS = {"SA": (), "SA + 4ch view per frame": ("4ch",), "SA + 2ch and 4ch views per frame": ("4ch", "2ch")}
+#: ``--inputs`` names of :data:`INPUTS`' rows.
+INPUT_NAMES = dict(zip(("sa", "4ch", "2v"), INPUTS, strict=True))
 
 
 def _rms(estimate: np.ndarray, truth: np.ndarray, *, tilt: bool = False) -> float:
@@ -103,10 +108,27 @@ def main() -> None:
     parser.add_argument("--la", action="store_true", help="also every cine with a long-axis view of each frame")
     parser.add_argument("--two-views", action="store_true", help="also every cine with 2ch and 4ch views of each frame")
     parser.add_argument("--draws", type=int, default=1, help="motion draws per cine and pattern (default 1)")
+    parser.add_argument(
+        "--inputs",
+        help="only these rows (comma-separated of sa, 4ch, 2v; default: sa, with --la also 4ch, with --two-views 2v)",
+    )
+    parser.add_argument(
+        "--view-motion",
+        type=float,
+        default=0.0,
+        metavar="SCALE",
+        help="each long-axis view (all its frames) acquired in its own breath-hold: the heart moved by the motion"
+        " model's amplitude times SCALE in a random 3D direction (default 0)",
+    )
     parser.add_argument("--section", default="cardiac-cycle", help="docs/benchmarks.md section (default cardiac-cycle)")
     parser.add_argument("--title", default=TITLE, help="the section's title")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    chosen = list(INPUTS)[: 3 if args.two_views else 2 if args.la else 1]
+    if args.inputs:
+        if not set(args.inputs.split(",")) <= set(INPUT_NAMES):
+            parser.error(f"--inputs: choose from {', '.join(INPUT_NAMES)}")
+        chosen = [INPUT_NAMES[name] for name in args.inputs.split(",")]
     long_run = None
     if args.long:
         with multiprocessing.get_context("spawn").Pool(1) as pool:
@@ -121,22 +143,32 @@ def main() -> None:
         ed, es = int(np.argmax(lv)), int(np.argmin(lv))
         true_ef = 100 * (lv[ed] - lv[es]) / lv[ed]
         for pattern, scale in PATTERNS.items():
-            for inputs in list(INPUTS)[: 3 if args.two_views else 2 if args.la else 1]:
+            for inputs in chosen:
                 runs = []
                 for draw in range(args.draws):
                     stacks, shifts = degrade_cine_with_motion(hr, scale, np.random.default_rng(11 + draw))
-                    runs.append(_one_run(enhancer, hr, stacks, shifts, inputs, lv, ed, es, true_ef))
+                    moves = simulate_view_displacements(2, args.view_motion, np.random.default_rng([11 + draw, 7]))
+                    runs.append(_one_run(enhancer, hr, stacks, shifts, inputs, lv, ed, es, true_ef, moves))
                     print(name, inputs, pattern, draw, runs[-1], flush=True)
                 rows.append(_row(name, inputs, pattern, len(hr), true_ef, runs))
                 print(rows[-1], flush=True)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    write_section(rows, peak_mb, long_run, write=not args.no_write, section=args.section, title=args.title)
+    note = (
+        f" Every view acquired in its own breath-hold (``--view-motion {args.view_motion:g}``)."
+        if args.view_motion
+        else ""
+    )
+    write_section(rows, peak_mb, long_run, not args.no_write, args.section, args.title, note)
 
 
-def _one_run(enhancer, hr, stacks, shifts, inputs, lv, ed, es, true_ef) -> dict:
+def _one_run(enhancer, hr, stacks, shifts, inputs, lv, ed, es, true_ef, moves) -> dict:
     """One motion draw of a cine: the cine and its ED frame alone enhanced, and their numbers."""
-    # with views: a long-axis view of every frame's truth (a 4D long-axis file) for each view of the inputs
-    views = [Cine(tuple(long_axis_view(f, view=v) for f in hr), None, ()) for v in INPUTS[inputs]] or None
+    # with views: a long-axis view of every frame's truth (a 4D long-axis file) for each view of the inputs, its
+    # heart moved by that view's displacement ``moves[i]`` (mm; its own breath-hold)
+    views = [
+        Cine(tuple(long_axis_view(f, view=v, displacement_mm=d) for f in hr), None, ())
+        for v, d in zip(INPUTS[inputs], moves, strict=False)
+    ] or None
     t0 = time.perf_counter()
     cycle = enhancer.run_cycle(stacks, views)
     per_frame = (time.perf_counter() - t0) / len(stacks)
@@ -245,9 +277,11 @@ def write_section(
     write: bool = True,
     section: str = "cardiac-cycle",
     title: str = TITLE,
+    note: str = "",
 ) -> None:
-    """Write ``section`` of ``docs/benchmarks.md`` (``peak_mb``: peak resident memory, MB)."""
-    memory = f" Peak resident memory of the run: {peak_mb:.0f} MB." if peak_mb else " Peak memory: not recorded."
+    """Write ``section`` of ``docs/benchmarks.md`` (``peak_mb``: peak resident memory, MB; ``note``: a sentence
+    appended to the description)."""
+    memory = note + f" Peak resident memory of the run: {peak_mb:.0f} MB." if peak_mb else " Peak memory: not recorded."
     if long_run:
         memory += (
             f" Long cine: {long_run['frames']} frames of {long_run['slices']} slices in {long_run['seconds']:.0f} s"
