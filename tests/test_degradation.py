@@ -19,6 +19,7 @@ from cardiosr.degradation import (
     long_axis_view,
     lr_affine,
     simulate_shifts,
+    simulate_view_displacements,
 )
 from cardiosr.geometry import unit_columns
 from cardiosr.io import load_labels
@@ -237,3 +238,14 @@ def test_a_view_in_its_own_breath_hold_shows_the_moved_heart_on_the_planned_plan
     lifted = long_axis_view(hr, pixel_mm=1.5, displacement_mm=-4.0 * normal)
     np.testing.assert_array_equal(lifted.array, long_axis_view(hr, pixel_mm=1.5, offset_mm=4.0).array)
     assert (lifted.array != planned.array).sum() > 50
+
+
+def test_view_displacements_follow_the_motion_model_in_every_direction():
+    d = simulate_view_displacements(4000, 1.0, np.random.default_rng(3))
+    amplitude = np.linalg.norm(d, axis=1)
+    assert abs(amplitude.mean() - 2.3) < 0.05 and abs(amplitude.std() - 0.87) < 0.05
+    assert np.abs((d / amplitude[:, None]).mean(0)).max() < 0.05  # no preferred direction
+    assert np.allclose(np.abs(d / amplitude[:, None]).mean(0), 0.5, atol=0.03)  # uniform on the sphere: E|x| = 1/2
+    four = simulate_view_displacements(5, 4.0, np.random.default_rng(3))  # severe: the same draws, 4 times as far
+    np.testing.assert_allclose(four, 4.0 * simulate_view_displacements(5, 1.0, np.random.default_rng(3)))
+    assert not simulate_view_displacements(3, 0.0, np.random.default_rng(0)).any()
