@@ -533,9 +533,8 @@ def long_axis_view(
     affine[:3, 1] = along * pixel_mm
     affine[:3, 2] = across * pixel_mm
     affine[:3, 3] = centre + offset_mm * normal - (size - 1) / 2 * pixel_mm * (along + across)
-    if displacement_mm is None:
-        return LabelVolume(resample_labels(hr.array, hr.affine, (1, size, size), affine), affine)
-    # The heart moved by d shows on the planned plane what the still heart shows on the plane moved by -d.
-    moved = affine.copy()
-    moved[:3, 3] -= np.asarray(displacement_mm, float)
-    return LabelVolume(resample_labels(hr.array, hr.affine, (1, size, size), moved), affine)
+    # the heart moved by d shows on the planned plane what the still heart shows on the plane moved by -d
+    sampled = affine.copy()
+    if displacement_mm is not None:
+        sampled[:3, 3] -= np.asarray(displacement_mm, float)
+    return LabelVolume(resample_labels(hr.array, hr.affine, (1, size, size), sampled), affine)
