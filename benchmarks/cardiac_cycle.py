@@ -281,7 +281,8 @@ def write_section(
 ) -> None:
     """Write ``section`` of ``docs/benchmarks.md`` (``peak_mb``: peak resident memory, MB; ``note``: a sentence
     appended to the description)."""
-    memory = note + f" Peak resident memory of the run: {peak_mb:.0f} MB." if peak_mb else " Peak memory: not recorded."
+    memory = f" Peak resident memory of the run: {peak_mb:.0f} MB." if peak_mb else " Peak memory: not recorded."
+    memory = note + memory
     if long_run:
         memory += (
             f" Long cine: {long_run['frames']} frames of {long_run['slices']} slices in {long_run['seconds']:.0f} s"
