@@ -8,7 +8,11 @@ with the view's, whatever shape the heart has: no shape prior enters, so a prior
 shape over another (a tilt of the long axis, section *prior-tilt-bias* of ``docs/benchmarks.md``) cannot
 pull it. A view measures the component of ``d_k`` along its line directly (the labels slide along it)
 and the component across it only through how the cross-section changes from one chord to the next; two
-views at an angle (the two- and four-chamber views are about 90° apart) measure both.
+views at an angle (the two- and four-chamber views are about 90° apart) measure both. A view is taken where its
+header puts it: one acquired in its own breath-hold moves every slice alike along its lines (a common
+translation), but across them and along the long axis it cuts the heart elsewhere, which biases the shifts it
+measures (the README's *the long-axis views' crossings*: about 0.015 mean Dice on real hearts at the paper's
+normal breathing amplitude).
 
 :func:`view_alignment_shifts` scores every candidate shift of a slice by the Dice of LV, MYO and RV along
 each line where it crosses a view (summed over the structures, averaged over the lines: the frames of a cine
