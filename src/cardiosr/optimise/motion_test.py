@@ -13,6 +13,7 @@ from cardiosr.optimise.init import shift_slices
 from cardiosr.optimise.losses import EPS
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.run import Run
+from cardiosr.view_alignment import VIEW_MOTION_EVIDENCE
 from cardiosr.volume import LabelVolume
 
 
@@ -186,6 +187,7 @@ def motion_decision(
     others: Sequence[Run],
     options: OptimiseOptions,
     searched_check: Callable[[Run], float] | None = None,
+    view_evidence: float | None = None,
 ) -> tuple[Run, dict[str, Any]]:
     """The motion test: which hypothesis explains the stack (``d = 0``, the estimate, the searched estimate).
 
@@ -198,6 +200,11 @@ def motion_decision(
     at most τs and this check's gain exceeds that margin (``motion["corroborated"]``), and with
     ``options.corroborate_every_search`` searched shifts whose gain exceeds τs are rejected when the check's gain
     is at most that margin (:func:`contradicted`; ``motion["contradicted"]``, and ``d = 0`` is kept).
+    ``view_evidence`` (:func:`cardiosr.view_alignment.view_motion_evidence` of the views' estimate, given when
+    the long-axis views' crossings corrected it): above :data:`~cardiosr.view_alignment.VIEW_MOTION_EVIDENCE` the
+    views show motion themselves, so ``d = 0`` is not kept for want of gain in Eq. 5 (a start the views already
+    corrected leaves the stack's own loss little to gain); the fixed or the searched hypothesis is, whichever
+    has the lower loss (``motion["corroborated_by_views"]``).
     """
     estimate, estimate_losses = (
         options.init_shifts,
@@ -242,4 +249,11 @@ def motion_decision(
         elif chosen is still and corroborated(gain_s, options, check, motion):
             chosen = searched[0]
             motion.update(supported=True, hypothesis="searched", corroborated=True)
+    if view_evidence is not None:
+        motion["view_evidence"] = round(view_evidence, 4)
+        if chosen is still and view_evidence > VIEW_MOTION_EVIDENCE:
+            candidates = [fixed] + ([] if motion.get("contradicted") else searched[:1])
+            chosen = min(candidates, key=lambda run: weighed_objective(run.state.losses))
+            hypothesis = "searched" if chosen.search else "estimated"
+            motion.update(supported=True, hypothesis=hypothesis, corroborated_by_views=True)
     return chosen, motion

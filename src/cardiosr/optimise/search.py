@@ -30,6 +30,7 @@ from cardiosr.optimise.result import OptimisationResult
 from cardiosr.optimise.run import Run, snapshot
 from cardiosr.optimise.stopping import StoppingRule
 from cardiosr.prior.networks import FrozenDecoder, GenerativePrior
+from cardiosr.view_alignment import view_motion_evidence
 
 
 def run_losses(
@@ -349,7 +350,11 @@ def _chosen_run(
     if not still:
         return best, mine, None
     others = [r for r in runs if r.problem == index and r not in mine]
-    best, motion = motion_decision(best, still[0], others, options, _self_consistency_gain(problem))
+    evidence = None
+    if problem is not None and views_correct_estimates([problem], options):
+        shifts = best.state.d[: problem.sa_loss.n_slices].cpu().numpy()
+        evidence = view_motion_evidence(problem.sa, problem.views, shifts)
+    best, motion = motion_decision(best, still[0], others, options, _self_consistency_gain(problem), evidence)
     if problem is not None and problem.views:
         motion["view_alignment"] = views_correct_estimates([problem], options)
     if still[0].decided_at is not None:
