@@ -10,7 +10,8 @@ from cardiosr.frames import Cine
 from cardiosr.phantom import generate_phantom, phantom_cycle
 from cardiosr.simulate import simulate_case
 from cardiosr.slice_alignment import alignment_shifts
-from cardiosr.view_alignment import crossing_line, view_alignment_shifts
+from cardiosr.view_alignment import VIEW_MOTION_EVIDENCE, crossing_line, view_alignment_shifts, view_motion_evidence
+from cardiosr.volume import LabelVolume
 
 
 def _error(estimate: np.ndarray, truth: np.ndarray, heart: np.ndarray) -> np.ndarray:
@@ -116,3 +117,15 @@ def test_a_cine_s_shared_shifts_read_every_frame_s_views():
     result = Enhancer(device="cpu").run_cycle(stacks, views, frames="ED,ES")
     assert result.motion["view_alignment"] is True
     assert _rms_off(result.shifts_mm, shifts) < 1.0
+
+
+def test_the_views_show_breathing_motion_that_a_still_stack_lacks(heart):
+    views = [long_axis_view(heart), long_axis_view(heart, view="2ch")]
+    evidence = {}
+    for scale in (0.0, 1.0):
+        case = simulate_case("p", heart, scale, np.random.default_rng(8))
+        d = view_alignment_shifts(case.lr, views, reference=alignment_shifts(case.lr))
+        evidence[scale] = view_motion_evidence(case.lr, views, d)
+    assert evidence[0.0] < VIEW_MOTION_EVIDENCE < evidence[1.0], evidence
+    empty = LabelVolume(np.zeros_like(case.lr.array), case.lr.affine)
+    assert view_motion_evidence(empty, views, np.zeros((empty.shape[0], 2))) is None  # no slice seen
