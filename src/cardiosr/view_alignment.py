@@ -287,10 +287,10 @@ def view_motion_evidence(
 
     Examples
     --------
-    >>> lab = np.zeros((20, 40, 40), np.uint8); lab[2:18, 12:28, 10:20] = 1; lab[2:18, 12:28, 20:30] = 3
-    >>> hr = LabelVolume(lab, np.diag([2.0, 1.5, 1.5, 1.0]))
     >>> from cardiosr.degradation import long_axis_view
-    >>> views = [long_axis_view(hr, pixel_mm=1.0, size=80), long_axis_view(hr, view="2ch", pixel_mm=1.0, size=80)]
+    >>> lab = np.zeros((20, 40, 40), np.uint8); lab[2:18, 12:28, 10:20] = 1; lab[2:18, 12:28, 20:30] = 3
+    >>> hr = LabelVolume(lab, np.diag([2.0, 1.5, 1.5, 1.0]))                    # two views, 1 mm pixels:
+    >>> views = [long_axis_view(hr, view=v, pixel_mm=1.0, size=80) for v in ("4ch", "2ch")]
     >>> stack = LabelVolume(lab[1::5].copy(), np.diag([10.0, 1.5, 1.5, 1.0])); stack.affine[0, 3] = 2.0
     >>> round(view_motion_evidence(stack, views, np.zeros((4, 2))), 6)        # a still stack: nothing to gain
     0.0
