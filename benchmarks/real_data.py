@@ -16,7 +16,8 @@ Methods: NN, SBI, EDSR (shipped normal-motion model), LO with the shipped defaul
 published SRHeart prior (trained on real hearts, when present); ``--candidate PATH`` adds LO with another prior;
 ``--methods`` runs only some of them besides NN and SBI. With ``--views 2ch,4ch`` every LO run of protocol (a) is also
 given those long-axis views of the HR heart (:func:`cardiosr.degradation.long_axis_view`, motion-free; NN and SBI
-read the stack alone); ``--view-motion 1`` gives each view its own breath-hold displacement of the heart.
+read the stack alone); ``--view-motion 1`` gives each view its own breath-hold displacement of the heart (one per
+draw, so the motion-free stacks get ``--draws`` draws too).
 Mean Dice per structure, shift RMS of LO (mm, common translation removed), the lowest per-structure
 consistency Dice of LO (its result degraded by Eq. 1 against the input stack) and seconds per case. Writes
 the ``real-data`` section of ``docs/benchmarks.md``.
@@ -147,7 +148,7 @@ def protocol_a(
     for heart_name, hr in real_hearts(only):
         la = [long_axis_view(hr, view=v) for v in views] if views else None
         for pattern, scale in PATTERNS.items():
-            for draw in range(draws if scale else 1):
+            for draw in range(draws if scale or (views and view_motion) else 1):  # moved views differ per draw
                 case = simulate_case("heart", hr, scale, np.random.default_rng([seed, draw]))
                 if views and view_motion:
                     moves = simulate_view_displacements(len(views), view_motion, np.random.default_rng([seed, draw, 7]))
@@ -323,7 +324,8 @@ def main() -> None:
             + (
                 f" Each view was acquired in its own breath-hold (``--view-motion {args.view_motion:g}``): the heart it"
                 " shows is moved by the motion model's amplitude times that scale in a random 3D direction"
-                " (:func:`cardiosr.degradation.simulate_view_displacements`), its plane left where it was planned."
+                " (:func:`cardiosr.degradation.simulate_view_displacements`), its plane left where it was planned;"
+                " one displacement per draw, so the motion-free stacks get every draw too."
                 if args.view_motion
                 else ""
             )

@@ -345,6 +345,59 @@ def test_a_cine_keeps_searched_shifts_below_tau_s_only_when_its_key_frames_corro
     assert motion["self_consistency_gain"] == 0.005 and asked == [2]  # both key frames' stacks, once
 
 
+def test_a_cine_s_key_frames_views_show_motion_only_where_there_is_some():
+    from cardiosr.degradation import long_axis_view as planned_view
+    from cardiosr.optimise.cycle import _views_corroborate
+    from cardiosr.optimise.init import corrected_by_views
+    from cardiosr.view_alignment import VIEW_MOTION_EVIDENCE, VIEW_MOTION_EVIDENCE_ALONE
+
+    hr = phantom_cycle(5, 4)
+    options = OptimiseOptions()
+    for scale, expected in ((0.0, False), (1.0, True)):
+        stacks, _ = degrade_cine_with_motion(hr, scale, np.random.default_rng(3))
+        views = [[planned_view(f, view=v) for v in ("4ch", "2ch")] for f in hr]
+        problems = [make_problem(s, v) for s, v in zip(stacks, views, strict=True)]
+        keys = [key_frame_of(stacks, "ED"), key_frame_of(stacks, "ES")]
+        estimate = corrected_by_views(shared_shift_estimate(problems, "align"), problems, options)
+        motion = {}
+        # the stack's loss gaining more than τs: the views' lower threshold applies
+        assert _views_corroborate(problems, keys, estimate, 0.1, options, motion) is expected
+        assert (motion["view_evidence"] > VIEW_MOTION_EVIDENCE) is expected
+        assert motion.get("corroborated_by_views", False) is expected and motion.get("supported", False) is expected
+    # with the stack's loss not gaining, only evidence above the views' own threshold shows motion
+    motion = {}
+    alone = _views_corroborate(problems, keys, estimate, 0.0, options, motion)
+    assert alone is (motion["view_evidence"] > VIEW_MOTION_EVIDENCE_ALONE)
+    # without the views' crossings, or with views of weight γ = 0, the views are not asked
+    for off, γ in ((OptimiseOptions(view_alignment=False), 1.0), (options, 0.0)):
+        problems = [make_problem(s, [planned_view(f)], gamma=γ) for s, f in zip(stacks, hr, strict=True)]
+        motion = {}
+        assert not _views_corroborate(problems, keys, estimate, 0.1, off, motion) and motion == {}
+
+
+@pytest.mark.slow
+def test_a_cine_s_views_corroborate_motion_that_its_key_frames_losses_alone_do_not():
+    from cardiosr.degradation import long_axis_view as planned_view
+    from cardiosr.frames import Cine
+    from cardiosr.pipeline import Enhancer
+    from cardiosr.view_alignment import VIEW_MOTION_EVIDENCE_ALONE
+
+    hr = phantom_cycle(5, 4)
+    views = [Cine(tuple(planned_view(f, view=v) for f in hr), None, ()) for v in ("4ch", "2ch")]
+    # τ and τs so high that no gain passes them and the stacks' own check off: only the views can show motion
+    strict = {"device": "cpu", "motion_threshold": 0.99, "search_threshold": 0.99, "search_corroboration": None}
+    strict["max_iterations"] = 15
+    moving, _ = degrade_cine_with_motion(hr, 1.0, np.random.default_rng(3))  # normal motion
+    motion = Enhancer(**strict).run_cycle(moving, views, frames="ED").motion
+    assert motion["view_evidence"] > VIEW_MOTION_EVIDENCE_ALONE  # no gain of the key frames' loss is needed
+    assert motion["corroborated_by_views"] and motion["supported"]
+    # the hypothesis with motion that explains the key frames better
+    better = "searched" if motion["loss_searched"] < motion["loss_with_motion"] else "estimated"
+    assert motion["hypothesis"] == better
+    off = Enhancer(**strict, view_alignment=False).run_cycle(moving, views, frames="ED").motion
+    assert off["hypothesis"] == "none" and "view_evidence" not in off
+
+
 def test_a_cine_s_motion_test_weighs_two_views_of_a_key_frame_as_one():
     # the searched hypothesis's loss per key frame: the stack's term plus the views' mean (0.10 + 0.40 / 2), as a
     # single stack's test reads it, plus the key frame's share of the motion-prior term (none at d = 0)

@@ -40,7 +40,7 @@ from cardiosr.phantom import cohort_member
 from cardiosr.pipeline import enhance
 from cardiosr.pipeline.qc import consistency_dice
 from cardiosr.simulate import case_rng, simulate_case
-from cardiosr.view_alignment import VIEW_MOTION_EVIDENCE
+from cardiosr.view_alignment import VIEW_MOTION_EVIDENCE, VIEW_MOTION_EVIDENCE_ALONE
 from cardiosr.volume import LabelVolume
 
 #: The shipped default of the fusion's distance for a slice without a structure (mm).
@@ -752,3 +752,11 @@ def test_the_views_crossings_corroborate_motion_that_the_stack_s_loss_alone_does
     better_search = _run(0.090, search=True)
     chosen, motion = motion_decision(fixed, still, [better_search], options, view_evidence=2 * VIEW_MOTION_EVIDENCE)
     assert chosen is better_search and motion["hypothesis"] == "searched" and motion["supported"]
+    # between the two thresholds the views need the stack's loss to gain more than τs with the estimate
+    between = (VIEW_MOTION_EVIDENCE + VIEW_MOTION_EVIDENCE_ALONE) / 2
+    assert motion_decision(fixed, still, [searched], options, view_evidence=between)[0] is fixed  # 8 % > τs
+    flat = _run(0.097)  # 3 %: a still heart's per-slice freedom reaches that evidence, its loss hardly gains
+    chosen, motion = motion_decision(flat, still, [searched], options, view_evidence=between)
+    assert chosen is still and not motion.get("corroborated_by_views")
+    chosen, motion = motion_decision(flat, still, [searched], options, view_evidence=2 * VIEW_MOTION_EVIDENCE_ALONE)
+    assert chosen is searched and motion["corroborated_by_views"]  # the views alone: the lower loss with motion

@@ -129,3 +129,17 @@ def test_the_views_show_breathing_motion_that_a_still_stack_lacks(heart):
     assert evidence[0.0] < VIEW_MOTION_EVIDENCE < evidence[1.0], evidence
     empty = LabelVolume(np.zeros_like(case.lr.array), case.lr.affine)
     assert view_motion_evidence(empty, views, np.zeros((empty.shape[0], 2))) is None  # no slice seen
+
+
+def test_a_cine_s_views_show_its_shared_breathing_motion_in_every_frame():
+    frames = phantom_cycle(2, 4)
+    views = [[long_axis_view(f, view=v) for v in ("4ch", "2ch")] for f in frames]
+    evidence = {}
+    for scale in (0.0, 1.0):
+        stacks, _ = degrade_cine_with_motion(frames, scale, np.random.default_rng(3))
+        d = view_alignment_shifts(stacks, views, reference=alignment_shifts(stacks))
+        evidence[scale] = view_motion_evidence(stacks, views, d)
+        # a cine of one frame is that frame's stack
+        one = view_motion_evidence(stacks[0], views[0], d)
+        assert one == pytest.approx(view_motion_evidence(stacks[:1], views[:1], d))
+    assert evidence[0.0] < VIEW_MOTION_EVIDENCE < evidence[1.0], evidence

@@ -60,9 +60,14 @@ MEASURED_ANGLE_DEG = 45.0
 #: structures): small enough to decide only between equal scores (1 mm costs 0.001, a one-pixel slide of a
 #: 50 mm chord about 0.05).
 TIE_WEIGHT = 1e-3
-#: Least :func:`view_motion_evidence` (gain of the crossings' score over no motion) with which the views corroborate
-#: motion in the motion test (:func:`cardiosr.optimise.motion_test.motion_decision`): above the 0.02–0.11 that
-#: per-slice freedom found on the motion-free real stacks of protocol (a), below the 0.13–0.32 of normal motion.
+#: :func:`view_motion_evidence` (gain of the crossings' score over no motion) above which the views corroborate
+#: motion in the motion test by themselves (:func:`cardiosr.optimise.motion_test.views_show_motion`): above the
+#: largest value per-slice freedom found without motion (0.14, on the real hearts of ``benchmarks/view_evidence.py``
+#: with views in their own breath-holds; 0.08 with still views), below which lay 4 of 160 normal-motion draws.
+VIEW_MOTION_EVIDENCE_ALONE = 0.15
+#: :func:`view_motion_evidence` above which the views corroborate motion when the stack's own loss gains too (the
+#: fixed estimate's relative gain over ``d = 0`` above τs): without motion 3 of 160 draws lay above it (stack
+#: gains −0.006 to 0.029), with normal motion none below it.
 VIEW_MOTION_EVIDENCE = 0.12
 
 
@@ -275,15 +280,21 @@ def _best_over_frames(work, reference: np.ndarray, reach_mm: float, tie_weight: 
 
 
 def view_motion_evidence(
-    stack: LabelVolume, views: Sequence[LabelVolume], shifts: np.ndarray, *, reach_mm: float = 6.0
+    stack: LabelVolume | Sequence[LabelVolume],
+    views: Sequence[LabelVolume] | Sequence[Sequence[LabelVolume]],
+    shifts: np.ndarray,
+    *,
+    reach_mm: float = 6.0,
 ) -> float | None:
     """How much better the slices agree with the long-axis views where they cross under ``shifts`` (``(D, 2)``
     mm, in the views' world position) than under the best shift shared by every slice (no motion): the gain of
     the crossings' score (Dice of LV, MYO and RV summed, averaged over the slices the views see), searched for
     the shared shift on a 0.5 mm grid within ``reach_mm`` of the slices' mean shift. ``None`` when no view sees
-    a slice. Per-slice freedom alone finds some gain on a still heart (0.02–0.11 on the motion-free real stacks
-    of ``benchmarks/real_data.py``, with views still or moved by their own breath-holds); breathing motion gives
-    far more (0.13–0.32 with normal motion, 0.63–0.98 with severe): :data:`VIEW_MOTION_EVIDENCE`.
+    a slice. ``stack`` and ``views`` as in :func:`view_alignment_shifts`: for a cine, its frames and one sequence
+    of views per frame, every frame's lines scored with the shared ``shifts``. Per-slice freedom alone finds some
+    gain on a still heart (0.02–0.14 on the motion-free real stacks of ``benchmarks/view_evidence.py``, with views
+    still or moved by their own breath-holds); breathing motion gives more (0.10–0.42 with normal motion, 0.63–1.12
+    with severe): :data:`VIEW_MOTION_EVIDENCE_ALONE`, :data:`VIEW_MOTION_EVIDENCE`.
 
     Examples
     --------

@@ -16,7 +16,9 @@ same in every frame. :func:`cycle_optimisation` therefore
    run outside the repository, searched on ES alone they ended 2.8-6.7 mm RMS off on the benchmark cines,
    on ED alone 1.2-3.3 mm); otherwise the searched hypothesis, one
    set of shifts shared by the key frames, optimised with their latent codes from the better estimate, with
-   the motion prior; it is kept only when it also beats that estimate's loss by τs (see :func:`_motion_test`);
+   the motion prior; it is kept only when it also beats that estimate's loss by τs (see :func:`_motion_test`;
+   with long-axis views that corrected the estimates, ``d = 0`` is not kept when the key frames' views show
+   motion themselves, as for a single stack);
 3. fits one latent code per frame with the chosen shifts fixed, all frames in one batch, with the temporal
    smoothness term ``λ_t · Σ_t ‖z_t − z_{t−1}‖²`` over consecutive fitted frames (cyclic: also last → first);
 4. runs the data-consistency stage per frame (shifts fixed).
@@ -52,7 +54,7 @@ from cardiosr.optimise.init import (
     warm_start_latents,
 )
 from cardiosr.optimise.losses import EPS, motion_prior_term
-from cardiosr.optimise.motion_test import corroborated, self_consistency_gain, weighed_objective
+from cardiosr.optimise.motion_test import corroborated, self_consistency_gain, views_show_motion, weighed_objective
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.problem import Problem, multi_view_loss
 from cardiosr.optimise.refine import refine_consistency
@@ -60,6 +62,7 @@ from cardiosr.optimise.result import OptimisationResult
 from cardiosr.optimise.stopping import StoppingRule
 from cardiosr.prior.networks import FrozenDecoder, GenerativePrior
 from cardiosr.slice_alignment import alignment_shifts
+from cardiosr.view_alignment import view_motion_evidence
 from cardiosr.volume import LabelVolume
 
 
@@ -370,7 +373,9 @@ def _motion_test(
     shifts when their loss is lower than the fixed estimate's by the relative margin τs too (the estimate has no
     free parameters), else the estimate. Else the searched shifts when their gain is positive and the key frames'
     stacks corroborate them (:func:`~cardiosr.optimise.motion_test.corroborated`: they predict their own slices
-    better with them, averaged over the key frames), else ``d = 0``. Returns the chosen shifts and the evidence."""
+    better with them, averaged over the key frames); else, when the key frames' long-axis views show motion
+    themselves (:func:`_views_corroborate`), the estimate or the searched shifts, whichever has the lower loss;
+    else ``d = 0``. Returns the chosen shifts and the evidence."""
     keys = key_frames(problems)
     zero = np.zeros_like(next(iter(estimates.values())))
     shift_of = {"zero": zero, **estimates}
@@ -432,6 +437,8 @@ def _motion_test(
         )
         return searched, motion
     if options.search_threshold is None:
+        if _views_corroborate(problems, keys, estimates[best], gain, options, motion):
+            return estimates[best], motion
         return zero, motion
     # the estimate with the lower loss is the start: the search can only improve on it
     searched, histories = _search_shifts(
@@ -452,6 +459,12 @@ def _motion_test(
         if corroborated(gain_s, options, lambda: self_consistency_gain(stacks, searched), motion):
             motion.update(supported=True, hypothesis="searched", corroborated=True)
             return searched, motion
+        if _views_corroborate(problems, keys, estimates[best], gain, options, motion):
+            # the views show motion themselves: the hypothesis with motion that explains the key frames better
+            if loss_s < loss_d:
+                motion.update(hypothesis="searched")
+                return searched, motion
+            return estimates[best], motion
         return zero, motion
     # motion is supported: the searched shifts only when they explain the key frames better than the fixed
     # estimate they started from (which has no free parameters) by the same relative margin τs
@@ -460,6 +473,34 @@ def _motion_test(
         return searched, motion
     motion.update(supported=True, hypothesis="estimated")
     return estimates[best], motion
+
+
+def _views_corroborate(
+    problems: Sequence[Problem],
+    keys: Sequence[int],
+    estimate: np.ndarray,
+    gain: float,
+    options: OptimiseOptions,
+    motion: dict[str, Any],
+) -> bool:
+    """Whether the long-axis views of the key frames corroborate motion where the key frames' losses alone kept
+    ``d = 0``, as for a single stack (:func:`~cardiosr.optimise.motion_test.motion_decision`): only when the
+    views' crossings corrected the estimates, by :func:`~cardiosr.optimise.motion_test.views_show_motion` with
+    :func:`~cardiosr.view_alignment.view_motion_evidence` of the shared ``estimate`` on the key frames' lines
+    and ``gain``, the estimate's relative gain averaged over the key frames. Records ``view_evidence`` and, when
+    they do, ``supported``, ``hypothesis = 'estimated'`` and ``corroborated_by_views`` in ``motion``."""
+    if not views_correct_estimates(problems, options):
+        return False
+    key_problems = [problems[k] for k in keys]
+    views = [p.views if p.gamma > 0 else () for p in key_problems]
+    evidence = view_motion_evidence([p.sa for p in key_problems], views, estimate)
+    if evidence is None:
+        return False
+    motion["view_evidence"] = round(evidence, 4)
+    if not views_show_motion(evidence, gain, options):
+        return False
+    motion.update(supported=True, hypothesis="estimated", corroborated_by_views=True)
+    return True
 
 
 def _search_shifts(

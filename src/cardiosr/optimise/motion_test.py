@@ -13,7 +13,7 @@ from cardiosr.optimise.init import shift_slices
 from cardiosr.optimise.losses import EPS
 from cardiosr.optimise.options import OptimiseOptions
 from cardiosr.optimise.run import Run
-from cardiosr.view_alignment import VIEW_MOTION_EVIDENCE
+from cardiosr.view_alignment import VIEW_MOTION_EVIDENCE, VIEW_MOTION_EVIDENCE_ALONE
 from cardiosr.volume import LabelVolume
 
 
@@ -129,6 +129,33 @@ def corroborated(gain_s: float, options: OptimiseOptions, check: Callable[[], fl
     return bool(np.isfinite(value) and value > margin)
 
 
+def views_show_motion(evidence: float | None, gain: float, options: OptimiseOptions) -> bool:
+    """Whether the long-axis views corroborate motion that the stack's loss alone leaves below the thresholds.
+
+    ``evidence`` is :func:`~cardiosr.view_alignment.view_motion_evidence` of the views' estimate (``None``: no
+    view sees a slice), ``gain`` the fixed estimate's relative loss gain over ``d = 0``. The views show motion by
+    themselves above :data:`~cardiosr.view_alignment.VIEW_MOTION_EVIDENCE_ALONE`, and above
+    :data:`~cardiosr.view_alignment.VIEW_MOTION_EVIDENCE` when the stack's loss also gains more than τs
+    (``options.search_threshold``, the margin more free shifts must pay; the estimate has none of its own): views
+    in their own breath-holds reach that lower band without motion, where the stack's loss does not gain
+    (``benchmarks/view_evidence.py``).
+
+    Examples
+    --------
+    >>> options = OptimiseOptions()
+    >>> views_show_motion(0.20, -0.10, options), views_show_motion(0.13, 0.08, options)
+    (True, True)
+    >>> views_show_motion(0.13, 0.02, options), views_show_motion(0.10, 0.20, options)
+    (False, False)
+    """
+    if evidence is None:
+        return False
+    if evidence > VIEW_MOTION_EVIDENCE_ALONE:
+        return True
+    margin = options.search_threshold
+    return bool(evidence > VIEW_MOTION_EVIDENCE and margin is not None and gain > margin)
+
+
 def _recorded_check(check: Callable[[], float], margin: float, motion: dict) -> float:
     """``check()``, recorded in ``motion`` with the margin it is compared with (``None`` for NaN: a stack
     without interior heart slices has nothing to check)."""
@@ -201,10 +228,10 @@ def motion_decision(
     ``options.corroborate_every_search`` searched shifts whose gain exceeds τs are rejected when the check's gain
     is at most that margin (:func:`contradicted`; ``motion["contradicted"]``, and ``d = 0`` is kept).
     ``view_evidence`` (:func:`cardiosr.view_alignment.view_motion_evidence` of the views' estimate, given when
-    the long-axis views' crossings corrected it): above :data:`~cardiosr.view_alignment.VIEW_MOTION_EVIDENCE` the
-    views show motion themselves, so ``d = 0`` is not kept for want of gain in Eq. 5 (a start the views already
-    corrected leaves the stack's own loss little to gain); the fixed or the searched hypothesis is, whichever
-    has the lower loss (``motion["corroborated_by_views"]``).
+    the long-axis views' crossings corrected it): where the views show motion themselves
+    (:func:`views_show_motion`: that evidence alone, or with the fixed estimate's gain above τs), ``d = 0`` is
+    not kept for want of gain in Eq. 5 (a start the views already corrected leaves the stack's own loss little to
+    gain); the fixed or the searched hypothesis is, whichever has the lower loss (``motion["corroborated_by_views"]``).
     """
     estimate, estimate_losses = (
         options.init_shifts,
@@ -251,7 +278,7 @@ def motion_decision(
             motion.update(supported=True, hypothesis="searched", corroborated=True)
     if view_evidence is not None:
         motion["view_evidence"] = round(view_evidence, 4)
-        if chosen is still and view_evidence > VIEW_MOTION_EVIDENCE:
+        if chosen is still and views_show_motion(view_evidence, gain, options):
             candidates = [fixed] + ([] if motion.get("contradicted") else searched[:1])
             chosen = min(candidates, key=lambda run: weighed_objective(run.state.losses))
             hypothesis = "searched" if chosen.search else "estimated"
