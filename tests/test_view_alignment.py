@@ -10,7 +10,13 @@ from cardiosr.frames import Cine
 from cardiosr.phantom import generate_phantom, phantom_cycle
 from cardiosr.simulate import simulate_case
 from cardiosr.slice_alignment import alignment_shifts
-from cardiosr.view_alignment import VIEW_MOTION_EVIDENCE, crossing_line, view_alignment_shifts, view_motion_evidence
+from cardiosr.view_alignment import (
+    VIEW_MOTION_EVIDENCE,
+    VIEW_MOTION_EVIDENCE_ALONE,
+    crossing_line,
+    view_alignment_shifts,
+    view_motion_evidence,
+)
 from cardiosr.volume import LabelVolume
 
 
@@ -100,6 +106,9 @@ def test_enhance_with_two_views_reads_the_shifts_from_their_crossings_and_its_se
     for on in (True, False):
         result = Enhancer(device="cpu", view_alignment=on).run(case.lr, views)
         assert result.optimisation.motion["view_alignment"] is on
+        # the views' evidence that the early decision weighed is kept with its losses (with the crossings only)
+        at = result.optimisation.motion["at_decision"]
+        assert ("view_evidence" in at) is on and (not on or at["view_evidence"] > VIEW_MOTION_EVIDENCE_ALONE)
         errors[on] = _rms_off(result.shifts_mm, case.shifts_mm)
     # severe motion: the views' crossings leave a third less error than the stack-only estimates and the prior
     assert errors[True] < 0.7 and errors[True] < 0.75 * errors[False], errors

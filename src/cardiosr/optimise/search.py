@@ -249,7 +249,9 @@ def _decide_early(runs: list[Run], problems: Sequence[Problem], options: Optimis
         if chosen.search and not options.shift_search:
             _stop_a_distant_estimate(index, runs, still[0], options)
             continue  # the searched hypothesis leads: every hypothesis still going goes on
-        still[0].decision = {k: v for k, v in (motion or {}).items() if k.startswith(("loss_", "relative_gain"))}
+        still[0].decision = {
+            k: v for k, v in (motion or {}).items() if k.startswith(("loss_", "relative_gain", "view_evidence"))
+        }
         keep = mine if chosen in mine else [chosen]
         for run in runs:
             if run.problem == index:
