@@ -62,12 +62,14 @@ MEASURED_ANGLE_DEG = 45.0
 TIE_WEIGHT = 1e-3
 #: :func:`view_motion_evidence` (gain of the crossings' score over no motion) above which the views corroborate
 #: motion in the motion test by themselves (:func:`cardiosr.optimise.motion_test.views_show_motion`): above the
-#: largest value per-slice freedom found without motion (0.14, on the real hearts of ``benchmarks/view_evidence.py``
-#: with views in their own breath-holds; 0.08 with still views), below which lay 4 of 160 normal-motion draws.
+#: largest value per-slice freedom found without motion on the 480 motion-free stacks of
+#: ``benchmarks/view_evidence.py`` (0.14, on real hearts with views in their own breath-holds; at most 0.08 with
+#: still views); 14 of its 480 normal-motion draws lay at or below it.
 VIEW_MOTION_EVIDENCE_ALONE = 0.15
 #: :func:`view_motion_evidence` above which the views corroborate motion when the stack's own loss gains too (the
-#: fixed estimate's relative gain over ``d = 0`` above τs): without motion 3 of 160 draws lay above it (stack
-#: gains −0.006 to 0.029), with normal motion none below it.
+#: fixed estimate's relative gain over ``d = 0`` above τs): 8 of those 480 motion-free stacks lay above it (real
+#: hearts with moved views; the three run through ``enhance`` had gained −0.070 to −0.012 at the decision), 2 of
+#: the normal-motion draws at or below it.
 VIEW_MOTION_EVIDENCE = 0.12
 
 
@@ -293,7 +295,7 @@ def view_motion_evidence(
     a slice. ``stack`` and ``views`` as in :func:`view_alignment_shifts`: for a cine, its frames and one sequence
     of views per frame, every frame's lines scored with the shared ``shifts``. Per-slice freedom alone finds some
     gain on a still heart (0.02–0.14 on the motion-free real stacks of ``benchmarks/view_evidence.py``, with views
-    still or moved by their own breath-holds); breathing motion gives more (0.10–0.42 with normal motion, 0.63–1.12
+    still or moved by their own breath-holds); breathing motion gives more (0.10–0.42 with normal motion, 0.59–1.12
     with severe): :data:`VIEW_MOTION_EVIDENCE_ALONE`, :data:`VIEW_MOTION_EVIDENCE`.
 
     Examples
