@@ -22,7 +22,7 @@ crossings' shift RMS (mm, common translation removed). Writes the ``view-evidenc
 ``docs/benchmarks.md``.
 
     python benchmarks/view_evidence.py --draws 10 --phantoms 4
-    python benchmarks/view_evidence.py --draws 10 --phantoms 4 --view-errors 0,0.05 --section view-evidence-errors
+    python benchmarks/view_evidence.py --draws 10 --phantoms 4 --view-errors 0,0.1
 """
 
 from __future__ import annotations
