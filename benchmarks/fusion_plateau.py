@@ -24,7 +24,7 @@ import numpy as np
 from _report import SHARED, report
 from real_data import PATTERNS, real_hearts, score_on_dropped, score_on_hr
 
-from cardiosr.degradation import drop_odd_slices
+from cardiosr.degradation import drop_odd_slices, long_axis_view, simulate_view_displacements
 from cardiosr.fidelity import FLAT_FRACTION, fused_labels
 from cardiosr.geometry import from_canonical, hr_grid
 from cardiosr.io import load_labels
@@ -38,30 +38,55 @@ from cardiosr.simulate import simulate_case
 from cardiosr.topology import clean_topology
 
 
-def real_cases(protocols: set[str], draws: int, seed: int, patients: int | None):
-    """(group, input stack, scorer) of every case."""
+def real_cases(
+    protocols: set[str],
+    draws: int,
+    seed: int,
+    patients: int | None,
+    views: list[str] | None = None,
+    view_motion: float = 0.0,
+):
+    """(group, input stack, long-axis views or ``None``, scorer) of every case; ``views`` (``2ch``, ``4ch``): protocol
+    (a)'s stacks with those views of the HR heart, each in its own breath-hold with ``view_motion`` (as
+    ``real_data.py --views --view-motion``)."""
     if "a" in protocols:
         for name, hr in real_hearts():
+            la = [long_axis_view(hr, view=v) for v in views] if views else None
             for pattern, scale in PATTERNS.items():
-                for draw in range(draws if scale else 1):
+                for draw in range(draws if scale or (views and view_motion) else 1):
                     case = simulate_case("heart", hr, scale, np.random.default_rng([seed, draw]))
-                    yield f"{name}, {pattern}", case.lr, lambda sr, hr=hr: score_on_hr(sr, hr)
+                    if views and view_motion:
+                        rng = np.random.default_rng([seed, draw, 7])
+                        moves = simulate_view_displacements(len(views), view_motion, rng)
+                        la = [long_axis_view(hr, view=v, displacement_mm=d) for v, d in zip(views, moves, strict=True)]
+                    yield f"{name}, {pattern}", case.lr, la, lambda sr, hr=hr: score_on_hr(sr, hr)
     if "b" in protocols:
         files = sorted((SHARED / "acdc").glob("patient*_frame*_gt.nii.gz"))
         names = sorted({f.name.split("_")[0] for f in files})[:patients]
         for path in [f for f in files if f.name.split("_")[0] in names]:
             full = load_labels(path, "acdc")
-            yield "ACDC, odd slices dropped", drop_odd_slices(full), lambda sr, full=full: score_on_dropped(sr, full)
+            yield (
+                "ACDC, odd slices dropped",
+                drop_odd_slices(full),
+                None,
+                lambda sr, full=full: score_on_dropped(sr, full),
+            )
     if "d" in protocols:  # the ACDC files as acquired: no truth between the slices, consistency only
         files = sorted((SHARED / "acdc").glob("patient*_frame*_gt.nii.gz"))
         names = sorted({f.name.split("_")[0] for f in files})[:patients]
         for path in [f for f in files if f.name.split("_")[0] in names]:
-            yield "ACDC as acquired (consistency only)", load_labels(path, "acdc"), None
+            yield "ACDC as acquired (consistency only)", load_labels(path, "acdc"), None, None
     if "c" in protocols:  # the paper's Table 3 protocol: scored on the four-chamber view's plane
         for phase in ("ED", "ES"):
             folder = SHARED / "mnms2-case001"
             sa, la = (load_labels(folder / f"001_{v}_{phase}_gt.nii.gz", "mnms") for v in ("SA", "LA"))
-            yield "M&Ms-2 001, 4-chamber view", sa, lambda sr, la=la: long_axis_dice(sr, la)
+            yield "M&Ms-2 001, 4-chamber view", sa, None, lambda sr, la=la: long_axis_dice(sr, la)
+    if "e" in protocols:  # real_data.py's (e): the odd slices dropped, the real four-chamber view an input
+        for phase in ("ED", "ES"):
+            folder = SHARED / "mnms2-case001"
+            full, la = (load_labels(folder / f"001_{v}_{phase}_gt.nii.gz", "mnms") for v in ("SA", "LA"))
+            group = "M&Ms-2 001, odd slices dropped, with its 4-chamber view"
+            yield group, drop_odd_slices(full), [la], lambda sr, full=full: score_on_dropped(sr, full)
 
 
 #: The fusion ``enhance`` runs, as :func:`fused_scores` takes it: the keywords of
@@ -98,7 +123,13 @@ def score_fused(result, problem, score, **fusion) -> tuple[float, float]:
 def case_intro(doc: str, args: argparse.Namespace) -> str:
     """A section's introduction: the second paragraph of a benchmark's docstring ``doc`` on one line, with the
     seed and the number of motion draws of :func:`case_arguments`' ``args``."""
-    return doc.split("\n\n")[1].replace("\n", " ") + f" Seed {args.seed}, {args.draws} motion draws."
+    intro = doc.split("\n\n")[1].replace("\n", " ") + f" Seed {args.seed}, {args.draws} motion draws."
+    if getattr(args, "views", None):
+        intro += f" Protocol (a) with the {args.views} long-axis view(s) of each HR heart as inputs (``--views``)"
+        intro += f", each in its own breath-hold (``--view-motion {args.view_motion:g}``)." if args.view_motion else "."
+    if "e" in args.protocols.split(","):
+        intro += " Protocol (e): M&Ms-2 case 001, the odd slices dropped, its real four-chamber view an input."
+    return intro
 
 
 def case_arguments(description: str) -> argparse.ArgumentParser:
@@ -107,8 +138,12 @@ def case_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--protocols",
         default="a,b",
-        help="of benchmarks/real_data.py: a, b and c, and d: the ACDC files as acquired, consistency only "
+        help="of benchmarks/real_data.py: a, b, c and e, and d: the ACDC files as acquired, consistency only "
         "(default a,b)",
+    )
+    parser.add_argument("--views", help="protocol a with these long-axis views of the HR heart (2ch,4ch)")
+    parser.add_argument(
+        "--view-motion", type=float, default=0.0, metavar="SCALE", help="with --views: each view in its own breath-hold"
     )
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--acdc-patients", type=int)
@@ -121,10 +156,13 @@ def fitted_cases(args: argparse.Namespace):
     """(group, better of NN and SBI's mean Dice, result fitted without the fusion, its problem, scorer) of
     every case chosen by :func:`case_arguments`' options."""
     unfused, nn, sbi = Enhancer(device="cpu", fidelity=None), Enhancer(method="nn"), Enhancer(method="sbi")
-    for group, sa, score in real_cases(set(args.protocols.split(",")), args.draws, args.seed, args.acdc_patients):
+    views = args.views.split(",") if getattr(args, "views", None) else None
+    protocols = set(args.protocols.split(","))
+    cases = real_cases(protocols, args.draws, args.seed, args.acdc_patients, views, args.view_motion)
+    for group, sa, la, score in cases:
         # no scorer (no truth between the slices): consistency and plausibility only
         best = np.nan if score is None else max(np.mean(list(score(e.run(sa).sr).values())) for e in (nn, sbi))
-        result = unfused.run(sa)
+        result = unfused.run(sa, la)
         yield group, best, result, make_problem(result.sa, frame=result.frame), score
 
 

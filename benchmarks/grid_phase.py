@@ -53,7 +53,7 @@ def main() -> None:
     runs = {o: Enhancer(prior=moved_prior(o)) for o in offsets}
     nn, sbi = Enhancer(method="nn"), Enhancer(method="sbi")
     rows = defaultdict(list)  # (group, offset) -> [mean, LV, MYO, RV, margin]
-    for group, sa, score in real_cases(set(args.protocols.split(",")), args.draws, args.seed, args.acdc_patients):
+    for group, sa, _, score in real_cases(set(args.protocols.split(",")), args.draws, args.seed, args.acdc_patients):
         best = max(np.mean(list(score(e.run(sa).sr).values())) for e in (nn, sbi))
         for offset, enhancer in runs.items():
             scores = score(enhancer.run(sa).sr)
