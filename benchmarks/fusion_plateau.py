@@ -104,7 +104,8 @@ def fused_scores(result, problem, score, output_grid: bool = True, **fusion) -> 
     opt = result.optimisation
     shape, affine = hr_grid(result.sa)
     grids = (None, (shape, affine)) if output_grid else (None,)
-    fused = fused_labels(opt.probs, result.frame, result.sa, opt.shifts_mm, grids, **fusion)
+    views = problem.views if problem.gamma > 0 else ()
+    fused = fused_labels(opt.probs, result.frame, result.sa, opt.shifts_mm, grids, views=views, **fusion)
     canonical = one_hot(fused[0])
     output = fused[1] if output_grid else from_canonical(canonical, result.frame, result.sa).array
     output = result.sa.with_array(clean_topology(output), affine)
@@ -163,7 +164,7 @@ def fitted_cases(args: argparse.Namespace):
         # no scorer (no truth between the slices): consistency and plausibility only
         best = np.nan if score is None else max(np.mean(list(score(e.run(sa).sr).values())) for e in (nn, sbi))
         result = unfused.run(sa, la)
-        yield group, best, result, make_problem(result.sa, frame=result.frame), score
+        yield group, best, result, make_problem(result.sa, la or (), frame=result.frame), score
 
 
 def switch_rows(args: argparse.Namespace, keyword: str, values: tuple = (False, True)) -> list[list[str]]:

@@ -28,6 +28,9 @@ On and between two acquired slices whose myocardium both enclose the LV blood po
 and RV next to LV blood pool in-plane then become myocardium (``closed_wall``; :func:`close_lv_wall`): two
 offset rings blend into a thinner one, or into none where they do not overlap, and on a slice's own plane a
 wall one pixel thick, moved by a sub-pixel shift and resampled onto the grid, can break.
+With long-axis views, the planes parallel to the slices that lie beyond the heart's end by the views (past its
+last slice with heart labels, towards a slice without or out of the stack, where no view shows heart:
+:func:`cardiosr.view_ends.heart_end_planes`) then hold no heart (``view_ends_mm``).
 ``weight = 0`` without ``area_matched`` and ``nested_myocardium`` is shape-based interpolation of the
 motion-corrected stack inside the slab.
 """
@@ -46,6 +49,7 @@ from cardiosr.labels import LV, MYO, RV, STRUCTURES, one_hot
 from cardiosr.metrics import exposed_lv
 from cardiosr.optimise import shift_slices
 from cardiosr.threads import thread_map
+from cardiosr.view_ends import heart_end_planes
 from cardiosr.volume import LabelVolume
 
 #: Half-width of the plateau around each acquired slice where the fused result is that slice, as a fraction
@@ -180,6 +184,8 @@ def fused_labels(
     closed_wall: bool,
     basal_clearance_mm: float | None,
     flat: float = FLAT_FRACTION,
+    views: Sequence[LabelVolume] = (),
+    view_ends_mm: float | None = None,
 ) -> list[np.ndarray]:
     """Fuse the prior's result with the motion-corrected stack (module docstring) on grids: ``uint8`` labels.
 
@@ -239,6 +245,11 @@ def fused_labels(
     flat:
         Half-width of the plateau around each acquired slice's centre plane where the result is that slice,
         as a fraction of the slice spacing (default :data:`FLAT_FRACTION`).
+    views, view_ends_mm:
+        The long-axis views given with the stack, and the margin (mm) of
+        :func:`cardiosr.view_ends.heart_end_planes`: the planes beyond the heart's end by the views hold no
+        heart (``None`` or no views: off; ``enhance`` uses :attr:`cardiosr.optimise.OptimiseOptions.view_ends_mm`
+        with the views of Eq. 4).
 
     Returns
     -------
@@ -312,6 +323,8 @@ def fused_labels(
         if closed_wall:
             blended = close_lv_wall(blended, between_enclosed_slices(sa, target_frame))
         fused[target] = blended
+        if views and view_ends_mm is not None:
+            fused[heart_end_planes(fused.shape, affine, sa, views, margin_mm=view_ends_mm)] = 0
     return out
 
 

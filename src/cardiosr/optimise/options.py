@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cardiosr.errors import InputError
 from cardiosr.optimise.stopping import StoppingRule
 from cardiosr.option_fields import option
+from cardiosr.view_ends import VIEW_END_MARGIN_MM
 
 #: The starts of ``d`` (:attr:`OptimiseOptions.init_shifts`); :data:`cardiosr.optimise.init.INITIAL_SHIFTS` maps
 #: each to its function.
@@ -191,6 +192,12 @@ class OptimiseOptions:
         (:func:`cardiosr.interpolation.signed_distance_slices`). Where nothing lies beyond (the heart's own
         end) the RV ends as anywhere else. Chosen on real anatomy (``benchmarks/fusion_basal.py``, section
         *fusion-basal-heart*). ``None``: the RV's base like any other end.
+    view_ends_mm:
+        In the fusion, with long-axis views in Eq. 4: the planes past the heart's last acquired slice (towards a
+        slice without heart labels, or out of the stack) hold no heart where no view shows heart within this
+        distance (mm) along the slice normal (:func:`cardiosr.view_ends.heart_end_planes`): the stack says only
+        that the heart ends somewhere in that gap, a view shows where. Chosen on real anatomy
+        (``benchmarks/fusion_view_ends.py``, section *fusion-view-ends*). ``None``: the ends as without views.
     """
 
     lr_z: float = 0.1
@@ -330,6 +337,15 @@ class OptimiseOptions:
         off="--no-basal-clearance",
         off_help="in the fusion, no least distance between the RV's blunt basal end and the slice beyond it",
     )
+    view_ends_mm: float | None = option(
+        VIEW_END_MARGIN_MM,
+        "in the fusion with long-axis views, a plane beyond the heart's last slice keeps the heart only where a "
+        "view shows heart within this distance (mm) of it (default {default})",
+        metavar="MM",
+        kind=float,
+        off="--no-view-ends",
+        off_help="in the fusion, do not read the heart's ends from the long-axis views",
+    )
 
     def fusion_keywords(self) -> dict[str, float | bool | None]:
         """The keywords of :func:`cardiosr.fidelity.fuse_with_stack` these options ask for (the fusion that
@@ -349,6 +365,7 @@ class OptimiseOptions:
             "area_matched": self.area_matching,
             "nested_myocardium": self.nested_myocardium,
             "closed_wall": self.closed_wall,
+            "view_ends_mm": self.view_ends_mm,
         }
 
     def check(self) -> None:

@@ -370,7 +370,8 @@ def _fuse(result: OptimisationResult, problem: Problem, opts: OptimiseOptions) -
     from cardiosr.labels import one_hot
 
     grids = (None, hr_grid(problem.sa))
+    views = problem.views if problem.gamma > 0 else ()
     canonical, result.output_labels = fused_labels(
-        result.probs, problem.frame, problem.sa, result.shifts_mm, grids, **opts.fusion_keywords()
+        result.probs, problem.frame, problem.sa, result.shifts_mm, grids, views=views, **opts.fusion_keywords()
     )
     result.probs = one_hot(canonical)
