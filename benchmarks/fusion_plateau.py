@@ -45,10 +45,12 @@ def real_cases(
     patients: int | None,
     views: list[str] | None = None,
     view_motion: float = 0.0,
+    drop_odd: bool = False,
 ):
     """(group, input stack, long-axis views or ``None``, scorer) of every case; ``views`` (``2ch``, ``4ch``): protocol
     (a)'s stacks with those views of the HR heart, each in its own breath-hold with ``view_motion`` (as
-    ``real_data.py --views --view-motion``)."""
+    ``real_data.py --views --view-motion``); ``drop_odd``: protocol (a)'s stacks with their odd slices dropped
+    (20 mm gaps, as protocol (b)), still scored against the HR heart."""
     if "a" in protocols:
         for name, hr in real_hearts():
             la = [long_axis_view(hr, view=v) for v in views] if views else None
@@ -59,7 +61,9 @@ def real_cases(
                         rng = np.random.default_rng([seed, draw, 7])
                         moves = simulate_view_displacements(len(views), view_motion, rng)
                         la = [long_axis_view(hr, view=v, displacement_mm=d) for v, d in zip(views, moves, strict=True)]
-                    yield f"{name}, {pattern}", case.lr, la, lambda sr, hr=hr: score_on_hr(sr, hr)
+                    stack = drop_odd_slices(case.lr) if drop_odd else case.lr
+                    group = f"{name}, {pattern}" + (", 20 mm gaps" if drop_odd else "")
+                    yield group, stack, la, lambda sr, hr=hr: score_on_hr(sr, hr)
     if "b" in protocols:
         files = sorted((SHARED / "acdc").glob("patient*_frame*_gt.nii.gz"))
         names = sorted({f.name.split("_")[0] for f in files})[:patients]
@@ -128,6 +132,8 @@ def case_intro(doc: str, args: argparse.Namespace) -> str:
     if getattr(args, "views", None):
         intro += f" Protocol (a) with the {args.views} long-axis view(s) of each HR heart as inputs (``--views``)"
         intro += f", each in its own breath-hold (``--view-motion {args.view_motion:g}``)." if args.view_motion else "."
+    if getattr(args, "drop_odd", False):
+        intro += " Protocol (a)'s stacks with their odd slices dropped (20 mm gaps, ``--drop-odd``)."
     if "e" in args.protocols.split(","):
         intro += " Protocol (e): M&Ms-2 case 001, the odd slices dropped, its real four-chamber view an input."
     return intro
@@ -146,6 +152,7 @@ def case_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--view-motion", type=float, default=0.0, metavar="SCALE", help="with --views: each view in its own breath-hold"
     )
+    parser.add_argument("--drop-odd", action="store_true", help="protocol a's stacks with the odd slices dropped")
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--acdc-patients", type=int)
     parser.add_argument("--seed", type=int, default=1)
@@ -159,7 +166,8 @@ def fitted_cases(args: argparse.Namespace):
     unfused, nn, sbi = Enhancer(device="cpu", fidelity=None), Enhancer(method="nn"), Enhancer(method="sbi")
     views = args.views.split(",") if getattr(args, "views", None) else None
     protocols = set(args.protocols.split(","))
-    cases = real_cases(protocols, args.draws, args.seed, args.acdc_patients, views, args.view_motion)
+    drop_odd = getattr(args, "drop_odd", False)
+    cases = real_cases(protocols, args.draws, args.seed, args.acdc_patients, views, args.view_motion, drop_odd)
     for group, sa, la, score in cases:
         # no scorer (no truth between the slices): consistency and plausibility only
         best = np.nan if score is None else max(np.mean(list(score(e.run(sa).sr).values())) for e in (nn, sbi))
