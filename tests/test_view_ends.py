@@ -46,6 +46,12 @@ def test_planes_between_two_slices_with_heart_are_kept_whatever_the_views_show()
     assert planes[:10].all() and not planes[10:].any()
     # no view: nothing is read
     assert not heart_end_planes((21, 24, 24), grid, sa, [], margin_mm=0.0).any()
+    # planes 1 mm off the slices (x = 1, 3, ..., 39): the two around the slice with heart at x = 20, which
+    # reproduce it (Eq. 1), are kept, the rest of the gap is cleared
+    offset = grid.copy()
+    offset[0, 3] = 1.0
+    planes = heart_end_planes((20, 24, 24), offset, sa, [empty_view], margin_mm=0.0)
+    assert planes[:9].all() and not planes[9:].any()
 
 
 def test_a_grid_whose_planes_are_not_parallel_to_the_slices_is_left_alone():
