@@ -30,8 +30,8 @@ from cardiosr.volume import LabelVolume
 #: along the long axis too, but on M&Ms-2's real four-chamber view a margin of 1 or 2 mm kept most of the
 #: heart the stack's interpolation had carried into an empty dropped slice (mean Dice 0.838 and 0.833 against
 #: 0.890 with none, 0.809 without the rule), while views moved by 3 mm along the slice normal lost at most
-#: 0.001 without a margin (a run outside the repository). Chosen on real anatomy (``benchmarks/fusion_view_ends.py``, sections
-#: *fusion-view-ends* and *fusion-view-ends-gaps*).
+#: 0.001 without a margin (a run outside the repository). Chosen on real anatomy
+#: (``benchmarks/fusion_view_ends.py``, sections *fusion-view-ends* and *fusion-view-ends-gaps*).
 VIEW_END_MARGIN_MM = 0.0
 
 
