@@ -87,8 +87,8 @@ def heart_end_planes(
     heart = (sa.array > 0).any((1, 2))
     with_heart = np.flatnonzero(heart)
     depth, step = len(heart), abs(to_sa[0, 0])  # the grid's plane spacing, in slices
-    margin = abs(margin_mm) / float(sa.spacing[0])  # in slices
-    offsets = np.linspace(-margin, margin, 2 * int(np.ceil(abs(margin_mm))) + 1)
+    margin = margin_mm / float(sa.spacing[0])  # in slices
+    offsets = np.linspace(-margin, margin, 2 * int(np.ceil(margin_mm)) + 1)
     for p in range(len(planes)):
         k = to_sa[0, 0] * p + to_sa[0, 3]  # the plane's position along the stack, in slices
         lo, hi = int(np.floor(k + 1e-6)), int(np.ceil(k - 1e-6))

@@ -197,7 +197,7 @@ class OptimiseOptions:
         slice without heart labels, or out of the stack) hold no heart where no view shows heart within this
         distance (mm) along the slice normal (:func:`cardiosr.view_ends.heart_end_planes`): the stack says only
         that the heart ends somewhere in that gap, a view shows where. Chosen on real anatomy
-        (``benchmarks/fusion_view_ends.py``, section *fusion-view-ends*). ``None``: the ends as without views.
+        (``benchmarks/fusion_view_ends.py``, section *fusion-view-ends-gaps*). ``None``: the ends as without views.
     """
 
     lr_z: float = 0.1
@@ -401,6 +401,8 @@ class OptimiseOptions:
             raise InputError(f"basal_clearance_mm must be non-negative, got {self.basal_clearance_mm}")
         if self.basal_absent_mm is not None and not self.basal_absent_mm >= 0:
             raise InputError(f"basal_absent_mm must be non-negative, got {self.basal_absent_mm}")
+        if self.view_ends_mm is not None and not self.view_ends_mm >= 0:
+            raise InputError(f"view_ends_mm must be non-negative, got {self.view_ends_mm}")
         for name in ("lr_z", "lr_d", "refine_lr"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be positive, got {getattr(self, name)}")
