@@ -25,15 +25,6 @@ import numpy as np
 from cardiosr.view_alignment import crossing_line
 from cardiosr.volume import LabelVolume
 
-#: Largest distance (mm) between a plane and one where a view still shows the heart for that plane to keep
-#: it (:func:`heart_end_planes`). A view acquired in its own breath-hold shows the heart moved by a few mm,
-#: along the long axis too, but on M&Ms-2's real four-chamber view a margin of 1 or 2 mm kept most of the
-#: heart the stack's interpolation had carried into an empty dropped slice (mean Dice 0.838 and 0.833 against
-#: 0.890 with none, 0.809 without the rule), while views moved by 3 mm along the slice normal lost at most
-#: 0.001 without a margin (a run outside the repository). Chosen on real anatomy
-#: (``benchmarks/fusion_view_ends.py``, sections *fusion-view-ends* and *fusion-view-ends-gaps*).
-VIEW_END_MARGIN_MM = 0.0
-
 
 def heart_end_planes(
     shape: Sequence[int],
@@ -41,7 +32,7 @@ def heart_end_planes(
     sa: LabelVolume,
     views: Sequence[LabelVolume],
     *,
-    margin_mm: float = VIEW_END_MARGIN_MM,
+    margin_mm: float,
 ) -> np.ndarray:
     """``(shape[0],)`` bool: the planes of a grid (along its first axis) beyond the heart's end by the views.
 
@@ -55,7 +46,8 @@ def heart_end_planes(
     views:
         Long-axis views (single slices) in the stack's world space.
     margin_mm:
-        A plane is kept when a view shows a heart label on any plane within this distance (mm) of it.
+        A plane is kept when a view shows a heart label on any plane within this distance (mm) of it
+        (``enhance``: :attr:`cardiosr.optimise.OptimiseOptions.view_ends_mm`, where the default is chosen).
 
     Returns
     -------
