@@ -129,10 +129,10 @@ def case_intro(doc: str, args: argparse.Namespace) -> str:
     """A section's introduction: the second paragraph of a benchmark's docstring ``doc`` on one line, with the
     seed and the number of motion draws of :func:`case_arguments`' ``args``."""
     intro = doc.split("\n\n")[1].replace("\n", " ") + f" Seed {args.seed}, {args.draws} motion draws."
-    if getattr(args, "views", None):
+    if args.views:
         intro += f" Protocol (a) with the {args.views} long-axis view(s) of each HR heart as inputs (``--views``)"
         intro += f", each in its own breath-hold (``--view-motion {args.view_motion:g}``)." if args.view_motion else "."
-    if getattr(args, "drop_odd", False):
+    if args.drop_odd:
         intro += " Protocol (a)'s stacks with their odd slices dropped (20 mm gaps, ``--drop-odd``)."
     if "e" in args.protocols.split(","):
         intro += " Protocol (e): M&Ms-2 case 001, the odd slices dropped, its real four-chamber view an input."
@@ -164,10 +164,9 @@ def fitted_cases(args: argparse.Namespace):
     """(group, better of NN and SBI's mean Dice, result fitted without the fusion, its problem, scorer) of
     every case chosen by :func:`case_arguments`' options."""
     unfused, nn, sbi = Enhancer(device="cpu", fidelity=None), Enhancer(method="nn"), Enhancer(method="sbi")
-    views = args.views.split(",") if getattr(args, "views", None) else None
+    views = args.views.split(",") if args.views else None
     protocols = set(args.protocols.split(","))
-    drop_odd = getattr(args, "drop_odd", False)
-    cases = real_cases(protocols, args.draws, args.seed, args.acdc_patients, views, args.view_motion, drop_odd)
+    cases = real_cases(protocols, args.draws, args.seed, args.acdc_patients, views, args.view_motion, args.drop_odd)
     for group, sa, la, score in cases:
         # no scorer (no truth between the slices): consistency and plausibility only
         best = np.nan if score is None else max(np.mean(list(score(e.run(sa).sr).values())) for e in (nn, sbi))

@@ -61,6 +61,10 @@ def test_a_grid_whose_planes_are_not_parallel_to_the_slices_is_left_alone():
     assert not heart_end_planes((21, 24, 24), tilted, sa, [view], margin_mm=0.0).any()
 
 
+def _planes_with_heart(labels: np.ndarray) -> np.ndarray:
+    return (labels > 0).any((1, 2))
+
+
 def test_the_fusion_ends_the_heart_where_the_view_shows_it_ends():
     sa, view = _stack_and_view(view_from_mm=18.0)
     frame = CanonicalFrame(affine=np.diag([2.0, 1.0, 1.0, 1.0]), shape=(21, 24, 24))
@@ -71,12 +75,11 @@ def test_the_fusion_ends_the_heart_where_the_view_shows_it_ends():
     with_views = {
         m: fused_labels(probs, frame, sa, shifts, views=[view], view_ends_mm=m, **KEYWORDS)[0] for m in (0.0, 2.0)
     }
-    heart = lambda labels: (labels > 0).any((1, 2))  # noqa: E731 - per plane
     # the stack alone carries the LV halfway into the 20 mm gap towards the empty slice (to x = 10 mm) ...
-    assert heart(without)[5] and not heart(without)[4]
+    assert _planes_with_heart(without)[5] and not _planes_with_heart(without)[4]
     # ... the view shows it from x = 18 mm on: nothing before (with 2 mm of margin, from 16 mm on)
-    assert not heart(with_views[0.0])[:9].any() and heart(with_views[0.0])[9]
-    assert not heart(with_views[2.0])[:8].any() and heart(with_views[2.0])[8]
+    assert not _planes_with_heart(with_views[0.0])[:9].any() and _planes_with_heart(with_views[0.0])[9]
+    assert not _planes_with_heart(with_views[2.0])[:8].any() and _planes_with_heart(with_views[2.0])[8]
     # between the two slices with heart, and on them, the fusion is unchanged
     for fused in with_views.values():
         assert (fused[10:] == without[10:]).all()
