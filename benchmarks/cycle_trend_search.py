@@ -71,7 +71,7 @@ def _trend_search(decode, problems, z0, options, start: np.ndarray) -> tuple[np.
         optimiser.zero_grad(set_to_none=True)
         d = (base + kc * s) * mask
         terms = [
-            multi_view_loss(p.decode(decode, z[i : i + 1]), d[None], p, selected=p.reads_slices)[0][0]
+            multi_view_loss(p.decode(decode, z[i : i + 1]), d[None], p, selected=p.reads_parts)[0][0]
             for i, p in enumerate(problems)
         ]
         for history, term in zip(histories, terms, strict=True):

@@ -292,7 +292,7 @@ def test_frozen_decoder_folds_batch_norm_exactly():
 def test_decoding_only_the_slices_the_loss_reads_equals_the_full_decoding_and_its_gradient(default_prior):
     decode = default_prior[0].frozen_decoder()
     problem = make_problem(_case(0, 1.0)[1].lr)
-    assert problem.reads_slices
+    assert problem.reads_parts
     index = torch.cat([problem.sa_loss.resample.slice_index, torch.tensor([0, 63, 63, 1])])  # both ends, repeats
     z = torch.randn(2, default_prior[0].latent_dim, generator=torch.Generator().manual_seed(0))
     weights = torch.rand(2, 4, len(index), 128, 128, generator=torch.Generator().manual_seed(1))
@@ -309,6 +309,60 @@ def test_decoding_only_the_slices_the_loss_reads_equals_the_full_decoding_and_it
     full, _ = multi_view_loss(decode(z[:1]), d, problem)
     part, _ = multi_view_loss(problem.decode(decode, z[:1]), d, problem, selected=True)
     assert torch.allclose(full, part, atol=1e-5)
+
+
+def test_reading_only_the_voxels_the_views_interpolate_equals_the_full_decoding_and_its_gradient(default_prior):
+    decode = default_prior[0].frozen_decoder()
+    hr, case = _case(0, 1.0)
+    problem = make_problem(case.lr, [long_axis_view(hr, view="4ch"), long_axis_view(hr, view="2ch")])
+    assert problem.reads_parts and len(problem.la_losses) == 2
+    index = torch.cat([problem.view_voxels(), torch.tensor([[0, 0, 0], [63, 127, 127], [63, 127, 127]])])
+    z = torch.randn(2, default_prior[0].latent_dim, generator=torch.Generator().manual_seed(0))
+    weights = torch.rand(2, 4, len(index), generator=torch.Generator().manual_seed(1))
+    grads = []
+    for fast in (True, False):
+        zz = z.clone().requires_grad_(True)
+        out = decode.voxels(zz, index) if fast else decode(zz)[:, :, index[:, 0], index[:, 1], index[:, 2]]
+        (out * weights).sum().backward()
+        grads.append((out.detach(), zz.grad))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-4)
+    assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-3, atol=1e-3)
+    # Eq. 5 on the slices and the views' voxels alone is Eq. 5 on the whole grid, each view's term too
+    d = torch.from_numpy(case.shifts_mm).float()[None].expand(2, -1, -1)
+    results = []
+    for fast in (True, False):
+        zz = z.clone().requires_grad_(True)
+        total, parts = multi_view_loss(problem.decode(decode, zz) if fast else decode(zz), d, problem, selected=fast)
+        total.sum().backward()
+        results.append((total.detach(), parts["la0"].detach(), parts["la1"].detach(), zz.grad))
+    for a, b in zip(*results, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert float(results[0][1].min()) > 0.01  # the views' terms are not trivially zero
+
+
+def _reads_the_whole_grid(problem) -> bool:
+    return False
+
+
+def test_the_consistency_stage_with_views_reads_their_voxels_alone_as_the_whole_grid(default_prior, monkeypatch):
+    from cardiosr.optimise.problem import Problem
+    from cardiosr.optimise.refine import refine_consistency
+
+    decode = default_prior[0].frozen_decoder()
+    hr, case = _case(0, 1.0)
+    problem = make_problem(case.lr, [long_axis_view(hr)])
+    with torch.no_grad():
+        logits = decode(torch.randn(1, default_prior[0].latent_dim, generator=torch.Generator().manual_seed(0)))
+    d = torch.from_numpy(case.shifts_mm).float()
+    options = OptimiseOptions(refine_iterations=4)
+    fast = refine_consistency(logits, d, problem, options)
+    monkeypatch.setattr(Problem, "reads_parts", property(_reads_the_whole_grid))
+    full = refine_consistency(logits, d, problem, options)
+    assert [row["iteration"] for row in fast[2]] == [row["iteration"] for row in full[2]] == [0, 1, 2, 3, 4]
+    for a, b in zip(fast[2], full[2], strict=True):
+        assert a["la0"] == pytest.approx(b["la0"], rel=1e-4) and a["total"] == pytest.approx(b["total"], rel=1e-4)
+    assert fast[2][-1]["la0"] < fast[2][0]["la0"]  # the residual moved, and the view's term with it
+    assert torch.allclose(fast[0], full[0], atol=1e-3) and torch.allclose(fast[1], full[1], atol=1e-4)
 
 
 def test_the_motion_test_decides_at_its_iteration_and_decodes_only_the_chosen_hypothesis_after(

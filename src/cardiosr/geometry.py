@@ -542,6 +542,11 @@ class LongAxisSlicer(torch.nn.Module):
     ----------
     inside:
         ``(H_LA, W_LA)`` bool tensor: the view pixels that fall inside the canonical grid.
+    corner_voxels, corner_inverse, corner_weights:
+        The same interpolation as index lists, for reading a few voxels instead of the whole volume
+        (:meth:`sample_voxels`): the ``(m, 3)`` canonical voxels ``(d, h, w)`` that the inside pixels read,
+        and for each inside pixel (row by row) its 8 corners as ``(n_inside, 8)`` positions in that list and
+        ``(n_inside, 8)`` trilinear weights (0 for a corner beyond the grid, as ``grid_sample``'s zero padding).
 
     Examples
     --------
@@ -573,9 +578,40 @@ class LongAxisSlicer(torch.nn.Module):
         grid = torch.from_numpy(normalised[..., ::-1].copy()).float()[None, None]  # (1, 1, H, W, 3)
         self.register_buffer("grid", grid)
         self.register_buffer("inside", torch.from_numpy(inside))
+        voxels, inverse, weights = _trilinear_corners(coords[inside], volume_shape)
+        self.register_buffer("corner_voxels", torch.from_numpy(voxels))
+        self.register_buffer("corner_inverse", torch.from_numpy(inverse))
+        self.register_buffer("corner_weights", torch.from_numpy(weights))
 
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         """Sample ``(B, C, D, H, W)`` probabilities on the view: returns ``(B, C, H_LA, W_LA)``."""
         grid = self.grid.to(dtype=volume.dtype).expand(volume.shape[0], -1, -1, -1, -1)
         out = torch.nn.functional.grid_sample(volume, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
         return out[:, :, 0]
+
+    def sample_voxels(self, values: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` on the inside pixels alone, from the volume's values at :attr:`corner_voxels` only.
+
+        ``(B, C, m)`` values → ``(B, C, n_inside)``, the inside pixels row by row: ``forward(volume)[..., inside]``
+        to float rounding, where ``values`` is ``volume`` at :attr:`corner_voxels`.
+        """
+        corners = values[:, :, self.corner_inverse]  # (B, C, n_inside, 8)
+        return (corners * self.corner_weights.to(values.dtype)).sum(-1)
+
+
+def _trilinear_corners(coords: np.ndarray, shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 8 corners of trilinear interpolation at ``(n, 3)`` voxel coordinates of a grid of ``shape``:
+    unique ``(m, 3)`` voxels, ``(n, 8)`` positions in them and ``(n, 8)`` weights (0 beyond the grid)."""
+    size = np.asarray(shape)
+    base = np.floor(coords).astype(np.int64)
+    frac = (coords - base).astype(np.float32)
+    offsets = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])  # (8, 3)
+    corner = base[:, None, :] + offsets[None]  # (n, 8, 3)
+    weights = np.prod(np.where(offsets[None] == 1, frac[:, None, :], 1.0 - frac[:, None, :]), axis=-1)
+    beyond = np.any((corner < 0) | (corner >= size), axis=-1)
+    weights[beyond] = 0.0
+    corner = np.clip(corner, 0, size - 1)
+    flat = np.ravel_multi_index(tuple(corner.reshape(-1, 3).T), tuple(size))
+    unique, inverse = np.unique(flat, return_inverse=True)
+    voxels = np.stack(np.unravel_index(unique, tuple(size)), axis=1).astype(np.int64)
+    return voxels, inverse.reshape(-1, 8).astype(np.int64), weights.astype(np.float32)

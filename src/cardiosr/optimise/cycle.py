@@ -213,7 +213,7 @@ def _fit_latents(
         objective = 0.0
         for i, p in enumerate(problems):
             dd = d * mask if search is not None else shifts[i]
-            total, parts = multi_view_loss(p.decode(decode, z[i : i + 1]), dd[None], p, selected=p.reads_slices)
+            total, parts = multi_view_loss(p.decode(decode, z[i : i + 1]), dd[None], p, selected=p.reads_parts)
             histories[i].append(
                 {"stage": "latent", "iteration": iteration, "total": total[0].item()}
                 | {k: v[0].item() for k, v in parts.items()}
@@ -336,9 +336,9 @@ def _frame_results(
             logits, shifts, rows = refine_consistency(logits, d, p, options, fix_shifts=True, gauge=False)
             history = history + rows
             refine_iterations = len(rows) - 1
-        with torch.no_grad():  # on the slices the loss reads, when that is all it reads
-            read = p.sa_loss.resample.select(logits) if p.reads_slices else logits
-            total, parts = multi_view_loss(read, shifts[None], p, selected=p.reads_slices)
+        with torch.no_grad():  # on the parts of the grid the loss reads
+            read = p.select(logits) if p.reads_parts else logits
+            total, parts = multi_view_loss(read, shifts[None], p, selected=p.reads_parts)
         yield OptimisationResult(
             probs=torch.softmax(logits, 1)[0].cpu().numpy(),
             z=z[i].cpu().numpy(),

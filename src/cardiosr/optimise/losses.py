@@ -182,7 +182,14 @@ class LongAxisLoss(torch.nn.Module):
                 la.path,
             )
         self.register_buffer("target", torch.from_numpy(labels))
+        self.register_buffer("inside_target", torch.from_numpy(labels[inside]))
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
         """Eq. 4 for a batch of canonical logit volumes ``G(z)``: ``(B,)`` (softmax, then R)."""
         return cross_entropy(self.slicer(torch.softmax(logits, 1)), self.target, self.slicer.inside)
+
+    def forward_voxels(self, logits: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` from ``G(z)`` at the view's :attr:`~cardiosr.geometry.LongAxisSlicer.corner_voxels`
+        alone, ``(B, C, m)`` (:meth:`cardiosr.prior.networks.FrozenDecoder.voxels`): ``(B,)``."""
+        probs = self.slicer.sample_voxels(torch.softmax(logits, 1))
+        return cross_entropy(probs, self.inside_target, torch.ones_like(self.inside_target, dtype=torch.bool))

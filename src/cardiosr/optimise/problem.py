@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -13,6 +14,15 @@ from cardiosr.geometry import CanonicalFrame, canonical_frame, to_canonical
 from cardiosr.optimise.losses import LongAxisLoss, ShortAxisLoss
 from cardiosr.prior.networks import FrozenDecoder
 from cardiosr.volume import LabelVolume
+
+
+class PartialLogits(NamedTuple):
+    """The parts of ``G(z)`` that Eq. 5 reads (:meth:`Problem.decode`): ``slices``, ``(B, 4, n, 128, 128)``
+    (:meth:`cardiosr.degradation.ShiftedResampling.select`), and ``voxels``, ``(B, 4, Σ m)``, the long-axis
+    views' corner voxels one view after another (``None`` without views)."""
+
+    slices: torch.Tensor
+    voxels: torch.Tensor | None
 
 
 @dataclass
@@ -46,18 +56,35 @@ class Problem:
         return self
 
     @property
-    def reads_slices(self) -> bool:
-        """True when Eq. 5 reads only the canonical slices around the stack's slices (:meth:`decode`)."""
-        return self.sa_loss.planar and not self.la_losses
+    def reads_parts(self) -> bool:
+        """True when Eq. 5 reads only parts of ``G(z)`` (:meth:`decode`): the stack's slices lie on planes of
+        the canonical grid (the fused degradation's planar path)."""
+        return self.sa_loss.planar
 
-    def decode(self, decoder: FrozenDecoder, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, decoder: FrozenDecoder, z: torch.Tensor) -> torch.Tensor | PartialLogits:
         """What Eq. 5 reads of ``G(z)`` for this subject, for :func:`multi_view_loss` with ``selected=``
-        :attr:`reads_slices`: without long-axis views only the two canonical slices around each short-axis
-        slice (:meth:`cardiosr.prior.networks.FrozenDecoder.slices`, a third of the decoder's work), else the
-        whole grid."""
-        if self.reads_slices:
-            return decoder.slices(z, self.sa_loss.resample.slice_index)
-        return decoder(z)
+        :attr:`reads_parts`: the two canonical slices around each short-axis slice
+        (:meth:`cardiosr.prior.networks.FrozenDecoder.slices`, a third of the decoder's work) and the voxels
+        each long-axis view interpolates (:meth:`~cardiosr.prior.networks.FrozenDecoder.voxels`, about a
+        twentieth of the grid per view), as :class:`PartialLogits`; else the whole grid."""
+        if not self.reads_parts:
+            return decoder(z)
+        slices, voxels = decoder.read(
+            z, slice_index=self.sa_loss.resample.slice_index, voxel_index=self.view_voxels() if self.la_losses else None
+        )
+        return PartialLogits(slices, voxels)  # type: ignore[arg-type]
+
+    def select(self, logits: torch.Tensor) -> PartialLogits:
+        """The :class:`PartialLogits` of a whole ``(B, 4, 64, 128, 128)`` ``G(z)`` (what :meth:`decode` reads)."""
+        voxels = None
+        if self.la_losses:
+            index = self.view_voxels()
+            voxels = logits[:, :, index[:, 0], index[:, 1], index[:, 2]]
+        return PartialLogits(self.sa_loss.resample.select(logits), voxels)
+
+    def view_voxels(self) -> torch.Tensor:
+        """``(Σ m, 3)``: every view's :attr:`~cardiosr.geometry.LongAxisSlicer.corner_voxels`, one after another."""
+        return torch.cat([term.slicer.corner_voxels for term in self.la_losses])
 
     @property
     def zero_mean_gauge(self) -> bool:
@@ -110,22 +137,29 @@ def make_problem(
 
 
 def multi_view_loss(
-    logits: torch.Tensor, d: torch.Tensor, problem: Problem, *, selected: bool = False
+    logits: torch.Tensor | PartialLogits, d: torch.Tensor, problem: Problem, *, selected: bool = False
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``L(z, d) = L_SA(z, d) + γ · Σ_views L_LA(z)``, Eq. 5 (line 3 of Algorithm 1).
 
-    ``logits`` is ``G(z)``, ``(B, 4, 64, 128, 128)`` (with ``selected``, only the slices that
+    ``logits`` is ``G(z)``, ``(B, 4, 64, 128, 128)`` (with ``selected``, the :class:`PartialLogits` that
     :meth:`Problem.decode` reads); ``d`` the gauge-fixed shifts ``(B, D, 2)`` mm. Returns the total ``(B,)``
     and its parts (``'sa'``, ``'la0'``, ``'la1'``, ...).
     """
     if selected:
-        if not problem.reads_slices:
-            raise ValueError("selected logits need a problem that reads slices only")
-        sa = problem.sa_loss.forward_selected(logits, d)
-        return sa, {"sa": sa}
-    parts = {"sa": problem.sa_loss(logits, d)}
+        if not problem.reads_parts or not isinstance(logits, PartialLogits):
+            raise ValueError("selected logits are the PartialLogits of a problem that reads parts of G(z)")
+        parts = {"sa": problem.sa_loss.forward_selected(logits.slices, d)}
+        if problem.la_losses:
+            sizes = [len(term.slicer.corner_voxels) for term in problem.la_losses]
+            views = torch.split(logits.voxels, sizes, dim=2)  # type: ignore[arg-type]
+            for i, (term, voxels) in enumerate(zip(problem.la_losses, views, strict=True)):
+                parts[f"la{i}"] = term.forward_voxels(voxels)
+    else:
+        assert isinstance(logits, torch.Tensor)
+        parts = {"sa": problem.sa_loss(logits, d)}
+        for i, term in enumerate(problem.la_losses):
+            parts[f"la{i}"] = term(logits)
     total = parts["sa"]
-    for i, term in enumerate(problem.la_losses):
-        parts[f"la{i}"] = term(logits)
+    for i in range(len(problem.la_losses)):
         total = total + problem.gamma * parts[f"la{i}"]
     return total, parts

@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from cardiosr.optimise.init import apply_gauge, keep_measured
-from cardiosr.optimise.losses import cross_entropy, motion_prior_term
+from cardiosr.optimise.losses import motion_prior_term
 from cardiosr.optimise.options import OptimiseOptions
-from cardiosr.optimise.problem import Problem, multi_view_loss
+from cardiosr.optimise.problem import PartialLogits, Problem, multi_view_loss
 from cardiosr.optimise.stopping import StoppingRule
 
 
@@ -57,15 +57,23 @@ def refine_consistency(
         heart, zero_mean = torch.ones_like(heart), False  # apply_gauge is then the identity
     sa = problem.sa_loss
     resample = sa.resample
-    # Without long-axis views only the canonical slices around the stack's slices enter the loss: evaluate
-    # the residual there alone (the same values as the full trilinear up-sampling, a fraction of the work).
-    selected_only = sa.planar and not problem.la_losses
+    # Only the canonical slices around the stack's slices (and the voxels the long-axis views interpolate)
+    # enter the loss: evaluate the residual there alone (the same values as the full trilinear up-sampling,
+    # a fraction of the work).
+    selected_only = problem.reads_parts
     if selected_only:
         # slices first, (1, 2D, C, H, W): the memory order forward_selected reads without a copy
         base_selected = resample.select(base).transpose(1, 2).contiguous()
         position = resample.slice_index.to(base.dtype) * (r.shape[2] - 1) / (base.shape[2] - 1)
         k0 = position.floor().long().clamp(max=r.shape[2] - 2)
         weight = (position - k0).view(1, 1, -1, 1, 1)
+        base_voxels = problem.select(base).voxels
+        if base_voxels is not None:
+            # the voxels' places for grid_sample (align_corners, (x, y, z) = (W, H, D)): trilinear up-sampling
+            # with aligned corners puts voxel i of n at the control grid's i (m - 1) / (n - 1)
+            voxels = problem.view_voxels().to(base.dtype)
+            places = 2.0 * voxels / (torch.tensor(base.shape[2:], dtype=base.dtype, device=base.device) - 1.0) - 1.0
+            places = places.flip(-1).view(1, 1, 1, -1, 3)
 
     def evaluate() -> tuple[torch.Tensor, dict]:
         if selected_only:
@@ -74,10 +82,13 @@ def refine_consistency(
             planes = along.transpose(1, 2).flatten(1, 2)  # (1, 2D·C, h, w), slices first
             flat = F.interpolate(planes, size=base.shape[3:], mode="bilinear", align_corners=True)
             residual = flat.view(1, len(k0), r.shape[1], *base.shape[3:])
-            dz = apply_gauge(dd, heart, zero_mean)
-            logits = (base_selected + residual).transpose(1, 2)
-            total = cross_entropy(resample.forward_selected(logits, dz), sa.target, sa.inside)
-            parts = {"sa": total}
+            slices = (base_selected + residual).transpose(1, 2)
+            at_voxels = None
+            if base_voxels is not None:
+                at_voxels = base_voxels + F.grid_sample(r, places, mode="bilinear", align_corners=True)[:, :, 0, 0]
+            total, parts = multi_view_loss(
+                PartialLogits(slices, at_voxels), apply_gauge(dd, heart, zero_mean), problem, selected=True
+            )
         else:
             residual = F.interpolate(r, size=base.shape[2:], mode="trilinear", align_corners=True)
             total, parts = multi_view_loss(base + residual, apply_gauge(dd, heart, zero_mean), problem)

@@ -60,7 +60,7 @@ def run_losses(
             dd = apply_gauge(row, p.sa_loss.heart_slices, p.zero_mean_gauge)
             shifts.append(dd * 0.0 if run.zero_motion else dd)
         dd = torch.cat(shifts)
-        total, parts = multi_view_loss(p.decode(decode, z[mine]), dd, p, selected=p.reads_slices)
+        total, parts = multi_view_loss(p.decode(decode, z[mine]), dd, p, selected=p.reads_parts)
         for j, i in enumerate(mine):
             run_total = total[j]
             run_parts = {k: v[j].item() for k, v in parts.items()}

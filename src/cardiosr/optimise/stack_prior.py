@@ -195,7 +195,7 @@ def fit_codes(
         opt.zero_grad()
         for k, p in enumerate(problems):
             zk, dk = z[k : k + 1], d[rows[k] : rows[k] + 1, : p.sa_loss.n_slices]
-            _objective(p.decode(decoder, zk), dk, zk, p, weights, selected=p.reads_slices).sum().backward()
+            _objective(p.decode(decoder, zk), dk, zk, p, weights, selected=p.reads_parts).sum().backward()
         opt.step()
     z.requires_grad_(False)
     d.requires_grad_(False)

@@ -319,21 +319,74 @@ class FrozenDecoder(nn.Module):
         >>> torch.allclose(decode.slices(z, index), decode(z)[:, :, index], atol=1e-5)
         True
         """
+        return self.read(z, slice_index=index)[0]
+
+    def voxels(self, z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The logits of the output voxels ``index`` only: ``forward(z).flatten(2)[:, :, flat]``, to float rounding.
+
+        Each output voxel of the last transposed convolution (kernel 4, stride 2, padding 1 along every
+        axis) is made from the 2×2×2 input voxels ``i = (o + 1 - k) / 2`` that are whole numbers, with the
+        kernel's taps ``k``, which depend only on the parity of ``o`` along each axis; so the voxels of one
+        parity class are one product of their gathered inputs (channels side by side) with that class's
+        taps. A long-axis view reads about 8 voxels per pixel (trilinear interpolation), a tenth of the
+        grid for two views (:meth:`cardiosr.optimise.losses.LongAxisLoss.forward_voxels`).
+
+        Parameters
+        ----------
+        z:
+            ``(B, latent_dim)`` latent codes.
+        index:
+            ``(n, 3)`` integer output voxel indices ``(d, h, w)``, in any order, repeats allowed.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, 4, n)`` logits.
+
+        Examples
+        --------
+        >>> prior = VAE3D(latent_dim=4, width=2, levels=2, max_channels=4, grid_shape=(8, 16, 16)).eval()
+        >>> decode, z = prior.frozen_decoder(), torch.randn(2, 4)
+        >>> index = torch.tensor([[0, 0, 0], [7, 15, 15], [3, 8, 1], [3, 8, 1]])
+        >>> full = decode(z)[:, :, index[:, 0], index[:, 1], index[:, 2]]
+        >>> torch.allclose(decode.voxels(z, index), full, atol=1e-5)
+        True
+        """
+        return self.read(z, voxel_index=index)[1]
+
+    def read(
+        self, z: torch.Tensor, *, slice_index: torch.Tensor | None = None, voxel_index: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """:meth:`slices` and :meth:`voxels` of one pass through the layers before the last: ``(slices, voxels)``,
+        each ``None`` when its index is."""
+        if not self._last_layer_halves():
+            full = self.forward(z)
+            slices = None if slice_index is None else full[:, :, slice_index]
+            voxels = None if voxel_index is None else full[:, :, *voxel_index.unbind(1)]
+            return slices, voxels
+        x = self.decoder[:-1](self._features(z)).permute(0, 2, 3, 4, 1)  # (B, D_in, H_in, W_in, C_in)
+        # for the slices a zero slice at both ends (a tap beyond the input reads zero)
+        slices = None if slice_index is None else self._slices_from(F.pad(x, (0, 0, 0, 0, 0, 0, 1, 1)), slice_index)
+        voxels = None if voxel_index is None else self._voxels_from(x, voxel_index)
+        return slices, voxels
+
+    def _last_layer_halves(self) -> bool:
+        """Whether the last layer is a plain transposed convolution of kernel 4, stride 2, padding 1."""
         last = self.decoder[-1]
-        if not (
+        return (
             isinstance(last, nn.ConvTranspose3d)
-            and last.kernel_size[0] == 4
-            and last.stride[0] == 2
-            and last.padding[0] == 1
+            and last.kernel_size == (4, 4, 4)
+            and last.stride == (2, 2, 2)
+            and last.padding == (1, 1, 1)
             and last.groups == 1
-            and last.dilation[0] == 1
+            and last.dilation == (1, 1, 1)
             and not any(last.output_padding)
-        ):
-            return self.forward(z)[:, :, index]
-        x = self.decoder[:-1](self._features(z))  # (B, C_in, D_in, H_in, W_in)
-        b, c_in, _, h, w = x.shape
-        # (B, D_in + 2, H, W, C): channels last, a zero slice at both ends (a tap beyond the input reads zero)
-        padded = F.pad(x.permute(0, 2, 3, 4, 1), (0, 0, 0, 0, 0, 0, 1, 1))
+        )
+
+    def _slices_from(self, padded: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """:meth:`slices` from the last layer's input, ``(B, D_in + 2, H_in, W_in, C)`` padded along D."""
+        last = self.decoder[-1]
+        b, _, h, w, c_in = padded.shape
         order, outputs = [], []
         for parity, taps in ((0, (1, 3)), (1, (0, 2))):  # the taps k with (o + 1 - k) even
             chosen = torch.nonzero(index % 2 == parity).flatten()
@@ -352,6 +405,33 @@ class FrozenDecoder(nn.Module):
             outputs.append(y.contiguous().view(b, n, *y.shape[1:]))  # (B, n, C, H, W)
         out = _Interleave.apply(order, *outputs) if len(outputs) > 1 else outputs[0]
         return out.permute(0, 2, 1, 3, 4)
+
+    def _voxels_from(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """:meth:`voxels` from the last layer's input ``x``, ``(B, D_in, H_in, W_in, C)``."""
+        last = self.decoder[-1]
+        b, c_in = x.shape[0], x.shape[-1]
+        padded = F.pad(x, (0, 0, 1, 1, 1, 1, 1, 1))  # zeros around (a tap beyond the input reads zero)
+        size, n_h, n_w = padded[0, ..., 0].numel(), padded.shape[2], padded.shape[3]
+        flat = padded.reshape(-1, c_in)  # (B · (D_in + 2)(H_in + 2)(W_in + 2), C)
+        taps = torch.tensor([[1, 3], [0, 2]], device=index.device)  # the taps k with (o + 1 - k) even, by parity
+        parity = index % 2
+        classes = parity[:, 0] * 4 + parity[:, 1] * 2 + parity[:, 2]
+        order = torch.argsort(classes, stable=True)  # the voxels by parity class, one block per class
+        o, k = index[order], taps[parity[order]]  # (n, 3), (n, 3, 2)
+        i = (o[:, :, None] + 1 - k) // 2 + 1  # (n, 3, 2) padded input indices
+        rows = ((i[:, 0, :, None, None] * n_h + i[:, 1, None, :, None]) * n_w + i[:, 2, None, None, :]).reshape(-1)
+        rows = (rows + size * torch.arange(b, device=rows.device)[:, None]).reshape(-1)  # every batch item's
+        # (B, n, 8·C): the 2×2×2 inputs of each voxel (D tap slowest), channels side by side
+        gathered = flat.index_select(0, rows).view(b, -1, 8 * c_in)
+        counts = [c for c in torch.bincount(classes, minlength=8).tolist() if c]
+        starts = [sum(counts[:j]) for j in range(len(counts))]
+        outputs = []
+        for start, block in zip(starts, torch.split(gathered, counts, dim=1), strict=True):
+            kk = k[start]  # (3, 2): this class's two taps along each axis
+            weight = last.weight[:, :, kk[0]][:, :, :, kk[1]][:, :, :, :, kk[2]]  # (C_in, C_out, 2, 2, 2)
+            outputs.append(torch.matmul(block, weight.permute(2, 3, 4, 0, 1).reshape(8 * c_in, -1)) + last.bias)
+        out = torch.cat(outputs, 1)  # (B, n, C_out) in class order
+        return out.index_select(1, torch.argsort(order)).permute(0, 2, 1)
 
 
 class _Interleave(torch.autograd.Function):
