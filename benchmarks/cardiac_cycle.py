@@ -16,7 +16,9 @@ long-axis view of every frame (a four-chamber-like plane through the truth,
 also with a two-chamber-like view of every frame beside it (both views of the ED frame for the ED frame alone).
 With ``--long N`` a
 phantom cine of N frames (normal motion, about 12 slices) is also enhanced in a fresh process: its wall time,
-seconds per frame and that process's peak resident memory (the clinical size: 50 frames in UK Biobank). With
+seconds per frame and that process's peak resident memory (the clinical size: 50 frames in UK Biobank); with
+``--long-views`` it is given a two- and a four-chamber view of every frame too (two 4D long-axis cines, as UK
+Biobank acquires them beside the short-axis cine; still views). With
 ``--draws N`` every cine and pattern gets N motion draws (seeds 11, 12, ...): each number is the mean over the
 draws (the LV EF error: its mean absolute value), and a column counts the draws where the shared shifts' RMS is
 below the ED frame's alone. ``--inputs 2v`` runs only the rows with both views (``sa``, ``4ch``, ``2v``: any of
@@ -105,6 +107,7 @@ def cine_arguments(description: str) -> argparse.ArgumentParser:
 def main() -> None:
     parser = cine_arguments(__doc__.splitlines()[0])
     parser.add_argument("--long", type=int, default=0, help="also time an N-frame cine in a fresh process (0: no)")
+    parser.add_argument("--long-views", action="store_true", help="with --long: 2ch and 4ch views of every frame too")
     parser.add_argument("--la", action="store_true", help="also every cine with a long-axis view of each frame")
     parser.add_argument("--two-views", action="store_true", help="also every cine with 2ch and 4ch views of each frame")
     parser.add_argument("--draws", type=int, default=1, help="motion draws per cine and pattern (default 1)")
@@ -132,7 +135,7 @@ def main() -> None:
     long_run = None
     if args.long:
         with multiprocessing.get_context("spawn").Pool(1) as pool:
-            long_run = pool.apply(long_cine, (args.long,))
+            long_run = pool.apply(long_cine, (args.long, args.long_views))
         long_run["peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(long_run, flush=True)
     enhancer = Enhancer(device="cpu")
@@ -224,15 +227,17 @@ def _row(name: str, inputs: str, pattern: str, frames: int, true_ef: float, runs
     ]
 
 
-def long_cine(n_frames: int) -> dict:
-    """Enhance an ``n_frames`` phantom cine (normal motion) with the shipped defaults: seconds, frames, EF error."""
+def long_cine(n_frames: int, views: bool = False) -> dict:
+    """Enhance an ``n_frames`` phantom cine (normal motion) with the shipped defaults (``views``: with a two- and
+    a four-chamber view of every frame): seconds, frames, EF error."""
     warnings.simplefilter("ignore")
     hr = phantom_cycle(np.random.SeedSequence(1, spawn_key=(99,)), n_frames)
     stacks, _ = degrade_cine_with_motion(hr, 1.0, np.random.default_rng(11))
     lv = np.array([clinical_volumes(f.array, f.spacing)["LV_ml"] for f in hr])
+    la = [Cine(tuple(long_axis_view(f, view=v) for f in hr), None, ()) for v in ("2ch", "4ch")] if views else None
     enhancer = Enhancer(device="cpu")
     t0 = time.perf_counter()
-    cycle = enhancer.run_cycle(stacks)
+    cycle = enhancer.run_cycle(stacks, la)
     seconds = time.perf_counter() - t0
     cycle.summary()  # what summary.json holds (volumes and plausibility of every frame), timed on its own
     summary_seconds = time.perf_counter() - t0 - seconds
@@ -243,6 +248,7 @@ def long_cine(n_frames: int) -> dict:
         "seconds": seconds,
         "summary_seconds": summary_seconds,
         "ef_error": cycle.cycle()["EF_LV"] - true_ef,
+        "views": views,
     }
 
 
@@ -285,7 +291,8 @@ def write_section(
     memory = note + memory
     if long_run:
         memory += (
-            f" Long cine: {long_run['frames']} frames of {long_run['slices']} slices in {long_run['seconds']:.0f} s"
+            f" Long cine{' with a two- and a four-chamber view of every frame' if long_run.get('views') else ''}:"
+            f" {long_run['frames']} frames of {long_run['slices']} slices in {long_run['seconds']:.0f} s"
             f" ({long_run['seconds'] / long_run['frames']:.2f} s per frame), peak resident memory"
             f" {long_run['peak_mb']:.0f} MB, LV EF error {long_run['ef_error']:+.1f} points; the content of its"
             f" summary.json (volumes and plausibility of every frame) {long_run.get('summary_seconds', 0):.1f} s more."
