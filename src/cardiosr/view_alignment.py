@@ -109,21 +109,36 @@ def crossing_line(
     return ij, labels
 
 
-def _scores(labels: np.ndarray, lines: Sequence[tuple[np.ndarray, np.ndarray]], spacing, candidates) -> np.ndarray:
-    """Mean over ``lines`` of the Dice of LV, MYO and RV (summed) between the view's labels and the slice's
-    ``labels`` moved by each candidate shift ``(m, 2)`` mm: ``(m,)``."""
-    rows, cols = labels.shape
-    step = candidates / np.asarray(spacing, float)[None]
+def _scores(items, candidates: np.ndarray) -> np.ndarray:
+    """Mean over the frames ``items`` (each ``(labels, lines, spacing)``) of the mean over its ``lines`` of the
+    Dice of LV, MYO and RV (summed) between the view's labels and the slice's ``labels`` moved by each candidate
+    shift ``(m, 2)`` mm: ``(m,)``.
+
+    Frames whose lines run through the same points (a cine's views share their geometry) share the lookup of
+    where each candidate moves them; only the labels read there differ.
+    """
+    lookups: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     total = np.zeros(len(candidates))
-    for ij, view_labels in lines:
-        at = ij[None] + step[:, None]  # the heart at x lies at x + d in a slice moved by d
-        i, j = np.rint(at[..., 0]).astype(int), np.rint(at[..., 1]).astype(int)
-        inside = (i >= 0) & (i < rows) & (j >= 0) & (j < cols)
-        moved = np.where(inside, labels[i.clip(0, rows - 1), j.clip(0, cols - 1)], 0)
-        for value in (LV, MYO, RV):
-            a, b = moved == value, (view_labels == value).astype(float)
-            total += 2.0 * (a @ b) / np.maximum(a.sum(1) + b.sum(), 1.0)
-    return total / max(len(lines), 1)
+    for labels, lines, spacing in items:
+        rows, cols = labels.shape
+        step = candidates / np.asarray(spacing, float)[None]
+        score = np.zeros(len(candidates))
+        for ij, view_labels in lines:
+            key = (ij.tobytes(), rows, cols, step.tobytes())
+            if key not in lookups:
+                at = ij[None] + step[:, None]  # the heart at x lies at x + d in a slice moved by d
+                i, j = np.rint(at[..., 0]).astype(np.intp), np.rint(at[..., 1]).astype(np.intp)
+                inside = (i >= 0) & (i < rows) & (j >= 0) & (j < cols)
+                lookups[key] = (np.where(inside, i * cols + j, 0), ~inside)
+            flat, outside = lookups[key]
+            moved = labels.ravel()[flat]
+            moved[outside] = 0
+            for value in (LV, MYO, RV):
+                a, b = moved == value, view_labels == value
+                both = np.count_nonzero(a[:, b], axis=1)
+                score += 2.0 * both / np.maximum(np.count_nonzero(a, axis=1) + np.count_nonzero(b), 1.0)
+        total += score / max(len(lines), 1)
+    return total / max(len(items), 1)
 
 
 def _crossings(stacks, views) -> tuple[np.ndarray, dict]:
@@ -274,7 +289,7 @@ def _best_over_frames(work, reference: np.ndarray, reach_mm: float, tie_weight: 
     for step, half in ((1.0, reach_mm), (0.25, 1.5)):
         axis = np.arange(-half, half + 1e-9, step)
         grid = centre + np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
-        score = sum(_scores(labels, lines, spacing, grid) for labels, lines, spacing in work) / len(work)
+        score = _scores(work, grid)
         score = score - tie_weight * ((grid - reference) ** 2).sum(1)
         top = score >= score.max() - 1e-9
         centre = grid[top].mean(0) if step < 1.0 else grid[np.argmax(score)]
@@ -321,6 +336,6 @@ def view_motion_evidence(
     grid = shifts[seen].mean(0) + np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
     at, shared = 0.0, np.zeros(len(grid))
     for k, items in work.items():
-        at += sum(_scores(labels, lines, spacing, shifts[k][None])[0] for labels, lines, spacing in items) / len(items)
-        shared += sum(_scores(labels, lines, spacing, grid) for labels, lines, spacing in items) / len(items)
+        at += _scores(items, shifts[k][None])[0]
+        shared += _scores(items, grid)
     return float((at - shared.max()) / len(work))
