@@ -65,8 +65,8 @@ class Problem:
         """What Eq. 5 reads of ``G(z)`` for this subject, for :func:`multi_view_loss` with ``selected=``
         :attr:`reads_parts`: the two canonical slices around each short-axis slice
         (:meth:`cardiosr.prior.networks.FrozenDecoder.slices`, a third of the decoder's work) and the voxels
-        each long-axis view interpolates (:meth:`~cardiosr.prior.networks.FrozenDecoder.voxels`, about a
-        twentieth of the grid per view), as :class:`PartialLogits`; else the whole grid."""
+        each long-axis view interpolates (:meth:`~cardiosr.prior.networks.FrozenDecoder.voxels`, about 2 % of
+        the grid per view), as :class:`PartialLogits`; else the whole grid."""
         if not self.reads_parts:
             return decoder(z)
         slices, voxels = decoder.read(
@@ -155,7 +155,8 @@ def multi_view_loss(
             for i, (term, voxels) in enumerate(zip(problem.la_losses, views, strict=True)):
                 parts[f"la{i}"] = term.forward_voxels(voxels)
     else:
-        assert isinstance(logits, torch.Tensor)
+        if isinstance(logits, PartialLogits):
+            raise ValueError("PartialLogits need selected=True")
         parts = {"sa": problem.sa_loss(logits, d)}
         for i, term in enumerate(problem.la_losses):
             parts[f"la{i}"] = term(logits)

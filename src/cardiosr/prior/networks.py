@@ -328,8 +328,8 @@ class FrozenDecoder(nn.Module):
         axis) is made from the 2×2×2 input voxels ``i = (o + 1 - k) / 2`` that are whole numbers, with the
         kernel's taps ``k``, which depend only on the parity of ``o`` along each axis; so the voxels of one
         parity class are one product of their gathered inputs (channels side by side) with that class's
-        taps. A long-axis view reads about 8 voxels per pixel (trilinear interpolation), a tenth of the
-        grid for two views (:meth:`cardiosr.optimise.losses.LongAxisLoss.forward_voxels`).
+        taps. A long-axis view reads the 8 corners of each of its pixels (trilinear interpolation), about 2 %
+        of the grid (:meth:`cardiosr.optimise.losses.LongAxisLoss.forward_voxels`).
 
         Parameters
         ----------
