@@ -429,7 +429,8 @@ class FrozenDecoder(nn.Module):
         for start, block in zip(starts, torch.split(gathered, counts, dim=1), strict=True):
             kk = k[start]  # (3, 2): this class's two taps along each axis
             weight = last.weight[:, :, kk[0]][:, :, :, kk[1]][:, :, :, :, kk[2]]  # (C_in, C_out, 2, 2, 2)
-            outputs.append(torch.matmul(block, weight.permute(2, 3, 4, 0, 1).reshape(8 * c_in, -1)) + last.bias)
+            product = torch.matmul(block, weight.permute(2, 3, 4, 0, 1).reshape(8 * c_in, -1))
+            outputs.append(product if last.bias is None else product + last.bias)
         out = torch.cat(outputs, 1)  # (B, n, C_out) in class order
         return out.index_select(1, torch.argsort(order)).permute(0, 2, 1)
 
