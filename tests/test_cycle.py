@@ -313,7 +313,7 @@ def test_clear_motion_in_a_cine_is_searched_on_from_the_shared_estimate(cine):
     assert motion["loss_estimate_searched"] < motion["key_frame_losses"][motion["estimate"]][ed]
 
 
-def test_a_held_search_fits_the_codes_at_the_start_first_then_moves_the_shifts_with_a_fresh_stopping_rule(cine, default_prior):
+def test_a_held_search_fits_the_codes_first_then_moves_the_shifts_under_a_fresh_stopping_rule(cine, default_prior):
     from cardiosr.optimise.init import warm_start_latents
 
     _, stacks, _ = cine
