@@ -180,7 +180,6 @@ def _fit_latents(
     progress: Callable[[int, int], None] | None = None,
     search: torch.Tensor | None = None,
     free: torch.Tensor | None = None,
-    hold: int = 0,
 ) -> tuple[torch.Tensor, list[list[dict]], bool]:
     """Adam on the latent codes of several items; returns z, histories, converged.
 
@@ -192,10 +191,7 @@ def _fit_latents(
     (``shifts``), or with ``search`` (a ``(D, 2)`` start; only its heart slices move) one set of shifts shared by
     every item is searched too, with the motion prior ``λ·(−log p(d))`` (``options.motion_prior``); the
     searched shifts are written back into ``search``; with ``free`` (:func:`~cardiosr.optimise.init.views_unmeasured`)
-    they keep the components the long-axis views measured at the start; with ``hold`` they stay at the start for
-    the first ``hold`` iterations (the codes fit to them alone, in the same Adam) and the stopping rule starts
-    afresh when they are released, as a single stack's kept estimate is searched on
-    (:func:`~cardiosr.optimise.search.latent_optimisation` with ``decide_after``).
+    they keep the components the long-axis views measured at the start.
     """
     z = z0.clone().requires_grad_(True)
     groups = [{"params": [z], "lr": options.lr_z}]
@@ -209,7 +205,7 @@ def _fit_latents(
     rule = StoppingRule(options.window, options.tolerance)
     totals: list[float] = []
     histories: list[list[dict]] = [[] for _ in problems]
-    converged, since = False, 0
+    converged = False
     for iteration in range(options.max_iterations + 1):
         optimiser.zero_grad(set_to_none=True)
         # One item at a time, each backpropagated at once: the memory of one decoding, whatever the frame
@@ -236,14 +232,9 @@ def _fit_latents(
         totals.append(objective)
         if progress is not None:
             progress(iteration, options.max_iterations)
-        if iteration + 1 == hold:
-            since = len(totals)  # the shifts move from the next step on: the stopping rule starts afresh
-        held = iteration + 1 < hold
-        if (not held and rule.converged(totals[since:])) or iteration == options.max_iterations:
-            converged = rule.converged(totals[since:])
+        if rule.converged(totals) or iteration == options.max_iterations:
+            converged = rule.converged(totals)
             break
-        if held and search is not None:
-            d.grad.zero_()  # Adam counts the step, as for a single stack's runs that do not move their shifts
         optimiser.step()
         if search is not None and free is not None:
             keep_measured(d, start, free)
@@ -439,9 +430,7 @@ def _motion_test(
         # clear motion: the estimate is the start of the joint search of the ED frame's z and the shifts (on
         # the ED frame, where the prior fits best, as the estimate is chosen)
         lam, ed = options.estimate_search, [key_frame_of([p.sa for p in problems], "ED")]
-        searched, histories = _search_shifts(
-            decode, prior, problems, ed, estimates[best], options, lam, free, hold=options.decide_after or 0
-        )
+        searched, histories = _search_shifts(decode, prior, problems, ed, estimates[best], options, lam, free)
         loss_e = _searched_loss(searched, histories, [problems[k] for k in ed], lam)
         motion.update(
             estimate_searched=True, estimate_search_lambda=lam, loss_estimate_searched=round(float(sum(loss_e)), 6)
@@ -523,25 +512,16 @@ def _search_shifts(
     options: OptimiseOptions,
     motion_prior: float,
     free: torch.Tensor | None = None,
-    hold: int = 0,
 ) -> tuple[np.ndarray, list[list[dict]]]:
     """One set of shifts shared by the frames ``keys``, searched with their latent codes from ``start`` with
     the motion prior at ``motion_prior`` (λ): the shifts ``(D, 2)`` (float64) and each frame's loss history
-    (``free``: only the components no long-axis view measured move; ``hold``: they stay at ``start`` for the first
-    ``hold`` iterations)."""
+    (``free``: only the components no long-axis view measured move)."""
     device = next(prior.parameters()).device
     key_problems = [problems[k] for k in keys]
     searched = torch.from_numpy(start).float().to(device)
     z0 = _start(prior, key_problems, [start] * len(keys), options, device)
     _, histories, _ = _fit_latents(
-        decode,
-        key_problems,
-        [],
-        z0,
-        replace(options, motion_prior=motion_prior),
-        search=searched,
-        free=free,
-        hold=hold,
+        decode, key_problems, [], z0, replace(options, motion_prior=motion_prior), search=searched, free=free
     )
     return searched.cpu().numpy().astype(float), histories
 
