@@ -511,3 +511,21 @@ def test_while_the_searched_shifts_lead_a_fixed_estimate_far_below_tau_stops(fix
     fixed, still, searched = runs
     assert fixed.done == stopped  # the searched leads (gain 0.3 > τs, the estimate's ≤ τ): the test goes on
     assert not still.done and not searched.done and still.decided_at is None
+
+
+def test_reading_voxels_needs_no_bias_in_the_last_layer_and_partial_logits_need_selected(default_prior):
+    torch.manual_seed(0)
+    prior = VAE3D(latent_dim=6, width=3, levels=3, max_channels=8, grid_shape=(16, 32, 32)).eval()
+    decode = prior.frozen_decoder()
+    assert isinstance(decode.decoder[-1], torch.nn.ConvTranspose3d)
+    decode.decoder[-1].bias = None  # a last layer trained without bias
+    index = torch.tensor([[0, 0, 0], [15, 31, 31], [7, 12, 19], [8, 13, 20], [7, 12, 19]])
+    z = torch.randn(2, 6)
+    with torch.no_grad():
+        full = decode(z)[:, :, index[:, 0], index[:, 1], index[:, 2]]
+        assert torch.allclose(decode.voxels(z, index), full, atol=1e-5)
+    # the parts of the grid Eq. 5 reads are not a whole grid: the loss refuses them without selected=True
+    problem = make_problem(_case(0, 1.0)[1].lr)
+    read = problem.decode(default_prior[0].frozen_decoder(), torch.zeros(1, default_prior[0].latent_dim))
+    with pytest.raises(ValueError, match="selected=True"):
+        multi_view_loss(read, torch.zeros(1, problem.sa_loss.n_slices, 2), problem)

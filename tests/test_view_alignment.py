@@ -152,3 +152,33 @@ def test_a_cine_s_views_show_its_shared_breathing_motion_in_every_frame():
         one = view_motion_evidence(stacks[0], views[0], d)
         assert one == pytest.approx(view_motion_evidence(stacks[:1], views[:1], d))
     assert evidence[0.0] < VIEW_MOTION_EVIDENCE < evidence[1.0], evidence
+
+
+def test_the_crossing_scores_of_frames_sharing_their_lines_are_each_frame_s_dice_averaged():
+    from cardiosr.view_alignment import _scores
+
+    rng = np.random.default_rng(0)
+    spacing = (1.25, 1.5)
+    lines = [(rng.uniform(-2, 40, (30, 2)), rng.integers(0, 4, 30)) for _ in range(2)]  # pixel coordinates, labels
+    frames = [(rng.integers(0, 4, (36, 32)).astype(np.uint8), lines, spacing) for _ in range(2)]
+    candidates = np.array([[0.0, 0.0], [2.5, -1.5], [-3.75, 4.5], [60.0, 0.0]])  # mm; the last moves it all out
+
+    def dice_by_hand(labels, shift):
+        total = 0.0
+        for ij, view in lines:
+            moved = []
+            for p in ij:
+                i, j = (int(np.rint(p[a] + shift[a] / spacing[a])) for a in (0, 1))
+                inside = 0 <= i < labels.shape[0] and 0 <= j < labels.shape[1]
+                moved.append(labels[i, j] if inside else 0)
+            moved = np.array(moved)
+            for value in (1, 2, 3):
+                a, b = moved == value, view == value
+                total += 2.0 * (a & b).sum() / max(a.sum() + b.sum(), 1)
+        return total / len(lines)
+
+    shared = _scores(frames, candidates)
+    each = np.mean([_scores([f], candidates) for f in frames], axis=0)
+    by_hand = np.mean([[dice_by_hand(f[0], c) for c in candidates] for f in frames], axis=0)
+    assert np.allclose(shared, each) and np.allclose(shared, by_hand)
+    assert shared[-1] == 0.0 and shared[:3].max() > 0.0

@@ -109,7 +109,10 @@ def crossing_line(
     return ij, labels
 
 
-def _scores(items, candidates: np.ndarray) -> np.ndarray:
+def _scores(
+    items: Sequence[tuple[np.ndarray, Sequence[tuple[np.ndarray, np.ndarray]], Sequence[float]]],
+    candidates: np.ndarray,
+) -> np.ndarray:
     """Mean over the frames ``items`` (each ``(labels, lines, spacing)``) of the mean over its ``lines`` of the
     Dice of LV, MYO and RV (summed) between the view's labels and the slice's ``labels`` moved by each candidate
     shift ``(m, 2)`` mm: ``(m,)``.
