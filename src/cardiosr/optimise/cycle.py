@@ -46,6 +46,7 @@ from cardiosr.optimise.init import (
     GAUGE_LONG_AXIS,
     GAUGE_ZERO_MEAN,
     INITIAL_SHIFTS,
+    blend_view_trend,
     centroid_shifts,
     corrected_by_views,
     keep_measured,
@@ -435,6 +436,10 @@ def _motion_test(
         motion.update(
             estimate_searched=True, estimate_search_lambda=lam, loss_estimate_searched=round(float(sum(loss_e)), 6)
         )
+        if free is not None and options.view_trend > 0:
+            # one view: its tilt across its lines, read from the chords of every frame, weighed with the search's
+            searched = blend_view_trend(searched, estimates[best], free.cpu().numpy(), options.view_trend)
+            motion.update(view_trend=options.view_trend)
         return searched, motion
     if options.search_threshold is None:
         if _views_corroborate(problems, keys, estimates[best], gain, options, motion):

@@ -191,6 +191,46 @@ def keep_measured(d: torch.Tensor, start: torch.Tensor, free: torch.Tensor) -> N
         d.copy_(start + torch.einsum("kij,...kj->...ki", free, d - start))
 
 
+#: Slices seen along one direction that :func:`blend_view_trend` needs before a linear trend means anything.
+MIN_TREND_SLICES = 3
+
+
+def blend_view_trend(d: np.ndarray, start: np.ndarray, free: np.ndarray, weight: float) -> np.ndarray:
+    """Searched shifts ``d`` ``(D, 2)`` mm whose linear trend along the slices across one view's lines is moved
+    by ``weight`` (0-1) towards that of the views' estimate ``start`` they were searched from.
+
+    ``free`` are the projections ``(D, 2, 2)`` of :func:`views_unmeasured`. On a slice one view sees along one
+    direction it is ``u uᵀ``, ``u`` the unit vector across the view's line, and the search moved only
+    ``a_k = u_k · (d_k − start_k)``. The least-squares line ``a_k ≈ α + β (k − k̄)`` over those slices'
+    indices ``k`` gives the trend ``β``, and ``d_k ← d_k − weight · β (k − k̄) u_k``. A linear trend of the
+    shifts along the slices is a tilt of the long axis, which no short-axis slice tells from motion; across
+    its lines a view reads it only from how the chords change over the slices, and the search sets it where
+    the prior's shapes fit better, so the two readings of that tilt are weighed (``weight`` 0: the search's,
+    1: the view's). Slices seen in two directions (nothing moved) or by none (everything moved) keep ``d``;
+    with fewer than :data:`MIN_TREND_SLICES` slices seen along one direction ``d`` is returned as it is.
+
+    Examples
+    --------
+    >>> free = np.tile([[1.0, 0.0], [0.0, 0.0]], (4, 1, 1))  # one view: every slice's rows are free
+    >>> d = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0], [3.0, 1.0]])  # rows searched into a trend of 1 mm/slice
+    >>> blend_view_trend(d, np.zeros((4, 2)), free, 0.5).tolist()
+    [[0.75, 1.0], [1.25, 1.0], [1.75, 1.0], [2.25, 1.0]]
+    """
+    d = np.array(d, dtype=float)
+    one = np.nonzero(np.abs(np.trace(free, axis1=1, axis2=2) - 1.0) < 1e-3)[0]
+    if weight == 0 or len(one) < MIN_TREND_SLICES:
+        return d
+    p = np.asarray(free, dtype=float)[one]  # each u uᵀ
+    column = p.diagonal(axis1=1, axis2=2).argmax(1)
+    u = p[np.arange(len(one)), :, column]
+    u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+    a = ((d[one] - start[one]) * u).sum(1)
+    k = one - one.mean()
+    beta = float((a * k).sum() / (k * k).sum())
+    d[one] -= weight * beta * k[:, None] * u
+    return d
+
+
 def shift_slices(sa: LabelVolume, d: np.ndarray) -> LabelVolume:
     """Move every slice's content by ``d`` mm (``(D, 2)``, rows/columns) with :class:`~cardiosr.degradation.SliceShift`.
 

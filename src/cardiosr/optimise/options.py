@@ -130,6 +130,14 @@ class OptimiseOptions:
         fitted together, so a shorter window than a single stack's loses nothing and saves time: 3 against 5
         gave the same mean Dice per frame and shift RMS on the benchmark cines and a 50-frame cine in a fifth
         less time (``docs/benchmarks.md``, sections *cycle-window* and *cycle-window-3*).
+    view_trend:
+        Cines only, with long-axis views correcting the estimates: after the clear-motion search, the linear
+        trend along the slices of the shifts' components across a single view's lines (a tilt of the long axis
+        across the view, which no short-axis slice tells from motion) is moved this far (0-1) from the search's
+        towards the views' estimate's (:func:`cardiosr.optimise.init.blend_view_trend`): the prior's and the
+        view's readings of that tilt weighed alike. 0 keeps the search's. Chosen on phantom 0 and the real
+        biv-me heart with a four-chamber view per frame (``docs/cardiac-cycle.md``, *One view: the trend
+        across its line*).
     fidelity:
         Weight of the prior between the slices in the final fusion with the motion-corrected stack
         (:func:`cardiosr.fidelity.fuse_with_stack`): 0 gives shape-based interpolation of the corrected
@@ -290,6 +298,12 @@ class OptimiseOptions:
         "(default {default})",
         metavar="N",
     )
+    view_trend: float = option(
+        0.5,
+        "cine only, one long-axis view: weight of the view's reading of the across-line tilt after the "
+        "clear-motion search, 0-1 (default {default})",
+        metavar="W",
+    )
     fidelity: float | None = option(
         0.25,
         "prior weight W in [0, 1] midway between slices when fusing with the motion-corrected stack "
@@ -393,6 +407,8 @@ class OptimiseOptions:
         if self.decide_after is not None and self.decide_after < self.window:
             raise InputError(f"decide_after must be at least the window ({self.window}), got {self.decide_after}")
         StoppingRule(self.cycle_window, self.tolerance)
+        if not 0 <= self.view_trend <= 1:
+            raise InputError(f"view_trend must be between 0 and 1, got {self.view_trend}")
         if not self.temporal_weight >= 0:
             raise InputError(f"temporal_weight must be non-negative, got {self.temporal_weight}")
         if self.fidelity is not None and not 0.0 <= self.fidelity <= 1.0:
