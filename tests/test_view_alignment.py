@@ -182,3 +182,59 @@ def test_the_crossing_scores_of_frames_sharing_their_lines_are_each_frame_s_dice
     by_hand = np.mean([[dice_by_hand(f[0], c) for c in candidates] for f in frames], axis=0)
     assert np.allclose(shared, each) and np.allclose(shared, by_hand)
     assert shared[-1] == 0.0 and shared[:3].max() > 0.0
+
+
+def test_the_tilt_across_one_view_is_weighed_between_the_search_and_the_view_and_nothing_else_moves():
+    from cardiosr.optimise.init import blend_view_trend
+
+    rng = np.random.default_rng(0)
+    u = np.array([np.cos(0.5), np.sin(0.5)])  # across the view's lines, at an angle to the axes
+    free = np.tile(np.outer(u, u), (9, 1, 1))
+    free[0] = np.eye(2)  # seen by no view: everything moved freely
+    free[8] = 0.0  # seen in two directions: nothing moved
+    start = rng.normal(0, 2, (9, 2))
+    # the search moved the seen slices across the lines only: an offset, a tilt of 0.7 mm per slice and noise
+    k = np.arange(9.0)
+    a = 1.5 + 0.7 * (k - 4) + rng.normal(0, 0.3, 9)
+    searched = start + a[:, None] * u
+    searched[0] += [3.0, -2.0]
+    searched[8] = start[8]
+    one = np.arange(1, 8)
+    for weight in (0.0, 0.5, 1.0):
+        out = blend_view_trend(searched, start, free, weight)
+        moved = ((out - start) * u).sum(1)[one]
+        slope = np.polyfit(one, moved, 1)[0]
+        slope_searched = np.polyfit(one, a[one], 1)[0]
+        assert slope == pytest.approx((1 - weight) * slope_searched, abs=1e-9)
+        assert moved.mean() == pytest.approx(a[one].mean(), abs=1e-9)  # the common move across the lines stays
+        along = np.array([-u[1], u[0]])
+        assert np.allclose((out - searched) @ along, 0.0, atol=1e-12)  # nothing moves along the lines
+        assert np.allclose(out[[0, 8]], searched[[0, 8]])  # unseen and twice-seen slices keep the search's
+    # fewer than three slices seen along one direction: no trend to weigh
+    few = free.copy()
+    few[3:8] = np.eye(2)
+    assert np.array_equal(blend_view_trend(searched, start, few, 1.0), searched)
+
+
+def test_a_cine_with_one_view_weighs_the_tilt_across_it_after_its_clear_motion_search():
+    from cardiosr.optimise.init import MIN_TREND_SLICES
+    from cardiosr.pipeline import Enhancer
+
+    hr = phantom_cycle(5, 4)
+    stacks, _ = degrade_cine_with_motion(hr, 4.0, np.random.default_rng(7))  # severe: clear motion
+    views = [Cine(tuple(long_axis_view(f, view="4ch") for f in hr), None, ())]
+    shifts, motions = {}, {}
+    for weight in (0.0, 1.0):
+        result = Enhancer(device="cpu", view_trend=weight, max_iterations=15).run_cycle(stacks, views, frames="ED")
+        shifts[weight], motions[weight] = np.nan_to_num(result.shifts_mm), result.motion
+    assert motions[1.0]["estimate_searched"] and motions[1.0]["view_trend"] == 1.0
+    assert "view_trend" not in motions[0.0]
+    # the same search, then only a line along the slices, across the view's lines, told apart
+    diff = shifts[1.0] - shifts[0.0]
+    moved = np.nonzero(np.abs(diff).max(1) > 1e-6)[0]
+    assert len(moved) >= MIN_TREND_SLICES
+    u = np.linalg.svd(diff[moved])[2][0]  # one direction for every moved slice (the 4ch lines are parallel)
+    across = diff[moved] @ u
+    assert np.allclose(diff[moved], across[:, None] * u, atol=1e-5)
+    assert np.allclose(across, np.polyval(np.polyfit(moved, across, 1), moved), atol=1e-5)
+    assert abs(across.mean()) < 1e-5 and abs(across).max() > 1e-2  # a tilt, not a common move
