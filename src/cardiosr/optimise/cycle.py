@@ -14,7 +14,9 @@ same in every frame. :func:`cycle_optimisation` therefore
    the ED frame's latent code alone, with the motion prior at ``estimate_search`` (λe; ``None``: the
    estimate stays fixed; the ES frame, which the prior fits less well, pulls the shared shifts away: in a
    run outside the repository, searched on ES alone they ended 2.8-6.7 mm RMS off on the benchmark cines,
-   on ED alone 1.2-3.3 mm); otherwise the searched hypothesis, one
+   on ED alone 1.2-3.3 mm; with one long-axis view the tilt across its lines is then weighed between the
+   search and the view, ``options.view_trend``: :func:`~cardiosr.optimise.init.blend_view_trend`); otherwise
+   the searched hypothesis, one
    set of shifts shared by the key frames, optimised with their latent codes from the better estimate, with
    the motion prior; it is kept only when it also beats that estimate's loss by τs (see :func:`_motion_test`;
    with long-axis views that corrected the estimates, ``d = 0`` is not kept when the key frames' views show

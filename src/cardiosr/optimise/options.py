@@ -136,7 +136,7 @@ class OptimiseOptions:
         across the view, which no short-axis slice tells from motion) is moved this far (0-1) from the search's
         towards the views' estimate's (:func:`cardiosr.optimise.init.blend_view_trend`): the prior's and the
         view's readings of that tilt weighed alike. 0 keeps the search's. Chosen on phantom 0 and the real
-        biv-me heart with a four-chamber view per frame (``docs/cardiac-cycle.md``, *One view: the trend
+        biv-me heart with a four-chamber view per frame (``docs/cardiac-cycle.md``, *One view: the tilt
         across its line*).
     fidelity:
         Weight of the prior between the slices in the final fusion with the motion-corrected stack
