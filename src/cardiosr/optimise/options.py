@@ -131,13 +131,13 @@ class OptimiseOptions:
         gave the same mean Dice per frame and shift RMS on the benchmark cines and a 50-frame cine in a fifth
         less time (``docs/benchmarks.md``, sections *cycle-window* and *cycle-window-3*).
     view_trend:
-        Cines only, with long-axis views correcting the estimates: after the clear-motion search, the linear
-        trend along the slices of the shifts' components across a single view's lines (a tilt of the long axis
-        across the view, which no short-axis slice tells from motion) is moved this far (0-1) from the search's
-        towards the views' estimate's (:func:`cardiosr.optimise.init.blend_view_trend`): the prior's and the
-        view's readings of that tilt weighed alike. 0 keeps the search's. Chosen on phantom 0 and the real
-        biv-me heart with a four-chamber view per frame (``docs/cardiac-cycle.md``, *One view: the tilt
-        across its line*).
+        With long-axis views correcting the estimates: after the clear-motion search (a single stack's kept
+        estimate searched on, a cine's on its ED frame), the linear trend along the slices of the shifts'
+        components across a single view's lines (a tilt of the long axis across the view, which no short-axis
+        slice tells from motion) is moved this far (0-1) from the search's towards the views' estimate's
+        (:func:`cardiosr.optimise.init.blend_view_trend`): the prior's and the view's readings of that tilt
+        weighed alike. 0 keeps the search's. Chosen on phantom 0 and the real biv-me heart with a
+        four-chamber view (``docs/cardiac-cycle.md``, *One view: the tilt across its line*).
     fidelity:
         Weight of the prior between the slices in the final fusion with the motion-corrected stack
         (:func:`cardiosr.fidelity.fuse_with_stack`): 0 gives shape-based interpolation of the corrected
@@ -300,8 +300,8 @@ class OptimiseOptions:
     )
     view_trend: float = option(
         0.5,
-        "cine only, one long-axis view: weight of the view's reading of the across-line tilt after the "
-        "clear-motion search, 0-1 (default {default})",
+        "one long-axis view: weight of the view's reading of the tilt across its lines after the clear-motion "
+        "search, 0-1 (default {default})",
         metavar="W",
     )
     fidelity: float | None = option(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 
@@ -54,6 +55,9 @@ class Run:
     decided_at, decision:
         The iteration at which the motion test decided for its subject and stopped the other hypotheses
         (``None``: it did not decide early), and the losses and relative gains it decided on then.
+    start:
+        The shifts ``(D, 2)`` mm it started from (a fixed estimate's; ``None`` for ``d = 0`` and restarts of
+        the paper's schedule).
     """
 
     problem: int
@@ -70,6 +74,7 @@ class Run:
     best: Snapshot | None = None
     decided_at: int | None = None
     decision: dict | None = None
+    start: np.ndarray | None = None
 
     @property
     def moves_shifts(self) -> bool:

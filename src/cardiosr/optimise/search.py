@@ -15,6 +15,7 @@ from cardiosr.optimise.init import (
     GAUGE_ZERO_MEAN,
     INITIAL_SHIFTS,
     apply_gauge,
+    blend_view_trend,
     corrected_by_views,
     initial_latents,
     keep_measured,
@@ -135,6 +136,7 @@ def latent_optimisation(
         if not run.zero_motion:
             start_d = second[run.problem] if run.second else shifts[run.problem]
             d0[i, : len(start_d)] = start_d
+            run.start = np.asarray(start_d, dtype=float)
     d = torch.from_numpy(d0).to(device).requires_grad_(True)
     rule = StoppingRule(options.window, options.tolerance)
     decode = prior.frozen_decoder().to(device)
@@ -392,13 +394,18 @@ def _final_results(
         d = apply_gauge(best.state.d[None, :n], problem.sa_loss.heart_slices, problem.zero_mean_gauge)[0]
         if best.zero_motion:
             d = d * 0.0
+        projection = free[index] if free else None
+        if best.freed and projection is not None and best.start is not None and options.view_trend > 0:
+            # one view: the tilt across its lines weighed between the search and the view (as for a cine)
+            weighed = blend_view_trend(d.cpu().numpy(), best.start, projection.cpu().numpy(), options.view_trend)
+            d = torch.from_numpy(weighed).to(d)
+            motion["view_trend"] = options.view_trend
         history = list(best.history)
         latent_iterations = best.state.iteration
         final_logits = logits[mine.index(best) : mine.index(best) + 1] if best in mine else chosen_logits
         refine_iterations, latent_probs = 0, None
         if options.refine and options.refine_iterations > 0 and options.schedule == "joint":
             latent_probs = torch.softmax(final_logits, 1)[0].cpu().numpy()
-            projection = free[index] if free else None
             final_logits, d, rows = refine_consistency(
                 final_logits, d, problem, options, fix_shifts=not best.search, free=projection
             )
