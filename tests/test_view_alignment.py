@@ -216,21 +216,10 @@ def test_the_tilt_across_one_view_is_weighed_between_the_search_and_the_view_and
     assert np.array_equal(blend_view_trend(searched, start, few, 1.0), searched)
 
 
-def test_a_cine_with_one_view_weighs_the_tilt_across_it_after_its_clear_motion_search():
+def _a_tilt_across_one_direction(diff: np.ndarray) -> None:
+    """Assert that ``diff`` (D, 2) is a line along the slices with zero mean, across one in-plane direction."""
     from cardiosr.optimise.init import MIN_TREND_SLICES
-    from cardiosr.pipeline import Enhancer
 
-    hr = phantom_cycle(5, 4)
-    stacks, _ = degrade_cine_with_motion(hr, 4.0, np.random.default_rng(7))  # severe: clear motion
-    views = [Cine(tuple(long_axis_view(f, view="4ch") for f in hr), None, ())]
-    shifts, motions = {}, {}
-    for weight in (0.0, 1.0):
-        result = Enhancer(device="cpu", view_trend=weight, max_iterations=15).run_cycle(stacks, views, frames="ED")
-        shifts[weight], motions[weight] = np.nan_to_num(result.shifts_mm), result.motion
-    assert motions[1.0]["estimate_searched"] and motions[1.0]["view_trend"] == 1.0
-    assert "view_trend" not in motions[0.0]
-    # the same search, then only a line along the slices, across the view's lines, told apart
-    diff = shifts[1.0] - shifts[0.0]
     moved = np.nonzero(np.abs(diff).max(1) > 1e-6)[0]
     assert len(moved) >= MIN_TREND_SLICES
     u = np.linalg.svd(diff[moved])[2][0]  # one direction for every moved slice (the 4ch lines are parallel)
@@ -238,3 +227,26 @@ def test_a_cine_with_one_view_weighs_the_tilt_across_it_after_its_clear_motion_s
     assert np.allclose(diff[moved], across[:, None] * u, atol=1e-5)
     assert np.allclose(across, np.polyval(np.polyfit(moved, across, 1), moved), atol=1e-5)
     assert abs(across.mean()) < 1e-5 and abs(across).max() > 1e-2  # a tilt, not a common move
+
+
+@pytest.mark.parametrize("cine", [True, False], ids=["cine", "single stack"])
+def test_one_view_s_tilt_across_its_lines_is_weighed_after_the_clear_motion_search(cine):
+    from cardiosr.pipeline import Enhancer
+
+    hr = phantom_cycle(5, 4)
+    stacks, _ = degrade_cine_with_motion(hr, 4.0, np.random.default_rng(7))  # severe: clear motion
+    views = [Cine(tuple(long_axis_view(f, view="4ch") for f in hr), None, ())]
+    shifts, motions = {}, {}
+    for weight in (0.0, 1.0):
+        enhancer = Enhancer(device="cpu", view_trend=weight, max_iterations=15)
+        if cine:
+            result = enhancer.run_cycle(stacks, views, frames="ED")
+            motion = result.motion
+        else:
+            result = enhancer.run(stacks[0], [views[0].frames[0]])
+            motion = result.optimisation.motion
+        shifts[weight], motions[weight] = np.nan_to_num(result.shifts_mm), motion
+    assert motions[1.0]["estimate_searched"] and motions[1.0]["view_trend"] == 1.0
+    assert "view_trend" not in motions[0.0]
+    # the same search, then only a line along the slices, across the view's lines, told apart
+    _a_tilt_across_one_direction(shifts[1.0] - shifts[0.0])
