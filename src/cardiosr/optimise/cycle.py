@@ -440,8 +440,10 @@ def _motion_test(
         )
         if free is not None and options.view_trend > 0:
             # one view: its tilt across its lines, read from the chords of every frame, weighed with the search's
-            searched = blend_view_trend(searched, estimates[best], free.cpu().numpy(), options.view_trend)
-            motion.update(view_trend=options.view_trend)
+            weighed = blend_view_trend(searched, estimates[best], free.cpu().numpy(), options.view_trend)
+            if not np.array_equal(weighed, searched):  # some slices are seen along one direction only
+                searched = weighed
+                motion.update(view_trend=options.view_trend)
         return searched, motion
     if options.search_threshold is None:
         if _views_corroborate(problems, keys, estimates[best], gain, options, motion):

@@ -56,8 +56,7 @@ class Run:
         The iteration at which the motion test decided for its subject and stopped the other hypotheses
         (``None``: it did not decide early), and the losses and relative gains it decided on then.
     start:
-        The shifts ``(D, 2)`` mm it started from (a fixed estimate's; ``None`` for ``d = 0`` and restarts of
-        the paper's schedule).
+        The shifts ``(D, 2)`` mm it started from (``None`` for the ``d = 0`` hypothesis).
     """
 
     problem: int

@@ -398,8 +398,9 @@ def _final_results(
         if best.freed and projection is not None and best.start is not None and options.view_trend > 0:
             # one view: the tilt across its lines weighed between the search and the view (as for a cine)
             weighed = blend_view_trend(d.cpu().numpy(), best.start, projection.cpu().numpy(), options.view_trend)
-            d = torch.from_numpy(weighed).to(d)
-            motion["view_trend"] = options.view_trend
+            if not np.array_equal(weighed, d.cpu().numpy()):  # some slices are seen along one direction only
+                d = torch.from_numpy(weighed).to(d)
+                motion["view_trend"] = options.view_trend
         history = list(best.history)
         latent_iterations = best.state.iteration
         final_logits = logits[mine.index(best) : mine.index(best) + 1] if best in mine else chosen_logits
