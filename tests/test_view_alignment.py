@@ -210,6 +210,15 @@ def test_the_tilt_across_one_view_is_weighed_between_the_search_and_the_view_and
         along = np.array([-u[1], u[0]])
         assert np.allclose((out - searched) @ along, 0.0, atol=1e-12)  # nothing moves along the lines
         assert np.allclose(out[[0, 8]], searched[[0, 8]])  # unseen and twice-seen slices keep the search's
+    # lines near 45° to the axes, each slice's a little turned: its projection's largest column changes from
+    # slice to slice, and so would the sign of u without one orientation for all
+    angles = np.radians(-45.0 + np.array([-2.0, 2.0, -2.0, 2.0, -2.0, 2.0, -2.0]))
+    turned = np.stack([np.cos(angles), np.sin(angles)], 1)
+    free_turned = np.stack([np.outer(v, v) for v in turned])
+    assert len(set(free_turned.diagonal(axis1=1, axis2=2).argmax(1))) == 2
+    moved_turned = start[:7] + (0.7 * (np.arange(7.0) - 3))[:, None] * turned
+    out = blend_view_trend(moved_turned, start[:7], free_turned, 1.0)
+    assert np.allclose(out, start[:7], atol=1e-9)  # the whole move was a tilt: taken back entirely
     # fewer than three slices seen along one direction: no trend to weigh
     few = free.copy()
     few[3:8] = np.eye(2)

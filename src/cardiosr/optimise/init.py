@@ -224,6 +224,7 @@ def blend_view_trend(d: np.ndarray, start: np.ndarray, free: np.ndarray, weight:
     column = p.diagonal(axis1=1, axis2=2).argmax(1)
     u = p[np.arange(len(one)), :, column]
     u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+    u *= np.where(u @ u[0] < 0, -1.0, 1.0)[:, None]  # one orientation for all: a column's sign may differ
     a = ((d[one] - start[one]) * u).sum(1)
     k = one - one.mean()
     beta = float((a * k).sum() / (k * k).sum())
