@@ -204,8 +204,33 @@ def test_frames_ed_es_get_a_shape_and_keep_the_shifts_of_every_frame(cine, tmp_p
     a, b = (json.loads((o / "shifts.json").read_text())["slices"] for o in (every, only))
     assert [s["shift_mm"] for s in a] == [s["shift_mm"] for s in b]
     assert any(s["shift_mm"] and max(map(abs, s["shift_mm"])) > 1.0 for s in a)  # severe motion was estimated
+    assert json.loads((only / "summary.json").read_text())["cycle"]["EF_LV"] > 20  # the input's ED and ES fitted
     one = save_labels(stacks[0], tmp_path / "one.nii.gz")
     assert main(["enhance", "--sa", str(one), "-o", str(tmp_path / "x"), "--frames", "ED", *QUICK]) == 2
+
+
+def test_frames_without_the_input_s_ed_and_es_report_no_ejection_fraction(cine, tmp_path, capsys):
+    _, stacks, _ = cine
+    sa = save_frames(stacks, tmp_path / "cine_sa.nii.gz")
+    ed, es = key_frame_of(stacks, "ED"), key_frame_of(stacks, "ES")
+    # one frame, or two that miss the input's ES: the largest and smallest fitted LV are not the cycle's ED and ES
+    others = [t for t in range(len(stacks)) if t != es][:2]
+    for spec in ("ED", ",".join(map(str, others))):
+        out = tmp_path / spec.replace(",", "_")
+        assert main(["enhance", "--sa", str(sa), "-o", str(out), "--frames", spec, *QUICK]) == 0
+        cycle = json.loads((out / "summary.json").read_text())["cycle"]
+        assert cycle["EF_LV"] is None and cycle["EF_RV"] is None and cycle["SV_LV_ml"] is None
+        assert cycle["ED_frame"] is None and cycle["ES_frame"] is None
+        assert f"ES frame ({es})" in cycle["not_computed"] and f"ED frame ({ed})" in cycle["not_computed"]
+        assert len(cycle["LV_ml"]) == len(cycle["frames"]) and all(v > 0 for v in cycle["LV_ml"])
+        assert "EF not computed: the fitted frames" in capsys.readouterr().out
+    folder = tmp_path / "in"
+    folder.mkdir()
+    save_frames(stacks, folder / "c0_sa.nii.gz")
+    assert main(["batch", "-i", str(folder), "-o", str(tmp_path / "b"), "--frames", "ED", *QUICK]) == 0
+    with (tmp_path / "b" / "cohort.csv").open() as f:
+        row = next(csv.DictReader(f))
+    assert row["frames"] == "1" and row["EF_LV"] == row["EDV_LV_ml"] == row["ESV_LV_ml"] == row["SV_LV_ml"] == ""
 
 
 def test_batch_puts_ejection_fractions_in_the_cohort_table(cine, tmp_path):

@@ -517,7 +517,12 @@ def cycle_row(case: str, summary: dict[str, Any]) -> dict[str, Any]:
     """A cine's row: volumes at ED (``LV_ml``…) and ES, EF and stroke volumes, the worst frame's consistency,
     the mean final loss, QC reasons prefixed with their frame, ``plausible`` 1 when every fitted frame is."""
     c = summary["cycle"]
-    ed, es = c["frames"].index(c["ED_frame"]), c["frames"].index(c["ES_frame"])
+    # None where the fitted frames do not include the cycle's ED and ES (``not_computed``)
+    ed, es = (None if c.get(k) is None else c["frames"].index(c[k]) for k in ("ED_frame", "ES_frame"))
+
+    def volume(key: str, index: int | None) -> Any:
+        return "" if index is None else _fmt(c[key][index])
+
     finals = summary.get("final_loss", [])
     consistency = summary.get("consistency_dice", [])
     qc = summary.get("qc", {})
@@ -533,21 +538,21 @@ def cycle_row(case: str, summary: dict[str, Any]) -> dict[str, Any]:
         **{f"consistency_dice_{k}": _fmt(v) for k, v in worst.items()},
         "shift_mean_mm": _fmt(summary.get("shifts", {}).get("mean_mm")),
         "shift_max_mm": _fmt(summary.get("shifts", {}).get("max_mm")),
-        "LV_ml": _fmt(c["LV_ml"][ed]),
-        "RV_ml": _fmt(c["RV_ml"][ed]),
-        "LV_mass_g": _fmt(c["LV_mass_g"][ed]),
+        "LV_ml": volume("LV_ml", ed),
+        "RV_ml": volume("RV_ml", ed),
+        "LV_mass_g": volume("LV_mass_g", ed),
         "plausible": int(all(p.get("plausible") for p in summary["plausibility"])) if "plausibility" in summary else "",
         "la_dice_mean": "",
         "iterations": sum(sum(i.values()) for i in summary.get("iterations", [])),
         "converged": "",
         "time_s": _fmt(summary.get("time_s")),
         "frames": len(c["frames"]),
-        "EDV_LV_ml": _fmt(c["LV_ml"][ed]),
-        "ESV_LV_ml": _fmt(c["LV_ml"][es]),
+        "EDV_LV_ml": volume("LV_ml", ed),
+        "ESV_LV_ml": volume("LV_ml", es),
         "EF_LV": _fmt(c["EF_LV"]),
         "SV_LV_ml": _fmt(c["SV_LV_ml"]),
-        "EDV_RV_ml": _fmt(c["RV_ml"][ed]),
-        "ESV_RV_ml": _fmt(c["RV_ml"][es]),
+        "EDV_RV_ml": volume("RV_ml", ed),
+        "ESV_RV_ml": volume("RV_ml", es),
         "EF_RV": _fmt(c["EF_RV"]),
         "SV_RV_ml": _fmt(c["SV_RV_ml"]),
         "warnings": "; ".join(summary.get("warnings", [])),

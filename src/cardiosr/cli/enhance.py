@@ -116,8 +116,14 @@ def _report_cycle(cycle: Any, output: str, settings: Any) -> int:
     print(
         f"{paths['sr']}: {len(cycle.frames)} of {cycle.n_frames} frames of "
         f"{'x'.join(str(n) for n in first.sr.shape)} at {'x'.join(f'{s:.2f}' for s in first.sr.spacing)} mm "
-        f"in {cycle.seconds:.1f} s; ED frame {c['ED_frame']}, ES frame {c['ES_frame']}, LV EF {c['EF_LV']} %, "
-        f"RV EF {c['EF_RV']} %, LV SV {c['SV_LV_ml']} mL" + (f"; QC FLAG on frames {flagged}" if flagged else "")
+        f"in {cycle.seconds:.1f} s; "
+        + (
+            f"EF not computed: {c['not_computed']}"
+            if c.get("not_computed")
+            else f"ED frame {c['ED_frame']}, ES frame {c['ES_frame']}, LV EF {c['EF_LV']} %, "
+            f"RV EF {c['EF_RV']} %, LV SV {c['SV_LV_ml']} mL"
+        )
+        + (f"; QC FLAG on frames {flagged}" if flagged else "")
     )
     return 0
 

@@ -10,6 +10,7 @@ percent of the end-diastolic volume.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,28 @@ from cardiosr.io import write_csv, write_json
 from cardiosr.metrics import clinical_volumes, ejection_fraction, plausibility
 from cardiosr.pipeline.result import Result, save_as_one_set
 from cardiosr.version import __version__
+
+
+def key_frames_missing(fitted: Sequence[int], input_lv_ml: Sequence[float]) -> str | None:
+    """Why the fitted frames ``fitted`` cannot give the cycle's ED and ES, or ``None`` when they can.
+
+    The input's ED and ES frames are those with the largest and the smallest LV blood pool of the stacks
+    themselves (``input_lv_ml``, mL per input frame; as ``--frames ED,ES`` picks them). EF and stroke volumes
+    need both fitted, and two distinct frames.
+
+    Examples
+    --------
+    >>> key_frames_missing([0, 1], [120.0, 45.0]) is None
+    True
+    >>> key_frames_missing([1], [120.0, 45.0])
+    "the fitted frames [1] do not include the input's ED frame (0) and ES frame (1)"
+    """
+    ed, es = int(np.argmax(input_lv_ml)), int(np.argmin(input_lv_ml))
+    if ed != es and {ed, es} <= set(fitted):
+        return None
+    if ed == es:
+        return f"the input's frames do not differ in LV blood pool (ED and ES would both be frame {ed})"
+    return f"the fitted frames {list(fitted)} do not include the input's ED frame ({ed}) and ES frame ({es})"
 
 
 @dataclass
@@ -62,12 +85,19 @@ class CycleResult:
         return self.frames[0].shifts_mm
 
     def cycle(self) -> dict[str, Any]:
-        """Volumes per fitted frame, ED and ES frames, EF and stroke volumes (``summary.json`` → ``cycle``)."""
+        """Volumes per fitted frame, ED and ES frames, EF and stroke volumes (``summary.json`` → ``cycle``).
+
+        ED and ES are the fitted frames with the largest and the smallest LV cavity of the result. When only
+        some frames are fitted (``--frames``) they are the cycle's ED and ES only if the fitted frames include
+        the input's own (:func:`key_frames_missing`); otherwise ``ED_frame``, ``ES_frame``, the ejection
+        fractions and stroke volumes are ``None`` and ``not_computed`` says why.
+        """
         volumes = [clinical_volumes(r.sr.array, r.sr.spacing) for r in self.frames]
         lv = [v["LV_ml"] for v in volumes]
         rv = [v["RV_ml"] for v in volumes]
         ed, es = int(np.argmax(lv)), int(np.argmin(lv))
-        return {
+        missing = key_frames_missing(self.frame_indices, [v["LV_ml"] for v in self.input_volumes])
+        out = {
             "frames": self.frame_indices,
             "LV_ml": [round(x, 2) for x in lv],
             "RV_ml": [round(x, 2) for x in rv],
@@ -82,6 +112,10 @@ class CycleResult:
             "input_RV_ml": [round(v["RV_ml"], 2) for v in self.input_volumes],
             "time_step_ms": self.time_step_ms,
         }
+        if missing:
+            out.update({k: None for k in ("ED_frame", "ES_frame", "EF_LV", "EF_RV", "SV_LV_ml", "SV_RV_ml")})
+            out["not_computed"] = missing
+        return out
 
     def summary(self) -> dict[str, Any]:
         """The content of ``summary.json``."""
