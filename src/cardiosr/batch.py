@@ -526,7 +526,9 @@ def cycle_row(case: str, summary: dict[str, Any]) -> dict[str, Any]:
     finals = summary.get("final_loss", [])
     consistency = summary.get("consistency_dice", [])
     qc = summary.get("qc", {})
-    reasons = [f"frame {q['frame']}: {r}" for q in qc.get("frames", []) for r in q.get("reasons", [])]
+    reasons = qc.get("reasons", []) + [
+        f"frame {q['frame']}: {r}" for q in qc.get("frames", []) for r in q.get("reasons", [])
+    ]
     worst = {k: min((d[k] for d in consistency if k in d), default=None) for k in ("LV", "MYO", "RV")}
     return {
         "case": case,

@@ -112,7 +112,8 @@ def _read_cine(args: argparse.Namespace, settings: Any) -> Any:
 def _report_cycle(cycle: Any, output: str, settings: Any) -> int:
     paths = cycle.save(output, figure=settings.figure, mesh=settings.mesh)
     c, first = cycle.cycle(), cycle.frames[0]
-    flagged = [q["frame"] for q in cycle.summary()["qc"]["frames"] if q["flag"]]
+    qc = cycle.summary()["qc"]
+    flagged = [q["frame"] for q in qc["frames"] if q["flag"]]
     print(
         f"{paths['sr']}: {len(cycle.frames)} of {cycle.n_frames} frames of "
         f"{'x'.join(str(n) for n in first.sr.shape)} at {'x'.join(f'{s:.2f}' for s in first.sr.spacing)} mm "
@@ -124,6 +125,7 @@ def _report_cycle(cycle: Any, output: str, settings: Any) -> int:
             f"RV EF {c['EF_RV']} %, LV SV {c['SV_LV_ml']} mL"
         )
         + (f"; QC FLAG on frames {flagged}" if flagged else "")
+        + ("; QC FLAG: " + "; ".join(qc["reasons"]) if qc["reasons"] else "")
     )
     return 0
 

@@ -105,6 +105,37 @@ def physiology_checks(clinical: dict[str, float], sa: LabelVolume) -> list[str]:
     return reasons
 
 
+#: QC of a cine: the largest difference (EF points) between the result's LV ejection fraction and the one counted
+#: on the input stacks' voxels that passes. Measured on real and phantom cines (``python
+#: benchmarks/cycle_qc.py``, section *cycle-qc*: every ACDC patient's ED and ES files, M&Ms-2 and the benchmark's
+#: phantom and biv-me cines differ by far less); a larger difference means a frame's shape did not follow its stack.
+QC_MAX_EF_DIFFERENCE = 10.0
+
+
+def cycle_checks(cycle: dict[str, Any]) -> list[str]:
+    """QC reasons for a cine's ejection fraction (``CycleResult.cycle()``): the result's LV EF against the one
+    counted on the input stacks (their largest and smallest LV blood pool), beyond :data:`QC_MAX_EF_DIFFERENCE`.
+
+    Examples
+    --------
+    >>> cycle_checks({"EF_LV": 61.0, "input_LV_ml": [150.0, 60.0]})
+    []
+    >>> cycle_checks({"EF_LV": 30.0, "input_LV_ml": [150.0, 60.0]})[0][:70]
+    "LV EF 30.0 % of the result against 60.0 % counted on the input stacks"
+    """
+    ef, lv = cycle.get("EF_LV"), cycle.get("input_LV_ml") or []
+    if ef is None or len(lv) < 2 or max(lv) <= 0:
+        return []
+    counted = 100.0 * (max(lv) - min(lv)) / max(lv)
+    if abs(ef - counted) <= QC_MAX_EF_DIFFERENCE:
+        return []
+    return [
+        f"LV EF {ef:.1f} % of the result against {counted:.1f} % counted on the input stacks (more than "
+        f"{QC_MAX_EF_DIFFERENCE:g} points apart): likely cause: a frame's shape did not follow its stack (see the "
+        "frames' QC and consistency Dice) or the frames' segmentations disagree in coverage"
+    ]
+
+
 #: Voxel sizes (mm) a short-axis stack may have.
 VOXEL_SIZE_RANGE_MM = (0.1, 50.0)
 

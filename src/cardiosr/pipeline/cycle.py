@@ -20,6 +20,7 @@ import numpy as np
 from cardiosr.frames import save_frames
 from cardiosr.io import write_csv, write_json
 from cardiosr.metrics import clinical_volumes, ejection_fraction, plausibility
+from cardiosr.pipeline.checks import cycle_checks
 from cardiosr.pipeline.result import Result, save_as_one_set
 from cardiosr.version import __version__
 
@@ -119,8 +120,9 @@ class CycleResult:
 
     def summary(self) -> dict[str, Any]:
         """The content of ``summary.json``."""
-        first = self.frames[0]
+        first, cycle = self.frames[0], self.cycle()
         qc = [{"frame": t, **r.qc} for t, r in zip(self.frame_indices, self.frames, strict=True)]
+        reasons = cycle_checks(cycle)  # the cine as a whole: its ejection fraction against the input's
         return {
             "cardiosr": __version__,
             "method": first.method,
@@ -128,9 +130,9 @@ class CycleResult:
             "prior": first.prior_description,
             "time_s": round(self.seconds, 3),
             "time_per_frame_s": round(self.seconds / max(len(self.frames), 1), 3),
-            "cycle": self.cycle(),
+            "cycle": cycle,
             "motion": self.motion,
-            "qc": {"flag": any(q["flag"] for q in qc), "frames": qc},
+            "qc": {"flag": bool(reasons) or any(q["flag"] for q in qc), "reasons": reasons, "frames": qc},
             "long_axis": [
                 {"frame": t, **item}
                 for t, r in zip(self.frame_indices, self.frames, strict=True)
