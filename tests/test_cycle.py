@@ -178,6 +178,30 @@ def test_a_cine_comes_back_as_a_4d_result_with_its_ejection_fraction(tmp_path, c
     assert len(shifts) == stacks[0].shape[0]  # one shift per slice, shared by the frames
 
 
+def test_a_cine_whose_ejection_fraction_strays_from_the_input_s_is_qc_flagged(cine, tmp_path, capsys, monkeypatch):
+    """The check itself (doctests of ``cycle_checks``) and its way out: with the allowed difference below any
+    real one every cine is flagged, in ``summary.json``, the command's line and ``cohort.csv``."""
+    import cardiosr.pipeline.checks as checks
+
+    _, stacks, _ = cine
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sa = save_frames(stacks[::3], folder / "c0_sa.nii.gz")  # ED and ES
+    assert main(["enhance", "--sa", str(sa), "-o", str(tmp_path / "ok"), *QUICK]) == 0
+    assert "QC FLAG" not in capsys.readouterr().out
+    qc = json.loads((tmp_path / "ok" / "summary.json").read_text())["qc"]
+    assert qc["reasons"] == [] and not qc["flag"]
+    monkeypatch.setattr(checks, "QC_MAX_EF_DIFFERENCE", -1.0)
+    assert main(["enhance", "--sa", str(sa), "-o", str(tmp_path / "off"), *QUICK]) == 0
+    assert "QC FLAG: LV EF" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "off" / "summary.json").read_text())
+    assert summary["qc"]["flag"] and "counted on the input stacks" in summary["qc"]["reasons"][0]
+    assert main(["batch", "-i", str(folder), "-o", str(tmp_path / "b"), *QUICK]) == 0
+    with (tmp_path / "b" / "cohort.csv").open() as f:
+        row = next(csv.DictReader(f))
+    assert row["qc_flag"] == "1" and row["qc_reasons"].startswith("LV EF")
+
+
 def test_a_note_that_every_frame_of_a_cine_shares_is_printed_once_with_the_frame_count(tmp_path, capsys):
     """Two frames whose stacks both start and stop inside the heart: the coverage note is printed once,
     counting the other frame once (each frame is checked once, not again after its views are joined)."""

@@ -120,8 +120,8 @@ def cycle_checks(cycle: dict[str, Any]) -> list[str]:
     --------
     >>> cycle_checks({"EF_LV": 61.0, "input_LV_ml": [150.0, 60.0]})
     []
-    >>> cycle_checks({"EF_LV": 30.0, "input_LV_ml": [150.0, 60.0]})[0][:70]
-    "LV EF 30.0 % of the result against 60.0 % counted on the input stacks"
+    >>> cycle_checks({"EF_LV": 30.0, "input_LV_ml": [150.0, 60.0]})[0][:69]
+    'LV EF 30.0 % of the result against 60.0 % counted on the input stacks'
     """
     ef, lv = cycle.get("EF_LV"), cycle.get("input_LV_ml") or []
     if ef is None or len(lv) < 2 or max(lv) <= 0:
