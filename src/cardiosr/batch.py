@@ -228,7 +228,8 @@ def _run_case(enhancer: Enhancer, case: Case) -> Any:
     if count_frames(case.sa) == 1:
         return enhancer.run(case.sa, la=case.la or None)
     cine = load_frames(case.sa, s.convention, s.slice_axis, s.ignore_labels)
-    # long-axis views: 4D ones frame by frame, single-frame ones at the ED frame (Enhancer.run_cycle)
+    # long-axis views: 4D ones frame by frame, single-frame ones at the ED frame or the frame they clearly agree
+    # with better (Enhancer.run_cycle, cardiosr.pipeline.checks.matching_frame)
     return enhancer.run_cycle(cine, case.la or None, frames=s.frames)
 
 

@@ -31,7 +31,8 @@ def add_enhance_verb(sub: Any) -> None:
         "--la-frame",
         type=int,
         metavar="T",
-        help="cine only: the frame a single-frame long-axis view belongs to (default: the ED frame, the largest LV)",
+        help="cine only: the frame a single-frame long-axis view belongs to (default: the ED frame, the largest LV, "
+        "unless another frame agrees with the view clearly better)",
     )
     p.add_argument("-o", "--output", required=True, help="output folder")
     add_settings_options(p)

@@ -26,6 +26,7 @@ from cardiosr.pipeline.checks import (
     as_list,
     as_volume,
     check_short_axis,
+    matching_frame,
     stack_checks,
     view_checks,
 )
@@ -157,7 +158,8 @@ class Enhancer:
 
         ``la`` holds long-axis views: a 4D file (or :class:`~cardiosr.frames.Cine`) with as many frames as the
         short-axis cine gives frame ``t`` its own view; a single-frame view is used at frame ``la_frame``
-        (default: the ED frame of the input, the largest LV blood pool).
+        (default: the ED frame of the input, the largest LV blood pool, unless another frame's stack agrees with
+        the view clearly better: :func:`~cardiosr.pipeline.checks.matching_frame`, with a note).
         """
         start = time.perf_counter()
         cine = sa if isinstance(sa, Cine) else None
@@ -236,7 +238,11 @@ class Enhancer:
                 for t in range(n):
                     views[t].append(series.frames[t])
             else:
-                views[at].append(as_volume(item, convention, "la", ignore_labels=ignore))
+                view = as_volume(item, convention, "la", ignore_labels=ignore)
+                frame, note = (at, None) if la_frame is not None else matching_frame(view, volumes, at)
+                if note:
+                    warnings.warn(note, InputWarning, stacklevel=2)
+                views[frame].append(view)
         return views
 
     def _read(
