@@ -23,7 +23,7 @@ from cardiac_cycle import PATTERNS, cine_arguments, cines
 
 from cardiosr.degradation import degrade_cine_with_motion
 from cardiosr.frames import load_frames
-from cardiosr.metrics import clinical_volumes
+from cardiosr.metrics import clinical_volumes, ejection_fraction
 from cardiosr.pipeline import Enhancer
 from cardiosr.pipeline.checks import QC_MAX_EF_DIFFERENCE
 
@@ -37,7 +37,8 @@ HEADER = [
 
 
 def _counted(lv: list[float]) -> float:
-    return 100.0 * (max(lv) - min(lv)) / max(lv)
+    """The LV EF of volumes ``lv`` (one per frame): largest against smallest."""
+    return ejection_fraction(max(lv), min(lv))
 
 
 def main() -> None:

@@ -162,11 +162,11 @@ def cycle_checks(cycle: dict[str, Any]) -> list[str]:
     >>> cycle_checks({"EF_LV": 30.0, "input_LV_ml": [150.0, 60.0]})[0][:69]
     'LV EF 30.0 % of the result against 60.0 % counted on the input stacks'
     """
+    from cardiosr.metrics import ejection_fraction
+
     ef, lv = cycle.get("EF_LV"), cycle.get("input_LV_ml") or []
-    if ef is None or len(lv) < 2 or max(lv) <= 0:
-        return []
-    counted = 100.0 * (max(lv) - min(lv)) / max(lv)
-    if abs(ef - counted) <= QC_MAX_EF_DIFFERENCE:
+    counted = ejection_fraction(max(lv), min(lv)) if len(lv) > 1 else None
+    if ef is None or counted is None or abs(ef - counted) <= QC_MAX_EF_DIFFERENCE:
         return []
     return [
         f"LV EF {ef:.1f} % of the result against {counted:.1f} % counted on the input stacks (more than "
