@@ -112,8 +112,8 @@ def _read_cine(args: argparse.Namespace, settings: Any) -> Any:
 
 def _report_cycle(cycle: Any, output: str, settings: Any) -> int:
     paths = cycle.save(output, figure=settings.figure, mesh=settings.mesh)
-    c, first = cycle.cycle(), cycle.frames[0]
-    qc = cycle.summary()["qc"]
+    summary, first = cycle.summary(), cycle.frames[0]
+    c, qc = summary["cycle"], summary["qc"]
     flagged = [q["frame"] for q in qc["frames"] if q["flag"]]
     print(
         f"{paths['sr']}: {len(cycle.frames)} of {cycle.n_frames} frames of "

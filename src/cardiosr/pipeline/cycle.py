@@ -38,6 +38,8 @@ def key_frames_missing(fitted: Sequence[int], input_lv_ml: Sequence[float]) -> s
     True
     >>> key_frames_missing([1], [120.0, 45.0])
     "the fitted frames [1] do not include the input's ED frame (0) and ES frame (1)"
+    >>> key_frames_missing([0, 1], [80.0, 80.0])
+    "the input's frames do not differ in LV blood pool (ED and ES would both be frame 0)"
     """
     ed, es = int(np.argmax(input_lv_ml)), int(np.argmin(input_lv_ml))
     if ed != es and {ed, es} <= set(fitted):
