@@ -263,11 +263,25 @@ def test_batch_puts_ejection_fractions_in_the_cohort_table(cine, tmp_path):
     folder.mkdir()
     save_frames(stacks[::3], folder / "c0_sa.nii.gz")  # ED and ES
     save_labels(stacks[0], folder / "c1_sa.nii.gz")
+    # the same cine as frame files, numbered as ACDC numbers them: frame 2 (ED) comes before frame 10 (ES)
+    save_labels(stacks[3], folder / "c2_sa_frame10.nii.gz")
+    save_labels(stacks[0], folder / "c2_sa_frame2.nii.gz")
+    # a cine given both ways is a failed case, and so is one frame number twice; the other cases run
+    save_labels(stacks[0], folder / "c3_sa.nii.gz")
+    save_labels(stacks[3], folder / "c3_sa_frame01.nii.gz")
+    save_labels(stacks[0], folder / "c4_sa_frame01.nii")
+    save_labels(stacks[0], folder / "c4_sa_frame1.nii.gz")
     out = tmp_path / "out"
-    assert main(["batch", "-i", str(folder), "-o", str(out), *QUICK]) == 0
+    assert main(["batch", "-i", str(folder), "-o", str(out), *QUICK]) == 3
     with (out / "cohort.csv").open() as f:
         rows = {r["case"]: r for r in csv.DictReader(f)}
+    with (out / "failures.csv").open() as f:
+        failed = {r["case"]: r["reason"] for r in csv.DictReader(f)}
+    assert sorted(rows) == ["c0", "c1", "c2"] and sorted(failed) == ["c3", "c4"]
+    assert "give the cine one way" in failed["c3"] and "two files of one frame" in failed["c4"]
     assert float(rows["c0"]["EF_LV"]) > 20 and rows["c0"]["frames"] == "2"
+    c2 = json.loads((out / "c2" / "summary.json").read_text())["cycle"]
+    assert c2["ED_frame"] == 0 and c2["ES_frame"] == 1 and rows["c2"]["EF_LV"] == rows["c0"]["EF_LV"]
     assert float(rows["c0"]["EDV_LV_ml"]) > float(rows["c0"]["ESV_LV_ml"])
     assert rows["c1"]["EF_LV"] == "" and float(rows["c1"]["LV_ml"]) > 50
     # the cine's plausibility: one verdict per fitted frame, and the row's is 1 only when every frame's is

@@ -2,7 +2,9 @@
 
 Naming rule of the input folder (``-i``):
 
-* ``CASE_sa.nii.gz`` (or ``.nii``): the short-axis stack of case ``CASE``; one per case, required;
+* ``CASE_sa.nii.gz`` (or ``.nii``): the short-axis stack of case ``CASE`` (3D, or 4D for a cine), or
+  ``CASE_sa_frameNN.nii.gz``: the 3D frames of a cine (e.g. ED and ES as ACDC distributes them), taken in the
+  order of ``NN``; one or the other per case, required;
 * ``CASE_la.nii.gz``, ``CASE_la_VIEW.nii.gz`` (e.g. ``CASE_la_4ch.nii.gz``, ``CASE_la_2ch.nii.gz``): long-axis
   views of the same case, optional, any number;
 * anything else is ignored; a long-axis file without its short-axis file is a failure of that case.
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from cardiosr.pipeline.settings import EnhanceSettings
 
 SA_PATTERN = re.compile(r"^(?P<case>.+)_sa\.nii(\.gz)?$", re.IGNORECASE)
+#: One 3D frame of a cine case given as several files: ``CASE_sa_frameNN.nii.gz``.
+FRAME_PATTERN = re.compile(r"^(?P<case>.+)_sa_frame(?P<frame>[0-9]+)\.nii(\.gz)?$", re.IGNORECASE)
 LA_PATTERN = re.compile(r"^(?P<case>.+)_la(_(?P<view>[A-Za-z0-9-]+))?\.nii(\.gz)?$", re.IGNORECASE)
 #: Columns of ``failures.csv``.
 FAILURE_FIELDS = ["case", "file", "reason"]
@@ -50,13 +54,22 @@ BACKENDS = ("local", "ray")
 
 @dataclass
 class Case:
-    """One case of the input folder: its name, short-axis file and long-axis files."""
+    """One case of the input folder: its name, short-axis file(s) and long-axis files.
+
+    ``sa`` holds one file (a 3D stack or a 4D cine), the frame files of a cine in frame order, or nothing
+    (long-axis files alone: the case fails).
+    """
 
     name: str
-    sa: Path | None
+    sa: list[Path] = field(default_factory=list)
     la: list[Path] = field(default_factory=list)
     #: Why the case cannot run (e.g. two short-axis files); it then fails on its own, not the whole run.
     problem: str = ""
+
+    @property
+    def sa_file(self) -> str:
+        """The (first) short-axis file, as failures report it; ``""`` when there is none."""
+        return str(self.sa[0]) if self.sa else ""
 
 
 @dataclass
@@ -107,22 +120,26 @@ def find_stacks(folder: str | os.PathLike, pattern: str = "*.nii*") -> list[tupl
 def find_cases(input_dir: str | os.PathLike) -> list[Case]:
     """The cases of ``input_dir`` by the naming rule (sorted by name).
 
-    The rule is matched case-insensitively (``CASE_SA.nii.gz`` is a short-axis file). A case with two
-    short-axis files (e.g. ``a_sa.nii`` and ``a_sa.nii.gz``) gets a ``problem`` and fails on its own.
-    Files that follow no rule are listed in one :class:`~cardiosr.errors.InputWarning` (hidden files are
-    skipped silently).
+    The rule is matched case-insensitively (``CASE_SA.nii.gz`` is a short-axis file). A cine given as frame
+    files (``CASE_sa_frameNN.nii.gz``) has them in the order of ``NN`` (``frame01`` before ``frame12``). A
+    case with two short-axis files (e.g. ``a_sa.nii`` and ``a_sa.nii.gz``), with both ``CASE_sa`` and frame
+    files, or with two files of one frame number gets a ``problem`` and fails on its own. Files that follow
+    no rule are listed in one :class:`~cardiosr.errors.InputWarning` (hidden files are skipped silently).
 
     Examples
     --------
     >>> import tempfile, pathlib, warnings
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> for n in ("a_sa.nii.gz", "a_la_4ch.nii.gz", "B_SA.nii", "notes.txt", "c_la.nii.gz"):
+    >>> names = ("a_sa.nii.gz", "a_la_4ch.nii.gz", "B_SA.nii", "notes.txt", "c_la.nii.gz",
+    ...          "p1_sa_frame12.nii.gz", "p1_sa_frame01.nii.gz")
+    >>> for n in names:
     ...     _ = (d / n).write_bytes(b"")
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     cases = find_cases(d)
-    >>> [(c.name, c.sa is not None, [p.name for p in c.la]) for c in cases]
-    [('B', True, []), ('a', True, ['a_la_4ch.nii.gz']), ('c', False, ['c_la.nii.gz'])]
+    >>> [(c.name, [p.name for p in c.sa], [p.name for p in c.la]) for c in cases]  # doctest: +NORMALIZE_WHITESPACE
+    [('B', ['B_SA.nii'], []), ('a', ['a_sa.nii.gz'], ['a_la_4ch.nii.gz']), ('c', [], ['c_la.nii.gz']),
+     ('p1', ['p1_sa_frame01.nii.gz', 'p1_sa_frame12.nii.gz'], [])]
     >>> "notes.txt" in str(caught[0].message)
     True
     """
@@ -134,6 +151,8 @@ def find_cases(input_dir: str | os.PathLike) -> list[Case]:
     if not folder.is_dir():
         raise InputError("is not a folder", folder)
     cases: dict[str, Case] = {}
+    stacks: dict[str, list[Path]] = {}
+    frames: dict[str, dict[int, list[Path]]] = {}
     ignored: list[str] = []
     for path in sorted(folder.iterdir()):
         if path.name.startswith("."):
@@ -141,21 +160,34 @@ def find_cases(input_dir: str | os.PathLike) -> list[Case]:
         if not path.is_file():
             ignored.append(path.name + "/")
             continue
-        if m := SA_PATTERN.match(path.name):
-            case = cases.setdefault(m["case"], Case(m["case"], None))
-            if case.sa is not None:
-                case.problem = f"case {m['case']} has two short-axis files ({case.sa.name}, {path.name}); keep one"
-            else:
-                case.sa = path
+        if m := FRAME_PATTERN.match(path.name):
+            cases.setdefault(m["case"], Case(m["case"]))
+            frames.setdefault(m["case"], {}).setdefault(int(m["frame"]), []).append(path)
+        elif m := SA_PATTERN.match(path.name):
+            cases.setdefault(m["case"], Case(m["case"]))
+            stacks.setdefault(m["case"], []).append(path)
         elif m := LA_PATTERN.match(path.name):
-            cases.setdefault(m["case"], Case(m["case"], None)).la.append(path)
+            cases.setdefault(m["case"], Case(m["case"])).la.append(path)
         else:
             ignored.append(path.name)
+    for name, case in cases.items():
+        own, numbered = stacks.get(name, []), frames.get(name, {})
+        twice = [paths for paths in numbered.values() if len(paths) > 1]
+        if len(own) > 1:
+            case.problem = f"case {name} has two short-axis files ({own[0].name}, {own[1].name}); keep one"
+        elif own and numbered:
+            case.problem = (
+                f"case {name} has both {own[0].name} and frame files ({numbered[min(numbered)][0].name}, ...); "
+                "give the cine one way"
+            )
+        elif twice:
+            case.problem = f"case {name} has two files of one frame ({twice[0][0].name}, {twice[0][1].name}); keep one"
+        case.sa = own[:1] + [numbered[t][0] for t in sorted(numbered)]
     if ignored:
         shown = ", ".join(ignored[:10]) + (f" and {len(ignored) - 10} more" if len(ignored) > 10 else "")
         warnings.warn(
             f"{folder}: ignored {len(ignored)} entries that follow no naming rule (CASE_sa.nii.gz, "
-            f"CASE_la[_VIEW].nii.gz): {shown}",
+            f"CASE_sa_frameNN.nii.gz, CASE_la[_VIEW].nii.gz): {shown}",
             InputWarning,
             stacklevel=2,
         )
@@ -195,8 +227,8 @@ def process_case(case: Case, output_dir: str | os.PathLike, enhancer: Enhancer |
     out = Path(output_dir) / case.name
     try:
         if case.problem:
-            raise InputError(case.problem, case.sa)
-        if case.sa is None:
+            raise InputError(case.problem, case.sa_file or None)
+        if not case.sa:
             raise InputError(f"long-axis file(s) without a short-axis file {case.name}_sa.nii.gz", case.la[0])
         enhancer = enhancer or _worker_enhancer
         if enhancer is None:
@@ -211,22 +243,22 @@ def process_case(case: Case, output_dir: str | os.PathLike, enhancer: Enhancer |
     except InputError as exc:
         outcome = CaseOutcome(case.name, "failed", exc.problem, exc.path or "", time.perf_counter() - start)
     except MemoryError:
-        outcome = CaseOutcome(case.name, "failed", "out of memory", str(case.sa), time.perf_counter() - start)
+        outcome = CaseOutcome(case.name, "failed", "out of memory", case.sa_file, time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - isolate the case: a bug must not end a cohort run
         reason = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-        outcome = CaseOutcome(case.name, "failed", reason, str(case.sa), time.perf_counter() - start)
+        outcome = CaseOutcome(case.name, "failed", reason, case.sa_file, time.perf_counter() - start)
     # a case that failed in this run has no result: a folder from an earlier run would be stale
     shutil.rmtree(out, ignore_errors=True)
     return outcome
 
 
 def _run_case(enhancer: Enhancer, case: Case) -> Any:
-    """A :class:`~cardiosr.pipeline.result.Result`, or for a cine (a 4D ``CASE_sa``) a ``CycleResult``."""
+    """A :class:`~cardiosr.pipeline.result.Result`, or for a cine (4D ``CASE_sa`` or frame files) a ``CycleResult``."""
     from cardiosr.frames import count_frames, load_frames
 
     s = enhancer.settings
-    if count_frames(case.sa) == 1:
-        return enhancer.run(case.sa, la=case.la or None)
+    if len(case.sa) == 1 and count_frames(case.sa[0]) == 1:
+        return enhancer.run(case.sa[0], la=case.la or None)
     cine = load_frames(case.sa, s.convention, s.slice_axis, s.ignore_labels)
     # long-axis views: 4D ones frame by frame, single-frame ones at the ED frame or the frame they clearly agree
     # with better (Enhancer.run_cycle, cardiosr.pipeline.checks.matching_frame)
@@ -375,7 +407,7 @@ def _run_pool(
                 record(future.result())
             except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory)
                 case = futures[future]
-                record(CaseOutcome(case.name, "failed", f"worker died: {type(exc).__name__}", str(case.sa)))
+                record(CaseOutcome(case.name, "failed", f"worker died: {type(exc).__name__}", case.sa_file))
     except BaseException:
         # interrupted or terminated: the workers stop with us (they clean up their staging folders on SIGTERM)
         _stop_workers(pool)
@@ -435,7 +467,7 @@ def _run_ray(
                 try:
                     record(ray.get(ref))
                 except Exception as exc:  # noqa: BLE001 - a task whose worker died
-                    record(CaseOutcome(case.name, "failed", f"Ray task failed: {type(exc).__name__}", str(case.sa)))
+                    record(CaseOutcome(case.name, "failed", f"Ray task failed: {type(exc).__name__}", case.sa_file))
     finally:
         if started_here:
             ray.shutdown()

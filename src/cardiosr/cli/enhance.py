@@ -133,8 +133,16 @@ def _report_cycle(cycle: Any, output: str, settings: Any) -> int:
 
 def add_batch_verb(sub: Any) -> None:
     """The ``batch`` verb."""
-    p = sub.add_parser("batch", help="enhance every case of a folder (CASE_sa.nii.gz [+ CASE_la*.nii.gz])")
-    p.add_argument("-i", "--input", required=True, help="input folder: CASE_sa.nii.gz, optional CASE_la[_VIEW].nii.gz")
+    p = sub.add_parser(
+        "batch", help="enhance every case of a folder (CASE_sa.nii.gz or CASE_sa_frameNN.nii.gz [+ CASE_la*.nii.gz])"
+    )
+    p.add_argument(
+        "-i",
+        "--input",
+        required=True,
+        help="input folder: CASE_sa.nii.gz (3D or 4D) or a cine's frames CASE_sa_frameNN.nii.gz, optional "
+        "CASE_la[_VIEW].nii.gz",
+    )
     p.add_argument("-o", "--output", required=True, help="output folder: one sub-folder per case, cohort.csv")
     p.add_argument("--continue", dest="resume", action="store_true", help="skip cases whose outputs are complete")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
