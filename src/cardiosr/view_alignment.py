@@ -261,10 +261,15 @@ def view_alignment_shifts(
     if work:
         # the views fix the world position, the reference is in a gauge of its own: the offset between the
         # two, along the directions the lines measure, from the best scores alone (no pull towards the reference)
-        best = {k: _best_over_frames(items, reference[k], reach_mm, tie_weight=0.0) for k, items in work.items()}
+        # the 1 mm grid's scores do not depend on the reference: scored once per slice for both passes
+        coarse = {k: _scores(items, _grid(np.zeros(2), 1.0, reach_mm)) for k, items in work.items()}
+        best = {
+            k: _best_over_frames(items, reference[k], reach_mm, tie_weight=0.0, coarse=coarse[k])
+            for k, items in work.items()
+        }
         offset = _offset(best, reference, work)
         for k, items in work.items():
-            d[k] = _best_over_frames(items, reference[k] + offset, reach_mm)
+            d[k] = _best_over_frames(items, reference[k] + offset, reach_mm, coarse=coarse[k])
         unseen = heart.copy()
         unseen[list(work)] = False
         d[unseen] = d[list(work)].mean(0)
@@ -285,14 +290,22 @@ def _offset(best: dict[int, np.ndarray], reference: np.ndarray, work) -> np.ndar
     return np.linalg.pinv(normal, rcond=1e-3) @ rhs
 
 
-def _best_over_frames(work, reference: np.ndarray, reach_mm: float, tie_weight: float = TIE_WEIGHT) -> np.ndarray:
+def _grid(centre: np.ndarray, step: float, half: float) -> np.ndarray:
+    """The candidate shifts ``(m, 2)`` mm: a square grid of ``step`` within ``half`` of ``centre`` along each axis."""
+    axis = np.arange(-half, half + 1e-9, step)
+    return centre + np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+
+
+def _best_over_frames(
+    work, reference: np.ndarray, reach_mm: float, tie_weight: float = TIE_WEIGHT, coarse: np.ndarray | None = None
+) -> np.ndarray:
     """The shift of one slice from every frame's lines (the frames share it): a 1 mm grid within ``reach_mm``,
-    then a 0.25 mm grid within 1.5 mm of its best, the mean of the candidates with the best score."""
+    then a 0.25 mm grid within 1.5 mm of its best, the mean of the candidates with the best score.
+    ``coarse``: the 1 mm grid's scores, when already computed."""
     centre = np.zeros(2)
     for step, half in ((1.0, reach_mm), (0.25, 1.5)):
-        axis = np.arange(-half, half + 1e-9, step)
-        grid = centre + np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
-        score = _scores(work, grid)
+        grid = _grid(centre, step, half)
+        score = coarse if step == 1.0 and coarse is not None else _scores(work, grid)
         score = score - tie_weight * ((grid - reference) ** 2).sum(1)
         top = score >= score.max() - 1e-9
         centre = grid[top].mean(0) if step < 1.0 else grid[np.argmax(score)]
@@ -334,9 +347,7 @@ def view_motion_evidence(
     if not work:
         return None
     shifts = np.asarray(shifts, float)
-    seen = list(work)
-    axis = np.arange(-reach_mm, reach_mm + 1e-9, 0.5)
-    grid = shifts[seen].mean(0) + np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+    grid = _grid(shifts[list(work)].mean(0), 0.5, reach_mm)
     at, shared = 0.0, np.zeros(len(grid))
     for k, items in work.items():
         at += _scores(items, shifts[k][None])[0]
