@@ -262,7 +262,8 @@ def view_alignment_shifts(
         # the views fix the world position, the reference is in a gauge of its own: the offset between the
         # two, along the directions the lines measure, from the best scores alone (no pull towards the reference)
         # the 1 mm grid's scores do not depend on the reference: scored once per slice for both passes
-        coarse = {k: _scores(items, _grid(np.zeros(2), 1.0, reach_mm)) for k, items in work.items()}
+        grid = _grid(np.zeros(2), 1.0, reach_mm)
+        coarse = {k: _scores(items, grid) for k, items in work.items()}
         best = {
             k: _best_over_frames(items, reference[k], reach_mm, tie_weight=0.0, coarse=coarse[k])
             for k, items in work.items()
