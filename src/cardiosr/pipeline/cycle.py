@@ -162,7 +162,7 @@ class CycleResult:
         return save_as_one_set(output_dir, lambda stage: self._write_all(stage, figure, mesh))
 
     def _write_all(self, out: Path, figure: bool, mesh: str | None) -> dict[str, Path]:
-        step = self.time_step_ms
+        step, summary = self.time_step_ms, self.summary()
         paths = {
             "sr": save_frames([r.sr for r in self.frames], out / "sr.nii.gz", time_step_ms=step),
             "sr_canonical": save_frames(
@@ -179,7 +179,7 @@ class CycleResult:
         if figure:
             from cardiosr.figures import save_volume_curves
 
-            cycle = self.cycle()
+            cycle = summary["cycle"]
             paths["figure"] = save_volume_curves(
                 {"LV_ml": cycle["input_LV_ml"], "RV_ml": cycle["input_RV_ml"]},
                 {"LV_ml": cycle["LV_ml"], "RV_ml": cycle["RV_ml"]},
@@ -193,5 +193,5 @@ class CycleResult:
             for t, r in zip(self.frame_indices, self.frames, strict=True):
                 written = write_meshes(r.sr, out, mesh, suffix=f"_{t:03d}")
                 paths.update({f"mesh_{k}_{t:03d}": v for k, v in written.items()})
-        paths["summary"] = write_json(out / "summary.json", self.summary())
+        paths["summary"] = write_json(out / "summary.json", summary)
         return paths
