@@ -53,7 +53,7 @@ from cardiosr.geometry import resample_labels, to_canonical
 from cardiosr.io import load_labels
 from cardiosr.labels import STRUCTURES
 from cardiosr.mesh_hearts import BIVME_FOLDER, RODERO_FILE, bivme_heart, rodero_heart
-from cardiosr.metrics import dice, shift_optimal_dice, slicewise_shift_optimal
+from cardiosr.metrics import dice, paired_difference, shift_optimal_dice, slicewise_shift_optimal
 from cardiosr.pipeline import enhance
 from cardiosr.prior import load_prior
 from cardiosr.simulate import simulate_case
@@ -230,9 +230,29 @@ def protocol_e(runs):
     return rows
 
 
+#: The method every other LO method is compared with case by case in :func:`summary_table`.
+REFERENCE = "LO (default prior)"
 #: The columns of :func:`summary_table`'s rows.
 HEADER = ["protocol", "method", "cases", "LV", "MYO", "RV", "mean", "shift RMS mm", "min consistency"]
-HEADER += ["cases below interpolation (lowest margin)", "s"]
+HEADER += [
+    "cases below interpolation (lowest margin)",
+    "s",
+    f"against {REFERENCE}: paired mean [95 % CI] (better / worse)",
+]
+
+
+def _case_means(cases) -> list[float]:
+    return [float(np.mean([c[0][k] for k in NAMES])) for c in cases]
+
+
+def paired_column(rows, protocol: str, title: str) -> str:
+    """The last column of :func:`summary_table`: an LO method's mean Dice against :data:`REFERENCE`'s on the same
+    cases (:func:`cardiosr.metrics.paired_difference`), or "–"."""
+    reference = rows.get((protocol, REFERENCE))
+    if not title.startswith("LO") or title == REFERENCE or reference is None:
+        return "–"
+    r = paired_difference(_case_means(rows[(protocol, title)]), _case_means(reference))
+    return f"{r['mean']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}] ({r['better']} / {r['worse']})"
 
 
 def summary_table(rows) -> list[list[str]]:
@@ -254,6 +274,7 @@ def summary_table(rows) -> list[list[str]]:
             + [f"{per[k]:.3f}" for k in NAMES]
             + [f"{np.mean(list(per.values())):.3f}", f"{np.mean(rms):.2f}" if rms else "–"]
             + [f"{min(consistency):.3f}" if consistency else "–", below, f"{np.mean([c[2] for c in cases]):.1f}"]
+            + [paired_column(rows, protocol, title)]
         )
     return table
 
@@ -347,6 +368,9 @@ def main() -> None:
             " Consistency: the lowest per-structure consistency Dice over the cases."
             " Below interpolation: the number of cases where LO's mean Dice is below the better of NN and SBI on the"
             " same case, and the lowest margin."
+            f" Last column: each other LO method's mean Dice minus {REFERENCE}'s on the same cases, averaged, with"
+            " the 95 % percentile bootstrap interval of that mean (:func:`cardiosr.metrics.paired_difference`) and"
+            " the cases where it is above / below: an interval that holds 0 does not tell the two apart."
         )
         + (
             f" Protocol (a): every LO run is also given the {' and '.join(views)} long-axis view(s) of the HR heart"

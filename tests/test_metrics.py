@@ -11,6 +11,7 @@ from cardiosr.metrics import (
     dice,
     evaluate,
     long_axis_dice,
+    paired_difference,
     plausibility,
     shift_optimal_dice,
     slicewise_shift_optimal,
@@ -165,6 +166,26 @@ def test_clinical_volumes_and_their_errors_by_hand():
     row = evaluate(b, a, spacing)
     assert row["err_RV_ml"] == pytest.approx(-20 * 0.0324) and row["err_LV_ml"] == 0.0
     assert row["dice_LV"] == 1.0 and row["dice_RV"] == pytest.approx(2 * 20 / 60)
+
+
+def test_paired_difference_finds_a_real_gap_and_not_a_noise_one():
+    rng = np.random.default_rng(3)
+    reference = rng.uniform(0.7, 0.9, 100)
+    noise = rng.normal(0.0, 0.01, 100)
+    # a gap of 0.01 on every case, under case-to-case noise of 0.01: the interval holds it and leaves out 0
+    gap = paired_difference(reference + 0.01 + noise, reference)
+    assert gap["low"] <= 0.01 <= gap["high"] and gap["low"] > 0
+    assert gap["better"] + gap["worse"] == gap["cases"] == 100
+    # the same noise with no gap, mirrored so that its mean is exactly 0: the interval holds 0
+    both = np.concatenate([reference, reference])
+    level = paired_difference(both + np.concatenate([noise, -noise]), both)
+    assert abs(level["mean"]) < 1e-12 and level["low"] < 0 < level["high"] and level["better"] == level["worse"]
+    # reproducible, and every case alike gives that difference exactly
+    assert paired_difference(reference + noise, reference) == paired_difference(reference + noise, reference)
+    same = paired_difference(reference + 0.02, reference)
+    assert same["low"] == pytest.approx(0.02) and same["high"] == pytest.approx(0.02)
+    with pytest.raises(ValueError):
+        paired_difference([0.8, 0.9], [0.8])
 
 
 def test_long_axis_dice_slices_the_volume_on_the_view_plane():
