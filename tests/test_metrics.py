@@ -184,8 +184,9 @@ def test_paired_difference_finds_a_real_gap_and_not_a_noise_one():
     assert paired_difference(reference + noise, reference) == paired_difference(reference + noise, reference)
     same = paired_difference(reference + 0.02, reference)
     assert same["low"] == pytest.approx(0.02) and same["high"] == pytest.approx(0.02)
-    with pytest.raises(ValueError):
-        paired_difference([0.8, 0.9], [0.8])
+    for a, b in (([0.8, 0.9], [0.8]), ([0.8], [0.8, 0.9]), ([], [])):
+        with pytest.raises(ValueError):
+            paired_difference(a, b)
 
 
 def test_long_axis_dice_slices_the_volume_on_the_view_plane():

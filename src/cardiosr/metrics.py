@@ -473,9 +473,10 @@ def paired_difference(
     """
     from scipy import stats
 
-    diff = np.asarray(scores, float) - np.asarray(reference, float)
-    if diff.ndim != 1 or len(diff) == 0 or len(diff) != len(reference):
+    a, b = np.asarray(scores, float), np.asarray(reference, float)
+    if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
         raise ValueError("scores and reference need one value per case, the same cases")
+    diff = a - b
     mean = float(diff.mean())
     low = high = mean
     if np.ptp(diff) > 0:
