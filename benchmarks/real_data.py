@@ -242,6 +242,7 @@ HEADER += [
 
 
 def _case_means(cases) -> list[float]:
+    """Each case's mean Dice over the structures."""
     return [float(np.mean([c[0][k] for k in NAMES])) for c in cases]
 
 
@@ -262,10 +263,8 @@ def summary_table(rows) -> list[list[str]]:
         per = {k: np.mean([c[0][k] for c in cases]) for k in NAMES}
         below = "–"
         if title.startswith("LO"):  # per case: LO's mean Dice against the better of NN and SBI on the same case
-            margins = [
-                np.mean([c[0][k] for k in NAMES]) - max(np.mean([o[0][k] for k in NAMES]) for o in others)
-                for c, *others in zip(cases, rows[(protocol, "NN")], rows[(protocol, "SBI")], strict=True)
-            ]
+            baselines = zip(_case_means(rows[(protocol, "NN")]), _case_means(rows[(protocol, "SBI")]), strict=True)
+            margins = [c - max(b) for c, b in zip(_case_means(cases), baselines, strict=True)]
             below = f"{sum(m < 0 for m in margins)} ({min(margins):+.3f})"
         rms = [c[1] for c in cases if not np.isnan(c[1])]
         consistency = [c[3] for c in cases if not np.isnan(c[3])]
