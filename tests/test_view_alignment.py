@@ -247,9 +247,7 @@ def test_one_view_s_tilt_across_its_lines_is_weighed_after_the_clear_motion_sear
     views = [Cine(tuple(long_axis_view(f, view="4ch") for f in hr), None, ())]
     shifts, motions = {}, {}
     for weight in (0.0, 1.0):
-        # a cine's weight is its own option: the single stack's is left at the opposite end, and must not matter
-        weights = {"cycle_view_trend": weight, "view_trend": 1.0 - weight} if cine else {"view_trend": weight}
-        enhancer = Enhancer(device="cpu", max_iterations=15, **weights)
+        enhancer = Enhancer(device="cpu", view_trend=weight, max_iterations=15)
         if cine:
             result = enhancer.run_cycle(stacks, views, frames="ED")
             motion = result.motion

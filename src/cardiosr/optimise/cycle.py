@@ -15,7 +15,7 @@ same in every frame. :func:`cycle_optimisation` therefore
    estimate stays fixed; the ES frame, which the prior fits less well, pulls the shared shifts away: in a
    run outside the repository, searched on ES alone they ended 2.8-6.7 mm RMS off on the benchmark cines,
    on ED alone 1.2-3.3 mm; with one long-axis view the tilt across its lines is then weighed between the
-   search and the view, ``options.cycle_view_trend``: :func:`~cardiosr.optimise.init.blend_view_trend`); otherwise
+   search and the view, ``options.view_trend``: :func:`~cardiosr.optimise.init.blend_view_trend`); otherwise
    the searched hypothesis, one
    set of shifts shared by the key frames, optimised with their latent codes from the better estimate, with
    the motion prior; it is kept only when it also beats that estimate's loss by τs (see :func:`_motion_test`;
@@ -438,12 +438,12 @@ def _motion_test(
         motion.update(
             estimate_searched=True, estimate_search_lambda=lam, loss_estimate_searched=round(float(sum(loss_e)), 6)
         )
-        if free is not None and options.cycle_view_trend > 0:
+        if free is not None and options.view_trend > 0:
             # one view: its tilt across its lines, read from the chords of every frame, weighed with the search's
-            weighed = blend_view_trend(searched, estimates[best], free.cpu().numpy(), options.cycle_view_trend)
+            weighed = blend_view_trend(searched, estimates[best], free.cpu().numpy(), options.view_trend)
             if not np.array_equal(weighed, searched):  # some slices are seen along one direction only
                 searched = weighed
-                motion.update(view_trend=options.cycle_view_trend)
+                motion.update(view_trend=options.view_trend)
         return searched, motion
     if options.search_threshold is None:
         if _views_corroborate(problems, keys, estimates[best], gain, options, motion):
