@@ -19,6 +19,7 @@ from cardiosr.mesh_hearts import (
     upsampled_cubic,
 )
 from cardiosr.topology import topology_report
+from cardiosr.volume import LabelVolume
 from cardiosr.voxelise import cap_openings, fill_surface
 
 
@@ -112,3 +113,30 @@ def test_train_prior_without_training_data_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--meshes" in err[0]
     assert not (tmp_path / "p").exists()
+
+
+def _straight_heart():
+    """A straight heart on a 1 mm grid, its long axis along the first axis: LV cylinder, wall, RV beside."""
+    z, y, x = np.meshgrid(np.arange(100), np.arange(100), np.arange(100), indexing="ij")
+    r = np.hypot(y - 45, x - 45)
+    labels = np.zeros((100, 100, 100), np.uint8)
+    labels[(z >= 15) & (z < 85) & (r < 24)] = MYO
+    labels[(z >= 22) & (z < 85) & (r < 16)] = LV
+    labels[(z >= 30) & (z < 80) & (np.hypot(y - 45, x - 72) < 14) & (r >= 24)] = RV
+    return LabelVolume(labels, np.eye(4))
+
+
+@pytest.mark.parametrize("bend", [True, False])
+def test_augmented_shape_bends_the_long_axis_only_when_asked(bend):
+    heart = _straight_heart()
+    spreads = []
+    for seed in range(3):
+        shape = augmented_shape(
+            heart, np.random.default_rng(seed), max_tilt_deg=0.0, max_scaling=0.0, wall_change_mm=(0.0, 0.0), bend=bend
+        )
+        area = (shape == LV).sum(axis=(1, 2))
+        full = np.flatnonzero(area >= 0.8 * area.max())  # slices away from the ends, where the cut is uneven
+        centres = np.array([np.argwhere(shape[k] == LV).mean(0) for k in full])
+        spreads.append(np.abs(centres - centres.mean(0)).max())
+    # The LV centre moves across the slices (in voxels of 1.25 mm) only if the long axis is bent.
+    assert (min(spreads) > 0.8) if bend else (max(spreads) < 0.4)

@@ -244,6 +244,7 @@ def augmented_shape(
     max_scaling: float = 0.12,
     deformation_mm: float = 3.0,
     wall_change_mm: tuple[float, float] = (-1.5, 2.5),
+    bend: bool = True,
 ) -> np.ndarray:
     """One canonical training shape (uint8, 64×128×128) made from a real heart.
 
@@ -263,6 +264,11 @@ def augmented_shape(
     wall_change_mm:
         The LV myocardium grows outwards (positive) or thins from outside (negative) by a distance uniform in
         this range (mm).
+    bend:
+        Whether the smooth displacement's in-plane components vary along the slice normal, bending the long
+        axis. ``False`` makes them the same on every slice (each lattice column's mean over its four layers,
+        scaled by 2 to keep the amplitude), so that no shape shows the slice-to-slice in-plane offsets that
+        breathing gives a stack; the random stream, and so every other draw, is unchanged.
     """
     tilt = _random_rotation(rng, heart.affine[:3, 0] / np.linalg.norm(heart.affine[:3, 0]), max_tilt_deg)
     coarse_affine, coarse_shape = _tilted_grid(heart, tilt)
@@ -277,6 +283,8 @@ def augmented_shape(
     offset = world - frame.centre.reshape(3, 1, 1, 1)
     local = np.tensordot(rot.T, offset, 1) / scale.reshape(3, 1, 1, 1)
     lattice = rng.normal(0.0, deformation_mm, (3, 4, 6, 6))
+    if not bend:
+        lattice[1:] = 2.0 * lattice[1:].mean(axis=1, keepdims=True)
     local += np.stack([upsampled_cubic(c, CANONICAL_SHAPE) for c in lattice])
     source = np.tensordot(rot, local, 1) + frame.centre.reshape(3, 1, 1, 1)
     labels = _sample(heart.array, heart.affine, source).astype(np.uint8)
@@ -306,25 +314,32 @@ def _init_worker(data_dir: str) -> None:
     _HEARTS.extend(volume for _, volume in mesh_hearts(data_dir))
 
 
-def _make_shape(seed: int, index: int) -> np.ndarray:
+def _make_shape(seed: int, index: int, bend: bool = True) -> np.ndarray:
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
     with warnings.catch_warnings():  # a tilted base slice can leave the apex undecided; the affine is right
         warnings.simplefilter("ignore", GeometryWarning)
-        return augmented_shape(_HEARTS[index % len(_HEARTS)], rng)
+        return augmented_shape(_HEARTS[index % len(_HEARTS)], rng, bend=bend)
 
 
 def mesh_training_data(
-    n: int, data_dir: str | os.PathLike, *, seed: int = 0, workers: int | None = None, progress: bool = True
+    n: int,
+    data_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = True,
+    bend: bool = True,
 ) -> np.ndarray:
     """``n`` augmented canonical shapes of the shareable real hearts (uint8, ``(n, 64, 128, 128)``).
 
     Shape ``i`` comes from heart ``i mod 26`` (the Rodero heart, then biv-me frames 0–24) with its own
-    random stream of ``seed``, so the set does not depend on the number of workers.
+    random stream of ``seed``, so the set does not depend on the number of workers. ``bend`` is passed to
+    :func:`augmented_shape`.
     """
     workers = workers or os.cpu_count() or 1
     out = np.empty((n, *CANONICAL_SHAPE), np.uint8)
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(str(data_dir),)) as pool:
-        jobs = pool.map(_make_shape, [seed] * n, range(n), chunksize=4)
+        jobs = pool.map(_make_shape, [seed] * n, range(n), [bend] * n, chunksize=4)
         for i, shape in enumerate(tqdm(jobs, total=n, desc="real-heart shapes", disable=not progress, leave=False)):
             out[i] = shape
     return out

@@ -30,6 +30,11 @@ def add_train_prior_verb(sub: Any) -> None:
         help="how many augmented shapes to make from --meshes (default 250)",
     )
     p.add_argument(
+        "--no-mesh-bend",
+        action="store_true",
+        help="keep the --meshes shapes' smooth in-plane displacement the same on every slice (no bent long axis)",
+    )
+    p.add_argument(
         "--stacks",
         metavar="DIR",
         help="learn the decoder from the short-axis stacks in DIR alone (auto-decoder through Eq. 1; see README)",
@@ -166,11 +171,19 @@ def _cmd_train_prior(args: argparse.Namespace) -> int:
         from cardiosr.mesh_hearts import SOURCES, mesh_training_data
 
         parts.append(
-            mesh_training_data(args.mesh_shapes, args.meshes, seed=args.seed, workers=args.workers, progress=progress)
+            mesh_training_data(
+                args.mesh_shapes,
+                args.meshes,
+                seed=args.seed,
+                workers=args.workers,
+                progress=progress,
+                bend=not args.no_mesh_bend,
+            )
         )
         descriptions.append(
             f"{args.mesh_shapes} augmented shapes (seed {args.seed}) of the real hearts in {args.meshes}: "
             + "; ".join(SOURCES.values())
+            + ("; no bent long axis" if args.no_mesh_bend else "")
         )
     data = parts[0] if len(parts) == 1 else __import__("numpy").concatenate(parts)
     description = " + ".join(descriptions)
