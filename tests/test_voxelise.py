@@ -140,3 +140,26 @@ def test_augmented_shape_bends_the_long_axis_only_when_asked(bend):
         spreads.append(np.abs(centres - centres.mean(0)).max())
     # The LV centre moves across the slices (in voxels of 1.25 mm) only if the long axis is bent.
     assert (min(spreads) > 0.8) if bend else (max(spreads) < 0.4)
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-mesh-bend"]])
+def test_train_prior_passes_the_mesh_bend_choice_and_records_it(tmp_path, monkeypatch, flag):
+    import cardiosr.mesh_hearts
+    import cardiosr.prior.train
+    from cardiosr.cli import main
+
+    seen = {}
+
+    def shapes(n, data_dir, **options):
+        seen["bend"] = options["bend"]
+        return np.zeros((n, 2, 2, 2), np.uint8)
+
+    def train(data, output, config, description, **options):
+        seen["description"] = description
+        return None, {}
+
+    monkeypatch.setattr(cardiosr.mesh_hearts, "mesh_training_data", shapes)
+    monkeypatch.setattr(cardiosr.prior.train, "train_prior", train)
+    assert main(["train-prior", "--meshes", str(tmp_path), "--mesh-shapes", "4", "-o", str(tmp_path / "p"), *flag]) == 0
+    assert seen["bend"] is not bool(flag)
+    assert seen["description"].endswith("; no bent long axis") is bool(flag)
