@@ -272,7 +272,7 @@ def test_options_are_checked():
             OptimiseOptions(rv_fidelity=bad).check()
     OptimiseOptions(rv_fidelity=1.0).check()
     for bad in (-0.1, 1.5):
-        with pytest.raises(InputError, match="view_trend"):
+        with pytest.raises(InputError, match="^view_trend"):
             OptimiseOptions(view_trend=bad).check()
     OptimiseOptions(search_threshold=None, second_estimate=None, decide_after=None).check()
 
